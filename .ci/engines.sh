@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Install and start the real engines the tests use, as root, on a fresh Debian machine:
+# a rootful dockerd, a rootless dockerd (rootlesskit + slirp4netns) and Podman's API service.
+# No registry is reachable: the test image is one static busybox, imported into each engine.
+set -euo pipefail
+
+IMAGE=localhost/hostreach-test:busybox
+ROOTLESS_USER=${HOSTREACH_ROOTLESS_USER:-hostreach-ci}
+PODMAN_SOCK=/run/podman/podman.sock
+LOGS=${HOSTREACH_LOGS:-/tmp/hostreach-ci}
+mkdir -p "$LOGS"
+
+log() { printf '[engines] %s\n' "$*" >&2; }
+
+wait_for() {  # wait_for SOCKET SECONDS LOGFILE
+  local sock=$1 left=$2
+  while ((left > 0)); do
+    if curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then return 0; fi
+    sleep 1; left=$((left - 1))
+  done
+  log "no answer on $sock; last lines of $3:"; tail -n 30 "$3" >&2 || true
+  return 1
+}
+
+if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /usr/bin/rootlesskit ] \
+   || ! command -v slirp4netns >/dev/null || ! command -v newuidmap >/dev/null || ! command -v curl >/dev/null \
+   || ! dpkg -s busybox-static >/dev/null 2>&1; then
+  log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >"$LOGS/apt.log" 2>&1
+  apt-get install -y -q --no-install-recommends docker.io containerd runc tini iptables podman \
+    rootlesskit slirp4netns uidmap busybox-static curl dbus-user-session >>"$LOGS/apt.log" 2>&1 \
+    || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
+fi
+
+# The test image: a root filesystem holding only /bin/busybox and its applet links.
+ROOTFS="$LOGS/busybox-rootfs.tar"
+rm -rf "$LOGS/rootfs" && mkdir -p "$LOGS/rootfs/bin" "$LOGS/rootfs/etc" "$LOGS/rootfs/tmp"
+cp /bin/busybox "$LOGS/rootfs/bin/busybox"
+for applet in sh nc cat echo sleep timeout wget ip grep nslookup ls; do ln -sf busybox "$LOGS/rootfs/bin/$applet"; done
+tar -C "$LOGS/rootfs" -cf "$ROOTFS" .
+chmod 644 "$ROOTFS"
+
+import_image() {  # import_image DOCKER_HOST
+  DOCKER_HOST=$1 docker image inspect "$IMAGE" >/dev/null 2>&1 \
+    || DOCKER_HOST=$1 docker import "$ROOTFS" "$IMAGE" >/dev/null
+}
+
+# 1. Rootful Docker Engine.
+if ! curl -sf --max-time 2 --unix-socket /var/run/docker.sock http://d/_ping >/dev/null 2>&1; then
+  log "starting rootful dockerd"
+  rm -f /var/run/docker.pid
+  nohup dockerd >"$LOGS/dockerd.log" 2>&1 &
+fi
+wait_for /var/run/docker.sock 60 "$LOGS/dockerd.log"
+import_image unix:///var/run/docker.sock
+
+# 2. Rootless Docker Engine, as an unprivileged user.
+id "$ROOTLESS_USER" >/dev/null 2>&1 || useradd -m -s /bin/bash "$ROOTLESS_USER"
+grep -q "^$ROOTLESS_USER:" /etc/subuid || echo "$ROOTLESS_USER:200000:65536" >>/etc/subuid
+grep -q "^$ROOTLESS_USER:" /etc/subgid || echo "$ROOTLESS_USER:200000:65536" >>/etc/subgid
+chmod 666 /dev/net/tun  # RootlessKit's slirp4netns needs the tun device; root-only on these VMs
+RUID=$(id -u "$ROOTLESS_USER")
+RDIR=/run/user/$RUID
+mkdir -p "$RDIR" && chown "$ROOTLESS_USER" "$RDIR" && chmod 700 "$RDIR"
+if ! curl -sf --max-time 2 --unix-socket "$RDIR/docker.sock" http://d/_ping >/dev/null 2>&1; then
+  log "starting rootless dockerd as $ROOTLESS_USER"
+  : >"$LOGS/dockerd-rootless.log"; chmod 666 "$LOGS/dockerd-rootless.log"
+  su "$ROOTLESS_USER" -s /bin/bash -c "export XDG_RUNTIME_DIR=$RDIR HOME=\$(getent passwd $ROOTLESS_USER | cut -d: -f6) \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin; cd; nohup /usr/share/docker.io/contrib/dockerd-rootless.sh \
+    >$LOGS/dockerd-rootless.log 2>&1 &"
+fi
+wait_for "$RDIR/docker.sock" 90 "$LOGS/dockerd-rootless.log"
+import_image "unix://$RDIR/docker.sock"
+
+# 3. Podman's Docker-compatible API. Its default ulimits exceed what these VMs allow.
+mkdir -p /etc/containers /run/podman
+if ! grep -q 'nofile=1024:1024' /etc/containers/containers.conf 2>/dev/null; then
+  printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' >/etc/containers/containers.conf
+fi
+if ! curl -sf --max-time 2 --unix-socket "$PODMAN_SOCK" http://d/_ping >/dev/null 2>&1; then
+  log "starting podman system service"
+  nohup podman system service --time=0 "unix://$PODMAN_SOCK" >"$LOGS/podman.log" 2>&1 &
+fi
+wait_for "$PODMAN_SOCK" 60 "$LOGS/podman.log"
+import_image "unix://$PODMAN_SOCK"
+
+log "rootful: $(DOCKER_HOST=unix:///var/run/docker.sock docker version --format '{{.Server.Version}}')," \
+  "rootless: $(DOCKER_HOST=unix://$RDIR/docker.sock docker version --format '{{.Server.Version}}')," \
+  "podman: $(DOCKER_HOST=unix://$PODMAN_SOCK docker version --format '{{.Server.Version}}')"

@@ -1,0 +1,293 @@
+"""Facts: one frozen, JSON-round-trippable snapshot of what the probes read (schema v1).
+
+The engine part keeps the Engine API's own JSON (``GET /info``, ``GET /version``) raw, so that
+``docker info --format '{{json .}}'`` pasted from anyone's machine replays as it is. Reading a
+snapshot accepts any key missing or extra; a value of the wrong type is a :class:`FactsError`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from hostreach.errors import FactsError
+
+SCHEMA = 1
+"""The schema major this version writes and reads."""
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where hostreach itself runs."""
+
+    os: str = "linux"
+    release: str = ""
+    wsl: bool = False
+    in_container: bool = False
+    docker_host: str | None = None
+    context: str | None = None
+    endpoint: str | None = None
+    container_markers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """The default route of this machine."""
+
+    ip: str
+    interface: str
+
+
+@dataclass(frozen=True)
+class Network:
+    """This machine's interfaces and default route."""
+
+    default_gateway: Gateway | None = None
+    interfaces: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """The engine's raw answers, plus its default bridge network."""
+
+    info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    version: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    bridge_gateway: str | None = None
+    bridge_interface: str | None = None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A probe that failed, recorded instead of raised."""
+
+    source: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything resolve needs, and nothing it has to ask the machine for."""
+
+    client: Client = field(default_factory=Client)
+    daemon: Daemon | None = None
+    network: Network = field(default_factory=Network)
+    issues: tuple[Issue, ...] = ()
+    schema: int = SCHEMA
+
+
+def freeze(value: Any) -> Any:
+    """Return a deeply read-only copy of a JSON value (dicts become mappingproxies, lists tuples)."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def thaw(value: Any) -> Any:
+    """Return a plain JSON value (dicts and lists) from a frozen one."""
+    if isinstance(value, Mapping):
+        return {k: thaw(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw(v) for v in value]
+    return value
+
+
+def to_json(facts: Facts) -> dict[str, Any]:
+    """Return the snapshot as plain JSON data."""
+    c, n = facts.client, facts.network
+    gateway = n.default_gateway
+    return {
+        "schema": facts.schema,
+        "client": {
+            "os": c.os,
+            "release": c.release,
+            "wsl": c.wsl,
+            "in_container": c.in_container,
+            "docker_host": c.docker_host,
+            "context": c.context,
+            "endpoint": c.endpoint,
+            "container_markers": list(c.container_markers),
+        },
+        "daemon": None
+        if facts.daemon is None
+        else {
+            "info": thaw(facts.daemon.info),
+            "version": thaw(facts.daemon.version),
+            "bridge_gateway": facts.daemon.bridge_gateway,
+            "bridge_interface": facts.daemon.bridge_interface,
+        },
+        "network": {
+            "default_gateway": None
+            if gateway is None
+            else {"ip": gateway.ip, "interface": gateway.interface},
+            "interfaces": {name: list(addrs) for name, addrs in n.interfaces.items()},
+        },
+        "issues": [{"source": i.source, "detail": i.detail} for i in facts.issues],
+    }
+
+
+def dumps(facts: Facts) -> str:
+    """Return the snapshot as indented JSON text."""
+    return json.dumps(to_json(facts), indent=2, sort_keys=True)
+
+
+class _Reader:
+    """Typed access to one JSON object, naming the path of any value of the wrong type."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise FactsError(f"facts: {path} must be an object, not {_kind(data)}")
+        self.data: Mapping[str, Any] = data
+        self.path = path
+
+    def _get(self, key: str, types: type | tuple[type, ...], kind: str) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        # bool is an int in Python; a JSON true is never a valid number here.
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in _tuple(types)):
+            raise FactsError(f"facts: {self.path}.{key} must be {kind}, not {_kind(value)}")
+        return value
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self._get(key, str, "a string")
+        return default if value is None else str(value)
+
+    def flag(self, key: str) -> bool:
+        return bool(self._get(key, bool, "true or false") or False)
+
+    def integer(self, key: str) -> int | None:
+        value = self._get(key, int, "an integer")
+        return None if value is None else int(value)
+
+    def child(self, key: str) -> _Reader | None:
+        value = self.data.get(key)
+        return None if value is None else _Reader(value, f"{self.path}.{key}")
+
+    def array(self, key: str) -> list[Any]:
+        value = self._get(key, list, "a list")
+        return [] if value is None else list(value)
+
+    def raw(self, key: str) -> Mapping[str, Any]:
+        value = self._get(key, Mapping, "an object")
+        return _EMPTY if value is None else freeze(value)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        items = self.array(key)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise FactsError(
+                    f"facts: {self.path}.{key}[{i}] must be a string, not {_kind(item)}"
+                )
+        return tuple(items)
+
+
+def _tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
+    return types if isinstance(types, tuple) else (types,)
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    for t, name in names.items():
+        if isinstance(value, t):
+            return name
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def from_json(data: object) -> Facts:
+    """Return Facts from JSON data, accepting missing and extra keys; raise FactsError on bad types."""
+    top = _Reader(data, "facts")
+    schema = top.integer("schema")
+    if schema is None:
+        schema = SCHEMA
+    if schema != SCHEMA:
+        raise FactsError(
+            f"facts: schema {schema} is not supported (this hostreach reads schema {SCHEMA});"
+            " re-create the snapshot with `python -m hostreach facts`"
+        )
+    client = _client(top.child("client"))
+    daemon = _daemon(top.child("daemon"))
+    network = _network(top.child("network"))
+    issues = []
+    for i, item in enumerate(top.array("issues")):
+        r = _Reader(item, f"facts.issues[{i}]")
+        issues.append(Issue(source=r.text("source") or "", detail=r.text("detail") or ""))
+    return Facts(client=client, daemon=daemon, network=network, issues=tuple(issues), schema=schema)
+
+
+def _client(r: _Reader | None) -> Client:
+    if r is None:
+        return Client()
+    return Client(
+        os=r.text("os") or "linux",
+        release=r.text("release") or "",
+        wsl=r.flag("wsl"),
+        in_container=r.flag("in_container"),
+        docker_host=r.text("docker_host"),
+        context=r.text("context"),
+        endpoint=r.text("endpoint"),
+        container_markers=r.texts("container_markers"),
+    )
+
+
+def _daemon(r: _Reader | None) -> Daemon | None:
+    if r is None:
+        return None
+    return Daemon(
+        info=r.raw("info"),
+        version=r.raw("version"),
+        bridge_gateway=r.text("bridge_gateway"),
+        bridge_interface=r.text("bridge_interface"),
+    )
+
+
+def _network(r: _Reader | None) -> Network:
+    if r is None:
+        return Network()
+    gw = r.child("default_gateway")
+    gateway = None
+    if gw is not None:
+        ip, interface = gw.text("ip"), gw.text("interface")
+        gateway = Gateway(ip=ip, interface=interface or "") if ip else None
+    interfaces: dict[str, tuple[str, ...]] = {}
+    ifaces = r.child("interfaces")
+    if ifaces is not None:
+        for name in ifaces.data:
+            interfaces[str(name)] = ifaces.texts(name)
+    return Network(default_gateway=gateway, interfaces=MappingProxyType(interfaces))
+
+
+def loads(text: str) -> Facts:
+    """Return Facts from JSON text."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise FactsError(f"facts: not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise FactsError("facts: JSON nested too deeply") from exc
+    try:
+        return from_json(data)
+    except RecursionError as exc:
+        raise FactsError("facts: JSON nested too deeply") from exc
+
+
+def load(path: str | Path) -> Facts:
+    """Return Facts read from a snapshot file written by ``python -m hostreach facts``."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise FactsError(f"facts file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FactsError(f"cannot read facts file {path}: {exc}") from exc
+    return loads(text)

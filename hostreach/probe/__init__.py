@@ -1,0 +1,94 @@
+"""probe: read this machine and its container engine into Facts. Never raises for a failed read.
+
+Each failure becomes an :class:`~hostreach.facts.Issue` inside the facts; resolve decides what
+it means. Third-party libraries are imported by one private module each, only when called.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hostreach.errors import EndpointError, EngineError
+from hostreach.facts import Facts, Issue, from_json
+from hostreach.probe import _enginehttp, client, endpoint
+
+ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
+DEFAULT_TIMEOUT = 2.0
+
+
+def bridge_fields(network: object) -> dict[str, str | None]:
+    """Return the gateway and interface name of the default bridge from GET /networks/bridge."""
+    gateway = interface = None
+    if isinstance(network, Mapping):
+        ipam = network.get("IPAM")
+        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
+        for config in configs if isinstance(configs, list) else ():
+            value = config.get("Gateway") if isinstance(config, Mapping) else None
+            if isinstance(value, str) and value and ":" not in value:
+                gateway = value
+                break
+        options = network.get("Options")
+        if isinstance(options, Mapping):
+            name = options.get("com.docker.network.bridge.name")
+            interface = name if isinstance(name, str) else None
+    return {"bridge_gateway": gateway, "bridge_interface": interface}
+
+
+def read_engine(
+    environ: Mapping[str, str], home: Path, *, timeout: float, windows: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]:
+    """Return the endpoint fields of the client, the daemon fields (or None), and issues."""
+    try:
+        found = endpoint.find_endpoint(environ, home, windows=windows)
+    except EndpointError as exc:
+        return {}, None, [Issue("endpoint", str(exc))]
+    where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
+    try:
+        if _enginehttp.supports(found.url, tls=found.tls):
+            answers = _enginehttp.fetch(found.url, ENGINE_PATHS, timeout=timeout)
+        else:
+            from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+            answers = _docker.fetch(environ, ENGINE_PATHS, timeout=timeout)
+    except OSError as exc:
+        return where, None, [Issue("engine", _enginehttp.describe(exc, found.url, timeout))]
+    except (EngineError, ValueError) as exc:
+        return where, None, [Issue("engine", f"{found.url}: {exc}")]
+    daemon = {
+        "info": answers.get("/info") or {},
+        "version": answers.get("/version") or {},
+        **bridge_fields(answers.get("/networks/bridge")),
+    }
+    return where, daemon, []
+
+
+def collect(
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+    root: Path = Path("/"),
+    home: Path | None = None,
+) -> Facts:
+    """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds."""
+    from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
+
+    environ = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    client_fields = client.read_client(environ, root)
+    where, daemon, issues = read_engine(
+        environ, home, timeout=timeout, windows=client_fields["os"] == "windows"
+    )
+    network, problems = _netifaces.read_network(root)
+    issues += [Issue("network", p) for p in problems]
+    data = {
+        "schema": 1,
+        "client": {**client_fields, **where},
+        "daemon": daemon,
+        "network": network,
+        "issues": [{"source": i.source, "detail": i.detail} for i in issues],
+    }
+    # Through the same reader as a replayed snapshot: live and replay share one code path.
+    return from_json(data)

@@ -1,0 +1,69 @@
+"""Client probe: where hostreach itself runs (OS, kernel, WSL, inside a container). Stdlib only."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+_OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
+
+# Paths under the root that say "this process runs in a container", and what they mean.
+_MARKER_FILES = {
+    ".dockerenv": "/.dockerenv",  # Docker (testcontainers' IN_A_CONTAINER)
+    "run/.containerenv": "/run/.containerenv",  # Podman
+}
+_CGROUP_HINTS = ("/docker/", "/docker-", "/libpod-", "/kubepods")
+
+
+def _mountinfo_marker(text: str) -> str | None:
+    # Engines bind-mount /etc/hostname from their own storage into each container
+    # (/var/lib/docker/containers/<id>/hostname, .../containers/storage/.../userdata/hostname).
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == "/etc/hostname" and "/containers/" in fields[3]:
+            return f"/proc/self/mountinfo: /etc/hostname from {fields[3]}"
+    return None
+
+
+def container_markers(root: Path) -> tuple[str, ...]:
+    """Return the signs found that this process runs inside a container."""
+    found = [shown for rel, shown in _MARKER_FILES.items() if (root / rel).exists()]
+    for rel in ("proc/self/mountinfo", "proc/1/cgroup"):
+        try:
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if rel.endswith("mountinfo"):
+            marker = _mountinfo_marker(text)
+        else:  # cgroup v1 paths name the engine; under v2 they read "0::/"
+            hint = next((h for h in _CGROUP_HINTS if h in text), None)
+            marker = f"/{rel}: {hint}" if hint else None
+        if marker:
+            found.append(marker)
+    return tuple(found)
+
+
+def is_wsl(release: str, environ: Mapping[str, str], root: Path) -> bool:
+    """Whether this is WSL; no single signal is reliable (microsoft/WSL#4555)."""
+    if "microsoft" in release.lower():
+        return True
+    if environ.get("WSL_DISTRO_NAME") or environ.get("WSL_INTEROP"):
+        return True
+    binfmt = root / "proc/sys/fs/binfmt_misc"
+    return any((binfmt / name).exists() for name in ("WSLInterop", "WSLInterop-late"))
+
+
+def read_client(environ: Mapping[str, str], root: Path) -> dict[str, object]:
+    """Return the client fields of the facts (the endpoint is read by the endpoint probe)."""
+    os_name = _OS.get(sys.platform, sys.platform)
+    release = platform.release()
+    markers = container_markers(root) if os_name == "linux" else ()
+    return {
+        "os": os_name,
+        "release": release,
+        "wsl": os_name == "linux" and is_wsl(release, environ, root),
+        "in_container": bool(markers),
+        "container_markers": list(markers),
+    }

@@ -1,0 +1,348 @@
+"""resolve: facts + request -> Route. Pure: it reads nothing but its arguments."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from hostreach import engine
+from hostreach.errors import EndpointError, NoRouteError, UsageError
+from hostreach.facts import Facts
+from hostreach.runtimes import RUNTIME_IDS, HostGateway, Runtime, Strategy, by_id, identify
+
+DEFAULT_ALIAS = "host.docker.internal"
+STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
+"""The strategies a caller may ask for; ``native`` and ``host-loopback`` are chosen by auto."""
+
+StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
+
+_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_alias(name: str) -> str:
+    """Return ``name`` if it is a valid host name (RFC 1123), else raise UsageError.
+
+    This is also what keeps every emitted flag a single, inert shell word.
+    """
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise UsageError(
+            f"invalid alias {shown!r}: use a host name of letters, digits, '-' and '.'"
+            " (RFC 1123, at most 253 characters)"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the caller asks for: names to make resolvable, how, and optionally for which runtime."""
+
+    aliases: tuple[str, ...] = (DEFAULT_ALIAS,)
+    strategy: StrategyChoice = "auto"
+    runtime: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.aliases:
+            raise UsageError("at least one alias is needed")
+        for alias in self.aliases:
+            check_alias(alias)
+        if self.strategy not in STRATEGIES:
+            raise UsageError(
+                f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}"
+            )
+        if self.runtime is not None and self.runtime not in RUNTIME_IDS:
+            raise UsageError(
+                f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIME_IDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a container reaches the host: the flags to pass, and why."""
+
+    runtime: str
+    rootless: bool
+    remote: bool
+    strategy: Strategy
+    hosts: Mapping[str, str]
+    """alias -> an IP address, ``"host-gateway"``, or ``"native"`` (the runtime resolves it)."""
+    flags: tuple[str, ...]
+    reason: str
+    warnings: tuple[str, ...] = ()
+    network_mode: str | None = None
+    extra_hosts: tuple[str, ...] = field(default=())
+    """``NAME:VALUE`` entries, the form the Engine API and compose ``extra_hosts`` take."""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the route as plain JSON data."""
+        return {
+            "runtime": self.runtime,
+            "rootless": self.rootless,
+            "remote": self.remote,
+            "strategy": self.strategy,
+            "hosts": dict(self.hosts),
+            "flags": list(self.flags),
+            "reason": self.reason,
+            "warnings": list(self.warnings),
+            "network_mode": self.network_mode,
+            "extra_hosts": list(self.extra_hosts),
+        }
+
+
+def endpoint_host(endpoint: str | None) -> tuple[str, str | None]:
+    """Return ``(scheme, host)`` of an engine endpoint such as ``tcp://10.0.0.5:2376``."""
+    if not endpoint:
+        return "", None
+    try:
+        parts = urlsplit(endpoint)
+        host = parts.hostname
+    except ValueError:
+        return "", None
+    return parts.scheme, host
+
+
+def is_remote(facts: Facts) -> bool:
+    """Whether the engine runs on another machine (ssh://, or tcp:// to an address not ours)."""
+    scheme, host = endpoint_host(facts.client.endpoint)
+    if scheme == "ssh":
+        return True
+    if scheme not in ("tcp", "http", "https") or host is None:
+        return False
+    if host == "localhost":
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a host name other than localhost: assume another machine
+    if address.is_loopback:
+        return False
+    own = {a for addrs in facts.network.interfaces.values() for a in addrs}
+    return str(address) not in own
+
+
+def shares_network(facts: Facts) -> bool:
+    """Whether this process sees the engine host's interfaces (not remote, not in a container).
+
+    Inside a container that sees the engine's bridge interface (a sandbox that runs its own
+    dockerd, or ``--network host``), it does.
+    """
+    if is_remote(facts):
+        return False
+    if not facts.client.in_container:
+        return True
+    bridge = facts.daemon.bridge_interface if facts.daemon else None
+    return bridge is not None and bridge in facts.network.interfaces
+
+
+def _ipv4(addresses: tuple[str, ...]) -> str | None:
+    for text in addresses:
+        try:
+            if isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address):
+                return text
+        except ValueError:
+            continue
+    return None
+
+
+def lan_address(facts: Facts) -> str | None:
+    """Return the IPv4 address of the interface that carries the default route."""
+    gateway = facts.network.default_gateway
+    if gateway is None:
+        return None
+    return _ipv4(facts.network.interfaces.get(gateway.interface, ()))
+
+
+def bridge_gateway(facts: Facts, *, shares_network: bool) -> str | None:
+    """Return the default bridge's gateway address as the engine reports it.
+
+    Engine 20.10 reports only a Subnet for the default bridge; then take the address of the
+    bridge interface, which we can read only when the engine shares our network namespace.
+    """
+    if facts.daemon is None:
+        return None
+    if facts.daemon.bridge_gateway:
+        return facts.daemon.bridge_gateway
+    name = facts.daemon.bridge_interface
+    if name and shares_network:
+        return _ipv4(facts.network.interfaces.get(name, ()))
+    return None
+
+
+def _add_host(alias: str, value: str) -> str:
+    # No brackets around IPv6 addresses: bash would glob "[::1]" against file names.
+    return f"--add-host={alias}:{value}"
+
+
+@dataclass(frozen=True)
+class _Context:
+    facts: Facts
+    runtime: Runtime
+    remote: bool
+    shares_network: bool
+
+
+def _address(ctx: _Context, strategy: Strategy) -> str:
+    """Return the literal address for an address-based strategy, or raise NoRouteError."""
+    facts = ctx.facts
+    if strategy == "gateway-ip":
+        found = bridge_gateway(facts, shares_network=ctx.shares_network)
+        if found is None:
+            raise NoRouteError(
+                "the default bridge network's gateway is unknown (the engine did not report it"
+                + ("" if facts.daemon is not None else ", and the engine could not be reached")
+                + "); try --strategy lan-ip"
+            )
+        return found
+    if strategy == "lan-ip":
+        found = lan_address(facts)
+        if found is None:
+            raise NoRouteError(
+                "this machine's primary address is unknown (no default route with an IPv4"
+                " address); pass the address yourself with --add-host=NAME:ADDRESS"
+            )
+        return found
+    if strategy == "host-loopback":
+        if ctx.runtime.loopback_address is None:
+            raise NoRouteError(f"{ctx.runtime.title} has no fixed address for the host")
+        return ctx.runtime.loopback_address
+    raise AssertionError(strategy)  # pragma: no cover - callers pass address strategies only
+
+
+def _auto_strategy(ctx: _Context) -> Strategy:
+    """Return the strategy for the names the runtime does not resolve itself."""
+    verdict = ctx.runtime.host_gateway(ctx.facts)
+    if verdict.status is HostGateway.REACHES_HOST:
+        return "host-gateway"
+    fallback = ctx.runtime.fallback(ctx.facts)
+    if fallback is None:
+        raise NoRouteError(
+            f"{ctx.runtime.title} offers no route for other names ({verdict.why}); use the"
+            f" name it provides: {', '.join(sorted(ctx.runtime.builtin_names(ctx.facts))) or '-'}"
+        )
+    return fallback
+
+
+_STRATEGY_WARNINGS: dict[str, str] = {
+    "lan-ip": "the host service must listen on {address} or on all interfaces (0.0.0.0),"
+    " not on 127.0.0.1 only",
+    "gateway-ip": "the host service must listen on {address} or on all interfaces (0.0.0.0),"
+    " not on 127.0.0.1 only",
+}
+
+
+def resolve(facts: Facts, request: Request | None = None) -> Route:
+    """Return the route by which containers of this engine reach the host."""
+    request = request or Request()
+    for issue in facts.issues:
+        if issue.source == "endpoint":  # a malformed DOCKER_HOST or a missing context
+            raise EndpointError(issue.detail)
+    runtime = by_id(request.runtime) if request.runtime else identify(facts)
+    remote = is_remote(facts)
+    ctx = _Context(
+        facts=facts, runtime=runtime, remote=remote, shares_network=shares_network(facts)
+    )
+    warnings: list[str] = []
+    network_mode: str | None = None
+    builtin = runtime.builtin_names(facts)
+    hosts: dict[str, str] = {}
+
+    if request.strategy == "host-network":
+        strategy: Strategy = "host-network"
+        network_mode = "host"
+        hosts = dict.fromkeys(request.aliases, "127.0.0.1")
+        warnings.append(
+            "--network=host removes the container's network isolation: it shares every port and"
+            " interface of the engine's host"
+        )
+    else:
+        if request.strategy == "auto":
+            if all(alias in builtin for alias in request.aliases):
+                strategy = "native"
+            else:
+                strategy = _auto_strategy(ctx)
+        else:
+            strategy = request.strategy
+            verdict = runtime.host_gateway(facts)
+            if strategy == "host-gateway" and verdict.status is HostGateway.REJECTED:
+                raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
+            if strategy == "host-gateway" and verdict.status is HostGateway.ELSEWHERE:
+                warnings.append(f"host-gateway will not reach this machine: {verdict.why}")
+        value = "host-gateway" if strategy == "host-gateway" else None
+        if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
+            value = _address(ctx, strategy)
+            if strategy in _STRATEGY_WARNINGS:
+                warnings.append(_STRATEGY_WARNINGS[strategy].format(address=value))
+        for alias in request.aliases:
+            native = request.strategy == "auto" and alias in builtin
+            hosts[alias] = "native" if native or value is None else value
+
+    extra_hosts = tuple(f"{a}:{v}" for a, v in hosts.items() if v != "native")
+    flags = tuple(_add_host(*entry.split(":", 1)) for entry in extra_hosts)
+    if network_mode is not None:
+        flags = (f"--network={network_mode}", *flags)
+
+    warnings += runtime.notes(facts)
+    warnings += _vantage_warnings(facts, remote=remote, shares=ctx.shares_network)
+    return Route(
+        runtime=runtime.id,
+        rootless=engine.rootless(facts),
+        remote=remote,
+        strategy=strategy,
+        hosts=MappingProxyType(hosts),
+        flags=flags,
+        reason=_reason(runtime, strategy, facts, hosts),
+        warnings=tuple(dict.fromkeys(warnings)),
+        network_mode=network_mode,
+        extra_hosts=extra_hosts,
+    )
+
+
+def _vantage_warnings(facts: Facts, *, remote: bool, shares: bool) -> list[str]:
+    found = []
+    if remote:
+        found.append(
+            f"the engine runs on another machine ({facts.client.endpoint}): this route reaches"
+            " that machine, not this one. To reach a service here, give the engine's machine a"
+            " route to it (an address of this machine it can reach, or an ssh -R tunnel)"
+        )
+    if facts.client.in_container and not remote and not shares:
+        found.append(
+            "hostreach runs inside a container: the route reaches the engine's host, not this"
+            " container"
+        )
+    if facts.daemon is None:
+        details = "; ".join(i.detail for i in facts.issues if i.source.startswith("engine"))
+        found.append(
+            "the container engine could not be asked"
+            + (f" ({details})" if details else "")
+            + ", so this answer is a guess"
+        )
+    return found
+
+
+_REASONS: dict[str, str] = {
+    "native": "{title} resolves {names} by itself",
+    "host-gateway": "{title} maps host-gateway to this machine",
+    "gateway-ip": "{title} reaches this machine at its default bridge gateway {address}",
+    "lan-ip": "{title} cannot reach this machine through host-gateway{rootless}, so the names"
+    " point at this machine's primary address {address}",
+    "host-loopback": "{title} forwards {address} to this machine's loopback",
+    "host-network": "the container shares the host's network, where 127.0.0.1 is the host",
+}
+
+
+def _reason(runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[str, str]) -> str:
+    address = next((v for v in hosts.values() if v not in ("native", "host-gateway")), "")
+    text = _REASONS[strategy].format(
+        title=runtime.title,
+        names=", ".join(hosts),
+        address=address,
+        rootless=" (rootless engine)" if engine.rootless(facts) else "",
+    )
+    return text[0].upper() + text[1:] + "."

@@ -1,0 +1,408 @@
+"""The runtime registry: one ordered table row per container runtime; the first match wins.
+
+Everything hostreach knows about a runtime lives in its row: how to recognise it from the
+facts, which host names it already resolves, whether ``host-gateway`` reaches the machine the
+user means, what to use instead, and what to warn about. Each row cites its sources, and each
+has a replay fixture under ``tests/fixtures/`` taken from a real published ``docker info``.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from hostreach import engine
+from hostreach.facts import Facts
+
+RuntimeId = Literal[
+    "docker-engine",
+    "docker-desktop",
+    "orbstack",
+    "colima",
+    "lima",
+    "rancher-desktop",
+    "podman",
+    "unknown",
+]
+
+Strategy = Literal[
+    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
+]
+
+
+class HostGateway(enum.Enum):
+    """What ``--add-host=NAME:host-gateway`` does on a runtime."""
+
+    REACHES_HOST = "reaches-host"
+    ELSEWHERE = "elsewhere"  # accepted, but the address is a VM or a namespace, not the host
+    REJECTED = "rejected"  # the engine refuses the value or writes it literally
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A runtime's answer about ``host-gateway``, with the reason shown to the user."""
+
+    status: HostGateway
+    why: str = ""
+
+
+Predicate = Callable[[Facts], bool]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One container runtime: how to recognise it and how its containers reach the host."""
+
+    id: RuntimeId
+    title: str
+    detect: Predicate
+    builtin_names: Callable[[Facts], frozenset[str]]
+    host_gateway: Callable[[Facts], Verdict]
+    fallback: Callable[[Facts], Strategy | None]
+    """Strategy for names the runtime does not resolve when host-gateway is unsafe (None: none)."""
+    notes: Callable[[Facts], tuple[str, ...]]
+    sources: tuple[str, ...]
+    loopback_address: str | None = None
+    """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
+
+
+def _none(_: Facts) -> tuple[str, ...]:
+    return ()
+
+
+def _names(*names: str) -> Callable[[Facts], frozenset[str]]:
+    fixed = frozenset(names)
+    return lambda _: fixed
+
+
+def _at_least(version: engine.Version | None, minimum: engine.Version) -> bool:
+    return version is not None and version >= minimum
+
+
+_HOST_GATEWAY_MIN = (20, 10)  # moby/moby#40007, first released in Engine 20.10.0
+
+
+def _engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
+    version = engine.engine_version(facts)
+    if version is not None and version < _HOST_GATEWAY_MIN:
+        shown = ".".join(map(str, version))
+        return Verdict(HostGateway.REJECTED, f"Engine {shown} predates host-gateway (Engine 20.10)")
+    if vm is not None:
+        return Verdict(HostGateway.ELSEWHERE, vm)
+    return Verdict(HostGateway.REACHES_HOST)
+
+
+def _wsl_kernel(facts: Facts) -> bool:
+    return "microsoft" in engine.kernel(facts).lower()
+
+
+# --- Podman -----------------------------------------------------------------------------------
+# Recognised by its /version component (containers/podman pkg/api/handlers/compat/version.go);
+# Platform.Name is "linux/<arch>/<distro>-<ver>" and does not say podman.
+
+_PODMAN = "Podman Engine"
+
+
+def _podman_machine(facts: Facts) -> bool:
+    # podman machine: the client is on macOS or Windows and the engine in a Linux VM.
+    return facts.client.os in ("darwin", "windows")
+
+
+def _podman_names(facts: Facts) -> frozenset[str]:
+    version = engine.component_version(facts, _PODMAN)
+    if _podman_machine(facts):
+        # gvproxy's DNS answers both zones (containers/gvisor-tap-vsock cmd/gvproxy/main.go).
+        return frozenset({"host.containers.internal", "host.docker.internal"})
+    names = set()
+    if _at_least(version, (3, 2)):  # RELEASE_NOTES 3.2.0, #5651
+        names.add("host.containers.internal")
+    if _at_least(version, (4, 7)):  # written next to host.containers.internal with host-gateway
+        names.add("host.docker.internal")
+    return frozenset(names)
+
+
+def _podman_host_gateway(facts: Facts) -> Verdict:
+    version = engine.component_version(facts, _PODMAN)
+    if _at_least(version, (4, 7)):  # RELEASE_NOTES 4.7.0, containers/podman#19152
+        return Verdict(HostGateway.REACHES_HOST)
+    # Measured on Debian's Podman 4.3.1: its CLI rejects the value ("invalid IP address in
+    # add-host"), and through the Docker API it is written literally into /etc/hosts.
+    shown = ".".join(map(str, version)) if version else "this version"
+    return Verdict(HostGateway.REJECTED, f"Podman {shown} does not support host-gateway (4.7+)")
+
+
+def _podman_fallback(facts: Facts) -> Strategy:
+    # Rootful: the default network's gateway (10.88.0.1), which GET /networks/bridge reports.
+    # Rootless: that gateway lives in the user's namespace; use the host's own address instead.
+    return "lan-ip" if engine.rootless(facts) else "gateway-ip"
+
+
+def _podman_notes(facts: Facts) -> tuple[str, ...]:
+    version = engine.component_version(facts, _PODMAN)
+    if engine.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
+        # pasta maps the name to the host's main interface, never its loopback:
+        # https://github.com/podman-container-tools/podman/issues/28718
+        return (
+            "rootless Podman (pasta) maps the host name to this machine's main interface, not"
+            " its loopback: the host service must not listen on 127.0.0.1 only",
+        )
+    return ()
+
+
+# --- Docker Desktop ---------------------------------------------------------------------------
+
+
+def _docker_desktop(facts: Facts) -> bool:
+    labels = engine.info_list(facts, "Labels")
+    return (
+        engine.info(facts, "OperatingSystem") == "Docker Desktop"
+        or engine.info(facts, "Name") == "docker-desktop"
+        or engine.platform_name(facts).startswith("Docker Desktop")
+        or any(label.startswith("com.docker.desktop.address=") for label in labels)
+        # Docker for Mac/Windows before 18.03 showed only a -moby kernel suffix.
+        or engine.kernel(facts).endswith("-moby")
+    )
+
+
+def _desktop_names(facts: Facts) -> frozenset[str]:
+    version = engine.engine_version(facts)
+    # host.docker.internal since 18.03 (docker/docs desktop/previous-versions/edge-releases-mac.md)
+    if version is None or version >= (18, 3):
+        return frozenset({"host.docker.internal"})
+    return frozenset()
+
+
+# --- Rancher Desktop, Colima, Lima, OrbStack -------------------------------------------------
+
+
+def _rancher_desktop(facts: Facts) -> bool:
+    return (
+        engine.info(facts, "Name") == "lima-rancher-desktop"
+        or engine.info(facts, "OperatingSystem") == "Rancher Desktop WSL Distribution"
+        or any("/etc/rancher-desktop/" in o for o in engine.info_list(facts, "SecurityOptions"))
+        or facts.client.context == "rancher-desktop"
+    )
+
+
+def _colima(facts: Facts) -> bool:
+    def named(value: str | None) -> bool:
+        return value is not None and (value == "colima" or value.startswith("colima-"))
+
+    return named(engine.info(facts, "Name")) or named(facts.client.context)
+
+
+def _lima(facts: Facts) -> bool:
+    return engine.info(facts, "Name").startswith("lima-")
+
+
+def _orbstack(facts: Facts) -> bool:
+    # Not the kernel alone: a user's own dockerd in an OrbStack Linux machine has an -orbstack-
+    # kernel too, and is a plain docker-engine.
+    return (
+        engine.info(facts, "OperatingSystem") == "OrbStack"
+        or engine.info(facts, "Name") == "orbstack"
+        or facts.client.context == "orbstack"
+    )
+
+
+# --- Docker Engine on Linux -------------------------------------------------------------------
+
+
+def _docker_engine(facts: Facts) -> bool:
+    if facts.daemon is None:
+        return False
+    os_type = engine.info(facts, "OSType") or engine.version_field(facts, "Os")
+    return os_type == "linux"
+
+
+def _docker_engine_host_gateway(facts: Facts) -> Verdict:
+    if engine.rootless(facts):
+        # Verified with Debian's Engine 20.10 + rootlesskit: 172.17.0.1, connection refused.
+        # https://github.com/moby/moby/issues/47684
+        return Verdict(
+            HostGateway.ELSEWHERE,
+            "on a rootless engine host-gateway is 172.17.0.1 inside RootlessKit's namespace,"
+            " not this machine",
+        )
+    return _engine_host_gateway(facts)
+
+
+def _docker_engine_fallback(facts: Facts) -> Strategy:
+    return "lan-ip" if engine.rootless(facts) else "gateway-ip"
+
+
+def _docker_engine_notes(facts: Facts) -> tuple[str, ...]:
+    if _wsl_kernel(facts):
+        # https://github.com/microsoft/WSL/issues/12023; MicrosoftDocs/WSL WSL/networking.md
+        return (
+            "this engine runs inside WSL 2: the route reaches the WSL distro, not Windows. To reach"
+            " a Windows service use the WSL default gateway (NAT mode: `ip route show default`) or,"
+            " in mirrored mode, the Windows LAN address, e.g. --strategy lan-ip",
+        )
+    return ()
+
+
+# --- Unknown ----------------------------------------------------------------------------------
+
+
+def _unknown_names(facts: Facts) -> frozenset[str]:
+    # Every runtime on macOS and Windows answers this name (Docker Desktop, OrbStack, Colima,
+    # Rancher Desktop, podman machine); adding host-gateway would break Rancher Desktop.
+    if facts.client.os in ("darwin", "windows"):
+        return frozenset({"host.docker.internal"})
+    return frozenset()
+
+
+def _unknown_notes(facts: Facts) -> tuple[str, ...]:
+    if facts.daemon is None:  # nothing to recognise: resolve says the engine was not reached
+        return ()
+    return (
+        "the container runtime was not recognised; this is the most widely working route. Please"
+        " send the output of `python -m hostreach facts` so that it can be recognised",
+    )
+
+
+def _always(_: Facts) -> bool:
+    return True
+
+
+RUNTIMES: tuple[Runtime, ...] = (
+    Runtime(
+        id="podman",
+        title="Podman",
+        detect=lambda f: _PODMAN in engine.components(f),
+        builtin_names=_podman_names,
+        host_gateway=_podman_host_gateway,
+        fallback=_podman_fallback,
+        notes=_podman_notes,
+        sources=(
+            "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
+            "containers/podman docs/source/markdown/options/add-host.md",
+            "https://github.com/podman-container-tools/podman/issues/28718",
+        ),
+    ),
+    Runtime(
+        id="docker-desktop",
+        title="Docker Desktop",
+        detect=_docker_desktop,
+        builtin_names=_desktop_names,
+        # Desktop passes dockerd --host-gateway-ip itself (moby/moby#40007 description).
+        host_gateway=_engine_host_gateway,
+        fallback=lambda _: None,  # never hard-code 192.168.65.x or 172.17.0.1 (docker/for-mac#6000)
+        notes=_none,
+        sources=(
+            "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
+            "https://github.com/moby/moby/pull/40007",
+            "https://github.com/docker/for-mac/issues/6000",
+        ),
+    ),
+    Runtime(
+        id="orbstack",
+        title="OrbStack",
+        detect=_orbstack,
+        builtin_names=_names("host.docker.internal", "host.orb.internal"),
+        host_gateway=_engine_host_gateway,
+        fallback=lambda _: None,
+        notes=_none,
+        sources=(
+            "https://docs.orbstack.dev/docker/network",
+            "https://github.com/orbstack/orbstack/discussions/102",
+        ),
+    ),
+    Runtime(
+        id="rancher-desktop",
+        title="Rancher Desktop",
+        detect=_rancher_desktop,
+        builtin_names=_names("host.docker.internal", "host.rancher-desktop.internal"),
+        # host-gateway overrides the working name with the VM's 172.17.0.1:
+        # https://github.com/rancher-sandbox/rancher-desktop/issues/7611
+        host_gateway=lambda f: _engine_host_gateway(
+            f, vm="on Rancher Desktop host-gateway is the VM's 172.17.0.1, not this machine"
+        ),
+        # Lima user-mode networking on macOS/Linux; nothing fixed on the Windows (WSL) backend.
+        fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
+        notes=_none,
+        loopback_address="192.168.5.2",
+        sources=(
+            "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
+            "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
+        ),
+    ),
+    Runtime(
+        id="colima",
+        title="Colima",
+        detect=_colima,
+        # host.docker.internal since 0.3.4 (abiosoft/colima#201).
+        builtin_names=_names("host.docker.internal"),
+        # host-gateway reaches the Mac from 0.5.3 (abiosoft/colima#574); before it, the VM.
+        host_gateway=_engine_host_gateway,
+        fallback=lambda _: None,
+        notes=_none,
+        sources=(
+            "https://github.com/abiosoft/colima/pull/201",
+            "https://github.com/abiosoft/colima/issues/277",
+            "abiosoft/colima environment/container/docker/daemon.go",
+        ),
+    ),
+    Runtime(
+        id="lima",
+        title="Lima",
+        detect=_lima,
+        builtin_names=_names(),
+        host_gateway=lambda f: _engine_host_gateway(
+            f, vm="on Lima host-gateway is the VM's docker0, not this machine"
+        ),
+        fallback=lambda _: "host-loopback",
+        notes=lambda _: (
+            "Lima: 192.168.5.2 is this machine's loopback in Lima's default user-mode network;"
+            " with another network mode, pass --strategy lan-ip",
+        ),
+        loopback_address="192.168.5.2",
+        sources=(
+            "https://lima-vm.io/docs/config/network/user/",
+            "https://github.com/lima-vm/lima/issues/450",
+        ),
+    ),
+    Runtime(
+        id="docker-engine",
+        title="Docker Engine",
+        detect=_docker_engine,
+        builtin_names=_names(),
+        host_gateway=_docker_engine_host_gateway,
+        fallback=_docker_engine_fallback,
+        notes=_docker_engine_notes,
+        sources=(
+            "https://github.com/moby/moby/pull/40007",
+            "https://github.com/moby/moby/issues/47684",
+            "docker/docs content/manuals/engine/security/rootless/tips.md",
+        ),
+    ),
+    Runtime(
+        id="unknown",
+        title="an unrecognised container runtime",
+        detect=_always,
+        builtin_names=_unknown_names,
+        host_gateway=_engine_host_gateway,
+        fallback=lambda _: "gateway-ip",
+        notes=_unknown_notes,
+        sources=(),
+    ),
+)
+"""Every runtime, in detection order; the last row matches anything."""
+
+RUNTIME_IDS: tuple[str, ...] = tuple(r.id for r in RUNTIMES)
+
+
+def identify(facts: Facts) -> Runtime:
+    """Return the first runtime whose predicate matches the facts."""
+    return next(r for r in RUNTIMES if r.detect(facts))
+
+
+def by_id(runtime_id: str) -> Runtime:
+    """Return the row with this id; KeyError if there is none."""
+    for row in RUNTIMES:
+        if row.id == runtime_id:
+            return row
+    raise KeyError(runtime_id)

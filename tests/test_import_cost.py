@@ -1,0 +1,35 @@
+"""`import hostreach` and the replayed CLI path load none of the heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import FIXTURES
+
+HEAVY = ("docker", "requests", "urllib3", "psutil")
+
+
+def loaded_after(code: str) -> list[str]:
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = json.loads(done.stdout.strip().splitlines()[-1])
+    return [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_import_hostreach_is_light() -> None:
+    assert loaded_after("import hostreach") == []
+
+
+def test_flags_from_facts_is_light() -> None:
+    fixture = FIXTURES / "live" / "debian12-docker-20.10-rootful.json"
+    code = f"from hostreach.cli import main\nmain(['flags', '--facts', {str(fixture)!r}])"
+    assert loaded_after(code) == []
+
+
+def test_live_flags_on_a_unix_socket_is_light() -> None:
+    # The probe speaks HTTP over the unix socket with the stdlib; whether or not an engine
+    # answers, the docker SDK stays unloaded.
+    code = "from hostreach.cli import main\nmain(['flags', '--timeout', '1'])"
+    assert loaded_after(code) == []

@@ -1,0 +1,118 @@
+"""The promise, proven on real engines: after `docker run $(hostreach flags) IMAGE`, every alias
+resolves in the container to an address where a host service on all interfaces answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import IMAGE, Engine, HostServer, hostreach
+
+pytestmark = pytest.mark.engine
+
+
+def reach(
+    engine: Engine, flags: list[str], alias: str, port: int
+) -> subprocess.CompletedProcess[str]:
+    """Run a throwaway container with the flags; it prints what ALIAS:PORT answers."""
+    # busybox-static's nc has no -z; read the banner instead (and wget -T segfaults there).
+    script = f"nc -w 3 {alias} {port} </dev/null"
+    return subprocess.run(
+        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_reaches(engine: Engine, server: HostServer, *aliases: str) -> dict[str, Any]:
+    args = [a for alias in aliases for a in ("--alias", alias)]
+    flags = hostreach("flags", *args, env=engine.env()).splitlines()
+    route: dict[str, Any] = json.loads(
+        hostreach("flags", "--format", "json", *args, env=engine.env())
+    )
+    assert route["flags"] == flags
+    for alias in aliases or ("host.docker.internal",):
+        done = reach(engine, flags, alias, server.port)
+        assert server.token in done.stdout, (
+            f"{engine.name}: {alias}:{server.port} did not answer through {flags}: {done.stderr}"
+        )
+    return route
+
+
+@pytest.mark.parametrize("aliases", [(), ("local",), ("local", "host.docker.internal")])
+def test_rootful_engine_reaches_host(
+    rootful: Engine, server: HostServer, aliases: tuple[str, ...]
+) -> None:
+    route = assert_reaches(rootful, server, *aliases)
+    assert route["runtime"] == "docker-engine"
+    assert route["rootless"] is False
+    assert route["strategy"] == "host-gateway"
+
+
+def test_rootful_without_flags_does_not_resolve(rootful: Engine, server: HostServer) -> None:
+    # The control: without hostreach's flags the name does not exist on native Linux.
+    done = reach(rootful, [], "host.docker.internal", server.port)
+    assert server.token not in done.stdout
+
+
+@pytest.mark.parametrize("aliases", [(), ("local",)])
+def test_rootless_engine_reaches_host(
+    rootless: Engine, server: HostServer, aliases: tuple[str, ...]
+) -> None:
+    route = assert_reaches(rootless, server, *aliases)
+    assert route["runtime"] == "docker-engine"
+    assert route["rootless"] is True
+    assert route["strategy"] == "lan-ip"
+    assert all(v not in ("host-gateway", "native") for v in route["hosts"].values())
+
+
+def test_rootless_host_gateway_is_refused(rootless: Engine, server: HostServer) -> None:
+    # Why the rootless row never uses host-gateway: it is RootlessKit's namespace, not the host.
+    done = reach(
+        rootless,
+        ["--add-host=host.docker.internal:host-gateway"],
+        "host.docker.internal",
+        server.port,
+    )
+    assert server.token not in done.stdout
+
+
+def test_gateway_ip_strategy_on_engine_20_10(rootful: Engine, server: HostServer) -> None:
+    # Engine 20.10 reports no Gateway for the default bridge: the address comes from docker0.
+    flags = hostreach("flags", "--strategy", "gateway-ip", env=rootful.env()).splitlines()
+    assert flags
+    assert "host-gateway" not in flags[0]
+    assert server.token in reach(rootful, flags, "host.docker.internal", server.port).stdout
+
+
+def test_host_network_strategy(rootful: Engine, server: HostServer) -> None:
+    flags = hostreach("flags", "--strategy", "host-network", env=rootful.env()).splitlines()
+    assert flags[0] == "--network=host"
+    assert server.token in reach(rootful, flags, "host.docker.internal", server.port).stdout
+
+
+@pytest.mark.parametrize("engine_name", ["rootful", "rootless"])
+def test_replayed_facts_give_the_live_route(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    engine: Engine = request.getfixturevalue(engine_name)
+    snapshot = tmp_path / "facts.json"
+    snapshot.write_text(hostreach("facts", env=engine.env()), encoding="utf-8")
+    live = json.loads(hostreach("flags", "--format", "json", "--alias", "local", env=engine.env()))
+    # During the replay the engine is unreachable: the answer can only come from the file.
+    dead = engine.env(DOCKER_HOST="unix:///nonexistent/docker.sock")
+    replayed = json.loads(
+        hostreach(
+            "flags", "--format", "json", "--alias", "local", "--facts", str(snapshot), env=dead
+        )
+    )
+    assert replayed == live
+    assert json.loads(hostreach("facts", "--facts", str(snapshot), env=dead)) == json.loads(
+        snapshot.read_text(encoding="utf-8")
+    )

@@ -1,0 +1,115 @@
+"""Probes: real sockets and real engines; a failed read becomes an issue, never an exception."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import Engine
+
+from hostreach.facts import Facts
+from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect
+from hostreach.probe.client import container_markers
+from hostreach.probe.endpoint import find_endpoint
+
+
+@pytest.fixture
+def hung_socket(tmp_path: Path) -> Iterator[str]:
+    """A unix socket that accepts connections and never answers."""
+    path = str(tmp_path / "hung.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def engine_issue(facts: Facts) -> str:
+    return "; ".join(i.detail for i in facts.issues if i.source == "engine")
+
+
+def test_hung_engine_costs_the_timeout_then_degrades(hung_socket: str) -> None:
+    facts = collect(timeout=0.5, environ={"DOCKER_HOST": f"unix://{hung_socket}"})
+    assert facts.daemon is None
+    assert "did not answer within 0.5 s" in engine_issue(facts)
+
+
+def test_missing_socket_is_an_issue(tmp_path: Path) -> None:
+    facts = collect(environ={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert facts.daemon is None
+    assert "no engine socket at" in engine_issue(facts)
+
+
+def test_permission_denied_says_what_to_do(tmp_path: Path) -> None:
+    message = _enginehttp.describe(PermissionError(13, "denied"), "unix:///var/run/docker.sock", 2)
+    assert "docker group" in message
+    assert "rootless" in message
+
+
+def test_bad_docker_host_is_an_endpoint_issue() -> None:
+    facts = collect(environ={"DOCKER_HOST": "tcp://:99999"})
+    assert [i.source for i in facts.issues if i.source == "endpoint"] == ["endpoint"]
+
+
+def test_context_is_followed(tmp_path: Path) -> None:
+    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"colima").hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(
+        json.dumps({"Name": "colima", "Endpoints": {"docker": {"Host": "unix:///x/docker.sock"}}})
+    )
+    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "colima"}))
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    found = find_endpoint(env, tmp_path)
+    assert (found.url, found.context) == ("unix:///x/docker.sock", "colima")
+    # DOCKER_HOST wins over the context; DOCKER_CONTEXT wins over currentContext.
+    assert find_endpoint({**env, "DOCKER_HOST": "tcp://h:1"}, tmp_path).url == "tcp://h:1"
+    assert find_endpoint({**env, "DOCKER_CONTEXT": "default"}, tmp_path).context is None
+    facts = collect(environ={**env, "DOCKER_CONTEXT": "missing"}, home=tmp_path)
+    assert "context 'missing' not found" in facts.issues[0].detail
+
+
+def test_container_markers(tmp_path: Path) -> None:
+    assert container_markers(tmp_path) == ()
+    (tmp_path / ".dockerenv").touch()
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/mountinfo").write_text(
+        "139 121 254:0 /var/lib/docker/containers/d03/hostname /etc/hostname rw - ext4 /dev/vda rw\n"
+    )
+    found = container_markers(tmp_path)
+    assert found[0] == "/.dockerenv"
+    assert "/var/lib/docker/containers/d03/hostname" in found[1]
+
+
+@pytest.mark.engine
+def test_sdk_and_stdlib_probes_read_the_same_engine(rootful: Engine) -> None:
+    # The docker SDK path (ssh, TLS, npipe) and the stdlib fast path give the same raw JSON.
+    env = rootful.env()
+    fast = _enginehttp.fetch(rootful.docker_host, ENGINE_PATHS, timeout=5)
+    sdk = _docker.fetch(env, ENGINE_PATHS, timeout=5)
+    assert sdk["/version"] == fast["/version"]
+    assert sdk["/networks/bridge"]["Id"] == fast["/networks/bridge"]["Id"]
+    assert sdk["/info"]["ID"] == fast["/info"]["ID"]

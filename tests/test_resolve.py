@@ -1,0 +1,150 @@
+"""resolve: the Linux engine rules, on snapshots captured from the real engines CI runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURES
+
+from hostreach.errors import EndpointError, NoRouteError, UsageError
+from hostreach.facts import Facts, from_json, load
+from hostreach.resolve import Request, check_alias, resolve
+
+LIVE = FIXTURES / "live"
+ROOTFUL = LIVE / "debian12-docker-20.10-rootful.json"
+ROOTLESS = LIVE / "debian12-docker-20.10-rootless.json"
+PODMAN = LIVE / "debian12-podman-4.3.1-rootful.json"
+
+
+def variant(path: Path, **changes: Any) -> Facts:
+    """A captured snapshot with some fields changed (``daemon__info__ServerVersion=...``)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        *parents, last = key.split("__")
+        node = data
+        for parent in parents:
+            node = node[parent]
+        node[last] = value
+    return from_json(data)
+
+
+@pytest.mark.parametrize("path", sorted(LIVE.glob("*.json")), ids=lambda p: p.stem)
+def test_live_snapshots_give_their_expected_route(path: Path) -> None:
+    expect = json.loads(path.read_text(encoding="utf-8"))["expect"]
+    route = resolve(load(path))
+    assert route.runtime == expect["runtime"]
+    assert route.rootless is expect["rootless"]
+    assert route.strategy == expect["strategy"]
+
+
+def test_rootful_uses_host_gateway() -> None:
+    route = resolve(load(ROOTFUL), Request(aliases=("host.docker.internal", "local")))
+    assert route.flags == (
+        "--add-host=host.docker.internal:host-gateway",
+        "--add-host=local:host-gateway",
+    )
+    assert route.warnings == ()
+
+
+def test_rootless_never_uses_host_gateway() -> None:
+    route = resolve(load(ROOTLESS))
+    assert route.flags == ("--add-host=host.docker.internal:192.0.2.2",)
+    assert any("listen on 192.0.2.2 or on all interfaces" in w for w in route.warnings)
+    forced = resolve(load(ROOTLESS), Request(strategy="host-gateway"))
+    assert forced.flags == ("--add-host=host.docker.internal:host-gateway",)
+    assert any("RootlessKit" in w for w in forced.warnings)
+
+
+def test_engine_before_20_10_gets_the_bridge_gateway() -> None:
+    # The captured 20.10 snapshot with an older version: the rule, not a fixture of an old engine.
+    old = variant(
+        ROOTFUL, daemon__info__ServerVersion="19.03.15", daemon__version__Version="19.03.15"
+    )
+    route = resolve(old)
+    assert route.strategy == "gateway-ip"
+    assert route.flags == ("--add-host=host.docker.internal:172.17.0.1",)
+    with pytest.raises(NoRouteError, match="predates host-gateway"):
+        resolve(old, Request(strategy="host-gateway"))
+
+
+def test_version_master_falls_back_to_api_version() -> None:
+    facts = variant(
+        ROOTFUL,
+        daemon__info__ServerVersion="master",
+        daemon__version__Version="master",
+        daemon__version__ApiVersion="1.40",
+    )
+    assert resolve(facts).strategy == "gateway-ip"  # API 1.40 is Engine 19.03
+
+
+def test_bridge_interface_is_read_only_when_local() -> None:
+    remote = variant(ROOTFUL, client__endpoint="tcp://203.0.113.9:2375")
+    with pytest.raises(NoRouteError, match="gateway is unknown"):
+        resolve(remote, Request(strategy="gateway-ip"))
+    route = resolve(remote)
+    assert route.remote is True
+    assert any("another machine" in w for w in route.warnings)
+
+
+def test_podman_4_3_gets_its_network_gateway() -> None:
+    route = resolve(load(PODMAN))
+    assert route.flags == ("--add-host=host.docker.internal:10.88.0.1",)
+    assert route.hosts == {"host.docker.internal": "10.88.0.1"}
+    native = resolve(load(PODMAN), Request(aliases=("host.containers.internal",)))
+    assert native.strategy == "native"
+    assert native.flags == ()
+
+
+def test_host_network() -> None:
+    route = resolve(load(ROOTFUL), Request(strategy="host-network"))
+    assert route.flags == ("--network=host", "--add-host=host.docker.internal:127.0.0.1")
+    assert route.network_mode == "host"
+    assert any("isolation" in w for w in route.warnings)
+
+
+def test_no_engine_degrades_with_a_warning() -> None:
+    facts = from_json({"issues": [{"source": "engine", "detail": "no engine socket at /x"}]})
+    route = resolve(facts)
+    assert route.runtime == "unknown"
+    assert route.flags == ("--add-host=host.docker.internal:host-gateway",)
+    assert any("no engine socket at /x" in w for w in route.warnings)
+
+
+def test_bad_endpoint_is_bad_input() -> None:
+    facts = from_json(
+        {"issues": [{"source": "endpoint", "detail": "DOCKER_HOST='x' is not valid"}]}
+    )
+    with pytest.raises(EndpointError):
+        resolve(facts)
+
+
+@pytest.mark.parametrize(
+    "alias",
+    [
+        "",
+        "a b",
+        "$(id)",
+        "`id`",
+        "x;y",
+        "-x",
+        "x-",
+        "a..b",
+        "a" * 64,
+        ("a." * 127) + "ab",
+        "ü.de",
+        "a_b",
+    ],
+)
+def test_bad_aliases_are_refused(alias: str) -> None:
+    with pytest.raises(UsageError):
+        check_alias(alias)
+    with pytest.raises(UsageError):
+        Request(aliases=(alias,))
+
+
+@pytest.mark.parametrize("alias", ["local", "host.docker.internal", "a", "x-1.example", "a" * 63])
+def test_good_aliases(alias: str) -> None:
+    assert check_alias(alias) == alias
