@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(flags)
     flags.set_defaults(handler=_flags)
 
+    address = commands.add_parser(
+        "address",
+        help="inside a container: print the address at which this container reaches the host",
+        description="Print the address at which this process reaches the host: a name the"
+        " runtime provides (host.docker.internal, host.containers.internal, ...), else the"
+        " default gateway. Exit 1 if there is none.",
+    )
+    address.add_argument("--format", choices=("text", "json"), default="text")
+    _common(address)
+    address.set_defaults(handler=_address)
+
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
@@ -102,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_facts(args: argparse.Namespace) -> Facts:
+def _load_facts(args: argparse.Namespace, *, names: tuple[str, ...] = ()) -> Facts:
     if args.facts is not None:
         from hostreach.facts import load  # noqa: PLC0415
 
         return load(args.facts)
     from hostreach.probe import collect  # noqa: PLC0415
 
-    return collect(timeout=args.timeout)
+    return collect(timeout=args.timeout, names=names)
 
 
 def _request(args: argparse.Namespace) -> Request:
@@ -125,6 +136,21 @@ def _flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for warning in route.warnings:
         err.write(f"{PROG}: warning: {warning}\n")
     out.write(render(route, args.format))
+    return 0
+
+
+def _address(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json  # noqa: PLC0415
+
+    from hostreach.resolve import host_address  # noqa: PLC0415
+    from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
+
+    found = host_address(_load_facts(args, names=HOST_NAMES), HOST_NAMES)
+    if args.format == "json":
+        out.write(json.dumps({"address": found.address, "via": found.via}) + "\n")
+    else:
+        err.write(f"{PROG}: note: via {found.via}\n")
+        out.write(found.address + "\n")
     return 0
 
 

@@ -34,6 +34,8 @@ class Client:
     context: str | None = None
     endpoint: str | None = None
     container_markers: tuple[str, ...] = ()
+    resolved: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """Host names as this process resolves them (read by ``address`` only)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "context": c.context,
             "endpoint": c.endpoint,
             "container_markers": list(c.container_markers),
+            "resolved": dict(c.resolved),
         },
         "daemon": None
         if facts.daemon is None
@@ -238,7 +241,14 @@ def _client(r: _Reader | None) -> Client:
         context=r.text("context"),
         endpoint=r.text("endpoint"),
         container_markers=r.texts("container_markers"),
+        resolved=_text_map(r.child("resolved")),
     )
+
+
+def _text_map(r: _Reader | None) -> Mapping[str, str]:
+    if r is None:
+        return _EMPTY
+    return MappingProxyType({str(k): r.text(k) or "" for k in r.data})
 
 
 def _daemon(r: _Reader | None) -> Daemon | None:

@@ -346,3 +346,28 @@ def _reason(runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[s
         rootless=" (rootless engine)" if engine.rootless(facts) else "",
     )
     return text[0].upper() + text[1:] + "."
+
+
+@dataclass(frozen=True)
+class HostAddress:
+    """Where this process, itself in a container, reaches the host."""
+
+    address: str
+    via: str
+
+
+def host_address(facts: Facts, names: tuple[str, ...]) -> HostAddress:
+    """Return the host's address as seen from here: a name the runtime provides, else the gateway."""
+    if not facts.client.in_container:
+        return HostAddress(address="127.0.0.1", via="not in a container: this is the host")
+    for name in names:
+        address = facts.client.resolved.get(name)
+        if address:
+            return HostAddress(address=address, via=name)
+    gateway = facts.network.default_gateway
+    if gateway is not None:
+        return HostAddress(address=gateway.ip, via=f"default gateway ({gateway.interface})")
+    raise NoRouteError(
+        f"no route to the host from here: none of {', '.join(names)} resolves and there is no"
+        " default route"
+    )

@@ -394,6 +394,15 @@ RUNTIMES: tuple[Runtime, ...] = (
 
 RUNTIME_IDS: tuple[str, ...] = tuple(r.id for r in RUNTIMES)
 
+HOST_NAMES: tuple[str, ...] = (
+    "host.docker.internal",  # Docker Desktop, OrbStack, Colima, Rancher Desktop, Podman >= 4.7
+    "host.containers.internal",  # Podman >= 3.2
+    "host.orb.internal",  # OrbStack
+    "host.rancher-desktop.internal",  # Rancher Desktop
+    "host.lima.internal",  # Lima, Colima
+)
+"""Names that runtimes publish for the host, most widely used first (see the rows above)."""
+
 
 def identify(facts: Facts) -> Runtime:
     """Return the first runtime whose predicate matches the facts."""

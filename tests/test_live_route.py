@@ -116,3 +116,21 @@ def test_replayed_facts_give_the_live_route(
     assert json.loads(hostreach("facts", "--facts", str(snapshot), env=dead)) == json.loads(
         snapshot.read_text(encoding="utf-8")
     )
+
+
+def test_podman_reaches_host_through_host_docker_internal(
+    podman: Engine, server: HostServer
+) -> None:
+    # Debian's Podman 4.3.1: host-gateway is not supported and host.docker.internal is not
+    # written by Podman itself; the emitted flags make the same name work.
+    route = assert_reaches(podman, server)
+    assert route["runtime"] == "podman"
+    assert route["strategy"] == "gateway-ip"
+    done = reach(podman, [], "host.docker.internal", server.port)
+    assert server.token not in done.stdout  # the control: without the flags it does not resolve
+
+
+def test_podman_builtin_name_is_native(podman: Engine, server: HostServer) -> None:
+    route = assert_reaches(podman, server, "host.containers.internal")
+    assert route["strategy"] == "native"
+    assert route["flags"] == []

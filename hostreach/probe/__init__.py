@@ -71,13 +71,18 @@ def collect(
     environ: Mapping[str, str] | None = None,
     root: Path = Path("/"),
     home: Path | None = None,
+    names: tuple[str, ...] = (),
 ) -> Facts:
-    """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds."""
+    """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
+
+    ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
+    """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
     client_fields = client.read_client(environ, root)
+    client_fields["resolved"] = client.resolve_names(names)
     where, daemon, issues = read_engine(
         environ, home, timeout=timeout, windows=client_fields["os"] == "windows"
     )

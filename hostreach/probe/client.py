@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -53,6 +54,19 @@ def is_wsl(release: str, environ: Mapping[str, str], root: Path) -> bool:
         return True
     binfmt = root / "proc/sys/fs/binfmt_misc"
     return any((binfmt / name).exists() for name in ("WSLInterop", "WSLInterop-late"))
+
+
+def resolve_names(names: tuple[str, ...]) -> dict[str, str]:
+    """Return the IPv4 address each name resolves to here (/etc/hosts, then DNS); skip the rest."""
+    found = {}
+    for name in names:
+        try:
+            infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+        except (OSError, UnicodeError):  # socket.gaierror is an OSError
+            continue
+        if infos:
+            found[name] = str(infos[0][4][0])
+    return found
 
 
 def read_client(environ: Mapping[str, str], root: Path) -> dict[str, object]:

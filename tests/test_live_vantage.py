@@ -1,0 +1,84 @@
+"""hostreach running inside a real container: `address` finds the host from there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import IMAGE, Engine, HostServer, hostreach
+
+pytestmark = pytest.mark.engine
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_inside(engine: Engine, flags: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m hostreach ARGS` in a busybox container, with this interpreter mounted in."""
+    mounts = {sys.base_prefix, sys.prefix, str(REPO), "/usr", "/lib", "/lib64", "/etc/ssl"}
+    volumes = [f"--volume={m}:{m}:ro" for m in sorted(mounts) if Path(m).exists()]
+    return subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            *flags,
+            *volumes,
+            f"--env=PYTHONPATH={REPO}",
+            IMAGE,
+            sys.executable,
+            "-m",
+            "hostreach",
+            *args,
+        ],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_address_inside_a_container_uses_the_name(rootful: Engine, server: HostServer) -> None:
+    flags = hostreach("flags", env=rootful.env()).splitlines()
+    done = run_inside(rootful, flags, "address", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["via"] == "host.docker.internal"
+    # The address it prints is where the host service answers, seen from a sibling container.
+    probe = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            IMAGE,
+            "sh",
+            "-c",
+            f"nc -w 3 {found['address']} {server.port} </dev/null",
+        ],
+        env=rootful.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert server.token in probe.stdout
+
+
+def test_address_falls_back_to_the_default_gateway(rootful: Engine) -> None:
+    done = run_inside(rootful, [], "address", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["via"].startswith("default gateway")
+    facts = json.loads(run_inside(rootful, [], "facts").stdout)
+    assert facts["client"]["in_container"] is True
+    assert "/.dockerenv" in facts["client"]["container_markers"]
+
+
+def test_address_without_any_route_exits_1(rootful: Engine) -> None:
+    done = run_inside(rootful, ["--network=none"], "address")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "no route to the host" in done.stderr
