@@ -221,9 +221,14 @@ def _auto_strategy(ctx: _Context) -> Strategy:
         return "host-gateway"
     fallback = ctx.runtime.fallback(ctx.facts)
     if fallback is None:
+        names = sorted(ctx.runtime.builtin_names(ctx.facts))
+        hint = (
+            f"use the name it provides: {', '.join(names)}"
+            if names
+            else "this version provides no name for the host; upgrading it is the fix"
+        )
         raise NoRouteError(
-            f"{ctx.runtime.title} offers no route for other names ({verdict.why}); use the"
-            f" name it provides: {', '.join(sorted(ctx.runtime.builtin_names(ctx.facts))) or '-'}"
+            f"{ctx.runtime.title} offers no route for these names ({verdict.why}); {hint}"
         )
     return fallback
 

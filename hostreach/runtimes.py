@@ -66,6 +66,8 @@ class Runtime:
     sources: tuple[str, ...]
     loopback_address: str | None = None
     """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
+    generic: bool = False
+    """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
 
 
 def _none(_: Facts) -> tuple[str, ...]:
@@ -211,10 +213,11 @@ def _orbstack(facts: Facts) -> bool:
 
 
 def _docker_engine(facts: Facts) -> bool:
+    # Any engine running Linux containers; a pasted partial `docker info` may lack OSType.
     if facts.daemon is None:
         return False
     os_type = engine.info(facts, "OSType") or engine.version_field(facts, "Os")
-    return os_type == "linux"
+    return os_type in ("linux", "")
 
 
 def _docker_engine_host_gateway(facts: Facts) -> Verdict:
@@ -373,6 +376,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_docker_engine_host_gateway,
         fallback=_docker_engine_fallback,
         notes=_docker_engine_notes,
+        generic=True,
         sources=(
             "https://github.com/moby/moby/pull/40007",
             "https://github.com/moby/moby/issues/47684",
@@ -387,6 +391,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_engine_host_gateway,
         fallback=lambda _: "gateway-ip",
         notes=_unknown_notes,
+        generic=True,
         sources=(),
     ),
 )

@@ -1,0 +1,78 @@
+"""The registry against replayed real outputs: published `docker info` pastes and live captures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURES
+
+from hostreach.errors import NoRouteError
+from hostreach.facts import load
+from hostreach.resolve import Request, resolve
+from hostreach.runtimes import RUNTIMES, by_id
+
+ALL = sorted(FIXTURES.glob("*/*.json"))
+PUBLISHED = sorted((FIXTURES / "published").glob("*.json"))
+
+
+def fixture(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_fixture_names_its_source(path: Path) -> None:
+    data = fixture(path)
+    assert data["source"].startswith(("https://", "Captured with `python -m hostreach facts`"))
+    assert data["expect"]["runtime"] in {r.id for r in RUNTIMES}
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_fixture_matches_exactly_its_row(path: Path) -> None:
+    expect = fixture(path)["expect"]
+    facts = load(path)
+    specific = [r.id for r in RUNTIMES if not r.generic and r.detect(facts)]
+    if by_id(expect["runtime"]).generic:
+        assert specific == []
+    else:
+        assert specific == [expect["runtime"]]
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.stem)
+def test_published_fixture_gives_its_route(path: Path) -> None:
+    expect = fixture(path)["expect"]
+    facts = load(path)
+    if "no_route_for" in expect:
+        with pytest.raises(NoRouteError, match="provides no name for the host"):
+            resolve(facts, Request(aliases=(expect["no_route_for"],)))
+        return
+    route = resolve(facts)
+    assert route.runtime == expect["runtime"]
+    assert route.rootless is expect["rootless"]
+    assert route.strategy == expect["strategy"]
+    if "flags" in expect:
+        assert list(route.flags) == expect["flags"]
+
+
+def test_desktop_gives_host_gateway_for_other_names() -> None:
+    facts = load(FIXTURES / "published" / "docker-desktop-mac-20.10.17.json")
+    route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
+    assert route.hosts == {"host.docker.internal": "native", "local": "host-gateway"}
+    assert route.flags == ("--add-host=local:host-gateway",)
+
+
+def test_runtime_override_skips_detection() -> None:
+    facts = load(FIXTURES / "live" / "debian12-docker-20.10-rootful.json")
+    route = resolve(facts, Request(runtime="rancher-desktop"))
+    assert route.runtime == "rancher-desktop"
+    assert route.strategy == "native"
+    other = resolve(facts, Request(runtime="rancher-desktop", aliases=("local",)))
+    assert other.flags == ("--add-host=local:192.168.5.2",)  # never host-gateway there
+
+
+def test_every_row_cites_sources() -> None:
+    for row in RUNTIMES:
+        assert row.id == "unknown" or row.sources
