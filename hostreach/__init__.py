@@ -1,9 +1,61 @@
 """hostreach: how a process inside a container reaches a service on the host, here.
 
-``import hostreach`` stays cheap: the probes, and the libraries they use, load on first use.
+``import hostreach`` stays cheap: the probes, and the libraries they use, load on first use::
+
+    import hostreach
+    route = hostreach.route()            # host.docker.internal, the way that works here
+    route.flags                          # ('--add-host=host.docker.internal:host-gateway',)
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hostreach.facts import Facts
+    from hostreach.resolve import Route, StrategyChoice
+
 __version__ = "0.1.0"
-__all__ = ["__version__"]
+__all__ = ["__version__", "collect", "route"]
+
+_facts: Facts | None = None
+_routes: dict[tuple[object, ...], Route] = {}
+
+
+def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
+    """Return the facts of this machine, probed once per process (``refresh=True`` probes again)."""
+    global _facts  # noqa: PLW0603 - the process-wide cache is the point
+    if _facts is None or refresh:
+        from hostreach.probe import collect as probe  # noqa: PLC0415
+
+        _facts = probe(timeout=timeout)
+        _routes.clear()
+    return _facts
+
+
+def route(
+    *aliases: str,
+    strategy: StrategyChoice = "auto",
+    runtime: str | None = None,
+    facts: Facts | None = None,
+    timeout: float = 2.0,
+) -> Route:
+    """Return the route by which containers reach this host (default alias host.docker.internal).
+
+    Raises :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input,
+    NoRouteError where nothing works.
+    """
+    key = (aliases, strategy, runtime)
+    if facts is None:
+        cached = _routes.get(key)
+        if cached is not None and _facts is not None:
+            return cached
+        facts = collect(timeout=timeout)
+    from hostreach.resolve import DEFAULT_ALIAS, Request, resolve  # noqa: PLC0415
+
+    answer = resolve(
+        facts, Request(aliases=aliases or (DEFAULT_ALIAS,), strategy=strategy, runtime=runtime)
+    )
+    if facts is _facts:
+        _routes[key] = answer
+    return answer

@@ -44,6 +44,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="the most any engine call may take (default: 2)",
     )
+    parser.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="ask the engine even if its answer from the last minute is cached",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
@@ -120,12 +126,12 @@ def _load_facts(args: argparse.Namespace, *, names: tuple[str, ...] = ()) -> Fac
         return load(args.facts)
     from hostreach.probe import collect  # noqa: PLC0415
 
-    return collect(timeout=args.timeout, names=names)
+    return collect(timeout=args.timeout, names=names, cache=args.cache)
 
 
 def _request(args: argparse.Namespace) -> Request:
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
-    return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime)
+    return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime).check()
 
 
 def _flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

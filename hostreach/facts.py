@@ -8,11 +8,10 @@ snapshot accepts any key missing or extra; a value of the wrong type is a :class
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from hostreach.errors import FactsError
 
@@ -22,8 +21,7 @@ SCHEMA = 1
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Client:
+class Client(NamedTuple):
     """Where hostreach itself runs."""
 
     os: str = "linux"
@@ -34,51 +32,46 @@ class Client:
     context: str | None = None
     endpoint: str | None = None
     container_markers: tuple[str, ...] = ()
-    resolved: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    resolved: Mapping[str, str] = _EMPTY
     """Host names as this process resolves them (read by ``address`` only)."""
 
 
-@dataclass(frozen=True)
-class Gateway:
+class Gateway(NamedTuple):
     """The default route of this machine."""
 
     ip: str
     interface: str
 
 
-@dataclass(frozen=True)
-class Network:
+class Network(NamedTuple):
     """This machine's interfaces and default route."""
 
     default_gateway: Gateway | None = None
-    interfaces: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    interfaces: Mapping[str, tuple[str, ...]] = _EMPTY
 
 
-@dataclass(frozen=True)
-class Daemon:
+class Daemon(NamedTuple):
     """The engine's raw answers, plus its default bridge network."""
 
-    info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    version: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    info: Mapping[str, Any] = _EMPTY
+    version: Mapping[str, Any] = _EMPTY
     bridge_gateway: str | None = None
     bridge_interface: str | None = None
 
 
-@dataclass(frozen=True)
-class Issue:
+class Issue(NamedTuple):
     """A probe that failed, recorded instead of raised."""
 
     source: str
     detail: str
 
 
-@dataclass(frozen=True)
-class Facts:
+class Facts(NamedTuple):
     """Everything resolve needs, and nothing it has to ask the machine for."""
 
-    client: Client = field(default_factory=Client)
+    client: Client = Client()
     daemon: Daemon | None = None
-    network: Network = field(default_factory=Network)
+    network: Network = Network()
     issues: tuple[Issue, ...] = ()
     schema: int = SCHEMA
 
@@ -292,10 +285,11 @@ def loads(text: str) -> Facts:
         raise FactsError("facts: JSON nested too deeply") from exc
 
 
-def load(path: str | Path) -> Facts:
+def load(path: str | os.PathLike[str]) -> Facts:
     """Return Facts read from a snapshot file written by ``python -m hostreach facts``."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
     except FileNotFoundError as exc:
         raise FactsError(f"facts file not found: {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from hostreach import engine
@@ -39,15 +38,15 @@ def check_alias(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """What the caller asks for: names to make resolvable, how, and optionally for which runtime."""
 
     aliases: tuple[str, ...] = (DEFAULT_ALIAS,)
     strategy: StrategyChoice = "auto"
     runtime: str | None = None
 
-    def __post_init__(self) -> None:
+    def check(self) -> Request:
+        """Return the request if every part of it is valid, else raise UsageError."""
         if not self.aliases:
             raise UsageError("at least one alias is needed")
         for alias in self.aliases:
@@ -60,10 +59,10 @@ class Request:
             raise UsageError(
                 f"unknown runtime {self.runtime!r}; choose from {', '.join(RUNTIME_IDS)}"
             )
+        return self
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """How a container reaches the host: the flags to pass, and why."""
 
     runtime: str
@@ -76,8 +75,17 @@ class Route:
     reason: str
     warnings: tuple[str, ...] = ()
     network_mode: str | None = None
-    extra_hosts: tuple[str, ...] = field(default=())
+    extra_hosts: tuple[str, ...] = ()
     """``NAME:VALUE`` entries, the form the Engine API and compose ``extra_hosts`` take."""
+
+    def docker_run_kwargs(self) -> dict[str, Any]:
+        """Return keyword arguments for the docker SDK's ``containers.run`` / ``create``."""
+        kwargs: dict[str, Any] = {}
+        if self.extra_hosts:
+            kwargs["extra_hosts"] = dict(entry.split(":", 1) for entry in self.extra_hosts)
+        if self.network_mode is not None:
+            kwargs["network_mode"] = self.network_mode
+        return kwargs
 
     def to_json(self) -> dict[str, Any]:
         """Return the route as plain JSON data."""
@@ -179,8 +187,7 @@ def _add_host(alias: str, value: str) -> str:
     return f"--add-host={alias}:{value}"
 
 
-@dataclass(frozen=True)
-class _Context:
+class _Context(NamedTuple):
     facts: Facts
     runtime: Runtime
     remote: bool
@@ -243,7 +250,7 @@ _STRATEGY_WARNINGS: dict[str, str] = {
 
 def resolve(facts: Facts, request: Request | None = None) -> Route:
     """Return the route by which containers of this engine reach the host."""
-    request = request or Request()
+    request = (request or Request()).check()
     for issue in facts.issues:
         if issue.source == "endpoint":  # a malformed DOCKER_HOST or a missing context
             raise EndpointError(issue.detail)
@@ -353,8 +360,7 @@ def _reason(runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[s
     return text[0].upper() + text[1:] + "."
 
 
-@dataclass(frozen=True)
-class HostAddress:
+class HostAddress(NamedTuple):
     """Where this process, itself in a container, reaches the host."""
 
     address: str

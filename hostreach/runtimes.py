@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from hostreach import engine
 from hostreach.facts import Facts
@@ -40,8 +39,7 @@ class HostGateway(enum.Enum):
     REJECTED = "rejected"  # the engine refuses the value or writes it literally
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """A runtime's answer about ``host-gateway``, with the reason shown to the user."""
 
     status: HostGateway
@@ -51,8 +49,7 @@ class Verdict:
 Predicate = Callable[[Facts], bool]
 
 
-@dataclass(frozen=True)
-class Runtime:
+class Runtime(NamedTuple):
     """One container runtime: how to recognise it and how its containers reach the host."""
 
     id: RuntimeId

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 
+import hostreach
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load
 from hostreach.resolve import Request, check_alias, resolve
@@ -142,9 +143,16 @@ def test_bad_aliases_are_refused(alias: str) -> None:
     with pytest.raises(UsageError):
         check_alias(alias)
     with pytest.raises(UsageError):
-        Request(aliases=(alias,))
+        Request(aliases=(alias,)).check()
 
 
 @pytest.mark.parametrize("alias", ["local", "host.docker.internal", "a", "x-1.example", "a" * 63])
 def test_good_aliases(alias: str) -> None:
     assert check_alias(alias) == alias
+
+
+def test_python_api_route_with_given_facts() -> None:
+    route = hostreach.route("local", facts=load(ROOTLESS))
+    assert route.flags == ("--add-host=local:192.0.2.2",)
+    with pytest.raises(UsageError):
+        hostreach.route("not a name", facts=load(ROOTLESS))

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hostreach.errors import EndpointError, EngineError
 from hostreach.facts import Facts, Issue, from_json
-from hostreach.probe import _enginehttp, client, endpoint
+from hostreach.probe import _cache, client, endpoint
+from hostreach.probe.endpoint import StrPath
 
 ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
 DEFAULT_TIMEOUT = 2.0
@@ -38,7 +38,7 @@ def bridge_fields(network: object) -> dict[str, str | None]:
 
 
 def read_engine(
-    environ: Mapping[str, str], home: Path, *, timeout: float, windows: bool
+    environ: Mapping[str, str], home: StrPath, *, timeout: float, windows: bool, cache: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]:
     """Return the endpoint fields of the client, the daemon fields (or None), and issues."""
     try:
@@ -46,6 +46,13 @@ def read_engine(
     except EndpointError as exc:
         return {}, None, [Issue("endpoint", str(exc))]
     where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
+    cache_key = _cache.key(found.url) if cache else None
+    if cache_key is not None:
+        cached = _cache.read(environ, cache_key)
+        if cached is not None:
+            return where, cached, []
+    from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket and http: only when asking
+
     try:
         if _enginehttp.supports(found.url, tls=found.tls):
             answers = _enginehttp.fetch(found.url, ENGINE_PATHS, timeout=timeout)
@@ -62,6 +69,8 @@ def read_engine(
         "version": answers.get("/version") or {},
         **bridge_fields(answers.get("/networks/bridge")),
     }
+    if cache_key is not None:
+        _cache.write(environ, cache_key, daemon)
     return where, daemon, []
 
 
@@ -69,22 +78,24 @@ def collect(
     *,
     timeout: float = DEFAULT_TIMEOUT,
     environ: Mapping[str, str] | None = None,
-    root: Path = Path("/"),
-    home: Path | None = None,
+    root: StrPath = "/",
+    home: StrPath | None = None,
     names: tuple[str, ...] = (),
+    cache: bool = True,
 ) -> Facts:
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
 
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
+    ``cache=False`` skips the short-lived disk cache of the engine's answers.
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
     environ = os.environ if environ is None else environ
-    home = Path.home() if home is None else home
+    home = os.path.expanduser("~") if home is None else home
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)
     where, daemon, issues = read_engine(
-        environ, home, timeout=timeout, windows=client_fields["os"] == "windows"
+        environ, home, timeout=timeout, windows=client_fields["os"] == "windows", cache=cache
     )
     network, problems = _netifaces.read_network(root)
     issues += [Issue("network", p) for p in problems]

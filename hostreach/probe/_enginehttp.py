@@ -7,30 +7,33 @@ urllib3), while these three GETs cost one round trip each. Paths are unversioned
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hostreach.errors import EngineError
 
+if TYPE_CHECKING:
+    import http.client
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+def _unix_connection(path: str, timeout: float) -> http.client.HTTPConnection:
+    import http.client  # noqa: PLC0415 - 40 ms (it loads the email package): only when asking
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+
+    return UnixConnection("localhost", timeout=timeout)
 
 
 def supports(url: str, *, tls: bool) -> bool:
@@ -73,11 +76,13 @@ def fetch(url: str, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]
 
     Raises OSError (socket trouble, TimeoutError), EngineError or ValueError (bad JSON).
     """
+    import http.client  # noqa: PLC0415
+
     parts = urlsplit(url)
     deadline = time.monotonic() + timeout
     conn: http.client.HTTPConnection
     if parts.scheme == "unix":
-        conn = _UnixConnection(parts.path, timeout)
+        conn = _unix_connection(parts.path, timeout)
     else:
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 2375, timeout=timeout)
     found: dict[str, Any] = {}

@@ -6,10 +6,10 @@ imported (musl without a wheel), Linux falls back to /proc/net/route for the def
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 
-def read_network(root: Path) -> tuple[dict[str, object], list[str]]:
+def read_network(root: str | os.PathLike[str]) -> tuple[dict[str, object], list[str]]:
     """Return the network fields of the facts, and the problems met on the way."""
     problems: list[str] = []
     try:
@@ -37,10 +37,11 @@ def read_network(root: Path) -> tuple[dict[str, object], list[str]]:
     return {"default_gateway": gateway, "interfaces": interfaces}, problems
 
 
-def _proc_route(root: Path) -> dict[str, str] | None:
+def _proc_route(root: str | os.PathLike[str]) -> dict[str, str] | None:
     """Return the IPv4 default route from /proc/net/route (Linux), or None."""
     try:
-        lines = (root / "proc/net/route").read_text(encoding="ascii").splitlines()[1:]
+        with open(os.path.join(root, "proc/net/route"), encoding="ascii") as f:
+            lines = f.read().splitlines()[1:]
     except OSError:
         return None
     for line in lines:

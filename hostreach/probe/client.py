@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import platform
-import socket
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
 
 # Paths under the root that say "this process runs in a container", and what they mean.
+StrPath = str | os.PathLike[str]
+
 _MARKER_FILES = {
     ".dockerenv": "/.dockerenv",  # Docker (testcontainers' IN_A_CONTAINER)
     "run/.containerenv": "/run/.containerenv",  # Podman
@@ -28,12 +29,15 @@ def _mountinfo_marker(text: str) -> str | None:
     return None
 
 
-def container_markers(root: Path) -> tuple[str, ...]:
+def container_markers(root: StrPath) -> tuple[str, ...]:
     """Return the signs found that this process runs inside a container."""
-    found = [shown for rel, shown in _MARKER_FILES.items() if (root / rel).exists()]
+    found = [
+        shown for rel, shown in _MARKER_FILES.items() if os.path.exists(os.path.join(root, rel))
+    ]
     for rel in ("proc/self/mountinfo", "proc/1/cgroup"):
         try:
-            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+            with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
+                text = f.read()
         except OSError:
             continue
         if rel.endswith("mountinfo"):
@@ -46,18 +50,20 @@ def container_markers(root: Path) -> tuple[str, ...]:
     return tuple(found)
 
 
-def is_wsl(release: str, environ: Mapping[str, str], root: Path) -> bool:
+def is_wsl(release: str, environ: Mapping[str, str], root: StrPath) -> bool:
     """Whether this is WSL; no single signal is reliable (microsoft/WSL#4555)."""
     if "microsoft" in release.lower():
         return True
     if environ.get("WSL_DISTRO_NAME") or environ.get("WSL_INTEROP"):
         return True
-    binfmt = root / "proc/sys/fs/binfmt_misc"
-    return any((binfmt / name).exists() for name in ("WSLInterop", "WSLInterop-late"))
+    binfmt = os.path.join(root, "proc/sys/fs/binfmt_misc")
+    return any(os.path.exists(os.path.join(binfmt, n)) for n in ("WSLInterop", "WSLInterop-late"))
 
 
 def resolve_names(names: tuple[str, ...]) -> dict[str, str]:
     """Return the IPv4 address each name resolves to here (/etc/hosts, then DNS); skip the rest."""
+    import socket  # noqa: PLC0415 - only `address` resolves names
+
     found = {}
     for name in names:
         try:
@@ -69,7 +75,7 @@ def resolve_names(names: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def read_client(environ: Mapping[str, str], root: Path) -> dict[str, object]:
+def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
     """Return the client fields of the facts (the endpoint is read by the endpoint probe)."""
     os_name = _OS.get(sys.platform, sys.platform)
     release = platform.release()

@@ -1,0 +1,70 @@
+"""A short-lived disk cache of the engine's answers, so repeated CLI calls skip the round trip.
+
+Keyed by the endpoint and, for a unix socket, the socket file's identity (inode and mtime): an
+engine restart recreates the socket and so invalidates the entry. Failures are never cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+TTL_SECONDS = 60.0
+
+
+def cache_dir(environ: Mapping[str, str]) -> str:
+    """Return ``$XDG_CACHE_HOME/hostreach`` (default ``~/.cache/hostreach``)."""
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "hostreach")
+
+
+def key(url: str) -> str | None:
+    """Return the cache key of an endpoint, or None when it must not be cached."""
+    parts = urlsplit(url)
+    if parts.scheme != "unix":
+        return None  # a TCP or ssh engine has no local identity to check; always ask it
+    try:
+        st = os.stat(parts.path)
+    except OSError:
+        return None
+    return f"{url}|{st.st_dev}|{st.st_ino}|{st.st_mtime_ns}|{os.getuid()}"
+
+
+def _path(environ: Mapping[str, str], cache_key: str) -> str:
+    # The file name only spreads entries; the full key inside the file is what is checked.
+    return os.path.join(cache_dir(environ), f"engine-{zlib.crc32(cache_key.encode()):08x}.json")
+
+
+def read(environ: Mapping[str, str], cache_key: str) -> dict[str, Any] | None:
+    """Return the cached daemon fields for this key if fresh, else None."""
+    try:
+        with open(_path(environ, cache_key), encoding="utf-8") as f:
+            entry = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != cache_key:
+        return None
+    written = entry.get("written")
+    if not isinstance(written, int | float) or not 0 <= time.time() - written < TTL_SECONDS:
+        return None
+    daemon = entry.get("daemon")
+    return daemon if isinstance(daemon, dict) else None
+
+
+def write(environ: Mapping[str, str], cache_key: str, daemon: Mapping[str, Any]) -> None:
+    """Store the daemon fields; a cache that cannot be written is silently skipped."""
+    path = _path(environ, cache_key)
+    entry = {"key": cache_key, "written": time.time(), "daemon": dict(daemon)}
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(entry, f)
+        os.replace(tmp, path)
+    except OSError:
+        return
