@@ -28,8 +28,8 @@ if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /
   log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >"$LOGS/apt.log" 2>&1
-  apt-get install -y -q --no-install-recommends docker.io containerd runc tini iptables podman \
-    rootlesskit slirp4netns uidmap busybox-static curl dbus-user-session >>"$LOGS/apt.log" 2>&1 \
+  apt-get install -y -q docker.io containerd runc tini iptables podman \
+    rootlesskit slirp4netns uidmap busybox-static curl >>"$LOGS/apt.log" 2>&1 \
     || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
 fi
 

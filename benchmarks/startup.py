@@ -44,8 +44,10 @@ def main() -> int:
         for name, argv in cases.items():
             times[name].append(wall(argv))
     base = statistics.median(times["python -c pass"])
-    print(f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()},"
-          f" {args.runs} runs each, medians:")
+    print(
+        f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()},"
+        f" {args.runs} runs each, medians:"
+    )
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:28} {median * 1000:7.1f} ms  {median / base:5.2f}x")
