@@ -12,7 +12,7 @@ from conftest import FIXTURES
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import Request, resolve
-from hostreach.runtimes import RUNTIMES, by_id
+from hostreach.runtimes import RUNTIMES, by_id, identify
 
 ALL = sorted(FIXTURES.glob("*/*.json"))
 PUBLISHED = sorted((FIXTURES / "published").glob("*.json"))
@@ -45,6 +45,13 @@ def test_fixture_matches_exactly_its_row(path: Path) -> None:
 def test_published_fixture_gives_its_route(path: Path) -> None:
     expect = fixture(path)["expect"]
     facts = load(path)
+    if "no_route" in expect:
+        with pytest.raises(NoRouteError, match=expect["no_route"]):
+            resolve(facts)
+        with pytest.raises(NoRouteError, match="predates host-gateway"):
+            resolve(facts, Request(strategy="host-gateway"))
+        assert identify(facts).id == expect["runtime"]
+        return
     if "no_route_for" in expect:
         with pytest.raises(NoRouteError, match="provides no name for the host"):
             resolve(facts, Request(aliases=(expect["no_route_for"],)))
