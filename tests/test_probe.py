@@ -113,3 +113,24 @@ def test_sdk_and_stdlib_probes_read_the_same_engine(rootful: Engine) -> None:
     assert sdk["/version"] == fast["/version"]
     assert sdk["/networks/bridge"]["Id"] == fast["/networks/bridge"]["Id"]
     assert sdk["/info"]["ID"] == fast["/info"]["ID"]
+
+
+@pytest.mark.engine
+def test_engine_cache_is_used_and_a_damaged_one_ignored(rootful: Engine, tmp_path: Path) -> None:
+    env = {**rootful.env(), "XDG_CACHE_HOME": str(tmp_path)}
+    first = collect(environ=env)
+    assert first.daemon is not None
+    (entry,) = (tmp_path / "hostreach").glob("engine-*.json")
+    data = json.loads(entry.read_text())
+    data["daemon"]["info"]["Name"] = "from-the-cache"
+    entry.write_text(json.dumps(data))
+    assert engine_name(collect(environ=env)) == "from-the-cache"  # served from the cache
+    assert engine_name(collect(environ=env, cache=False)) != "from-the-cache"
+    data["daemon"]["info"] = "damaged"
+    entry.write_text(json.dumps(data))
+    assert engine_name(collect(environ=env)) == engine_name(first)  # damaged: asked again
+
+
+def engine_name(facts: Facts) -> object:
+    assert facts.daemon is not None
+    return facts.daemon.info.get("Name")

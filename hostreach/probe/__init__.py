@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from hostreach.errors import EndpointError, EngineError
+from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, from_json
 from hostreach.probe import _cache, client, endpoint
 from hostreach.probe.endpoint import StrPath
@@ -37,6 +37,15 @@ def bridge_fields(network: object) -> dict[str, str | None]:
     return {"bridge_gateway": gateway, "bridge_interface": interface}
 
 
+def _valid_daemon(daemon: Mapping[str, Any]) -> bool:
+    """Whether cached daemon fields would pass the facts reader (a damaged cache is ignored)."""
+    try:
+        from_json({"daemon": daemon})
+    except FactsError:
+        return False
+    return True
+
+
 def read_engine(
     environ: Mapping[str, str], home: StrPath, *, timeout: float, windows: bool, cache: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]:
@@ -49,7 +58,7 @@ def read_engine(
     cache_key = _cache.key(found.url) if cache else None
     if cache_key is not None:
         cached = _cache.read(environ, cache_key)
-        if cached is not None:
+        if cached is not None and _valid_daemon(cached):
             return where, cached, []
     from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket and http: only when asking
 
