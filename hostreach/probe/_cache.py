@@ -32,7 +32,8 @@ def key(url: str) -> str | None:
         st = os.stat(parts.path)
     except OSError:
         return None
-    return f"{url}|{st.st_dev}|{st.st_ino}|{st.st_mtime_ns}|{os.getuid()}"
+    uid = os.getuid() if hasattr(os, "getuid") else 0  # Windows has AF_UNIX but no getuid
+    return f"{url}|{st.st_dev}|{st.st_ino}|{st.st_mtime_ns}|{uid}"
 
 
 def _path(environ: Mapping[str, str], cache_key: str) -> str:

@@ -7,11 +7,11 @@ import platform
 import sys
 from collections.abc import Mapping
 
+from hostreach.probe.endpoint import StrPath
+
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
 
 # Paths under the root that say "this process runs in a container", and what they mean.
-StrPath = str | os.PathLike[str]
-
 _MARKER_FILES = {
     ".dockerenv": "/.dockerenv",  # Docker (testcontainers' IN_A_CONTAINER)
     "run/.containerenv": "/run/.containerenv",  # Podman
