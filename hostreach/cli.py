@@ -9,15 +9,20 @@ import argparse
 import math
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hostreach import __version__
-from hostreach.errors import HostreachError
+from hostreach.errors import HostreachError, UsageError
 from hostreach.facts import Facts
-from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES, Request, resolve
+from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES, Request, Route, resolve
 from hostreach.runtimes import RUNTIME_IDS
 
+if TYPE_CHECKING:
+    from hostreach.diagnose import Report
+    from hostreach.facts import ProbeResult
+
 PROG = "hostreach"
+DEFAULT_IMAGE = "busybox"
 MAX_TIMEOUT = 300.0
 
 
@@ -31,7 +36,36 @@ def _timeout(text: str) -> float:
     return value
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _port(text: str) -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
+    return value
+
+
+def _target(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:5432, not {text!r}")
+    import ipaddress  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise argparse.ArgumentTypeError(f"not an IP address: {host!r}") from None
+    return host, _port(port)
+
+
+def _common(
+    parser: argparse.ArgumentParser,
+    *,
+    timeout_help: str = "the most any engine call may take",
+) -> None:
     parser.add_argument(
         "--facts",
         metavar="FILE",
@@ -42,7 +76,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
         type=_timeout,
         default=2.0,
         metavar="SECONDS",
-        help="the most any engine call may take (default: 2)",
+        help=f"{timeout_help} (default: 2)",
     )
     parser.add_argument(
         "--no-cache",
@@ -109,6 +143,67 @@ def build_parser() -> argparse.ArgumentParser:
     _common(address)
     address.set_defaults(handler=_address)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="explain why containers cannot reach a service on this machine, and how to fix it",
+        description="Combine the route with the sockets listening on each --port and the host"
+        " firewall, and report each problem with its fix. Exit 1 if any finding is an error.",
+    )
+    doctor.add_argument(
+        "--port",
+        type=_port,
+        action="append",
+        default=[],
+        metavar="N",
+        help="a TCP port of the host service; may repeat",
+    )
+    _route_options(doctor)
+    doctor.add_argument("--format", choices=("text", "json"), default="text")
+    _common(doctor)
+    doctor.set_defaults(handler=_doctor)
+
+    check = commands.add_parser(
+        "check",
+        help="prove it: connect to the host service from a real, throwaway container",
+        description="Start a throwaway container with the route's flags, connect to ALIAS:PORT"
+        " from inside it, and remove it. Exit 0 if the connection succeeds, 1 if not (with the"
+        " doctor's findings).",
+    )
+    check.add_argument("--port", type=_port, required=True, metavar="N")
+    check.add_argument(
+        "--alias",
+        default=DEFAULT_ALIAS,
+        metavar="NAME",
+        help=f"host name to connect to (default: {DEFAULT_ALIAS})",
+    )
+    check.add_argument(
+        "--image",
+        default=DEFAULT_IMAGE,
+        help=f"image with sh and nc to run the probe in (default: {DEFAULT_IMAGE})",
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    _common(check, timeout_help="seconds to wait for the connection, and for each engine call")
+    check.set_defaults(handler=_check, strategy="auto", runtime=None)
+
+    relay = commands.add_parser(
+        "relay",
+        help="forward containers' connections to a service that must stay on 127.0.0.1",
+        description="Listen where containers' connections arrive (the bridge gateway on a"
+        " rootful engine, this machine's main address on a rootless one) and forward each to"
+        " the loopback service. Only container networks and this machine may connect."
+        " Runs until Ctrl-C or SIGTERM.",
+    )
+    relay.add_argument("--port", type=_port, required=True, metavar="N", help="port to listen on")
+    relay.add_argument(
+        "--target",
+        type=_target,
+        metavar="HOST:PORT",
+        help="the loopback service (default: 127.0.0.1:PORT)",
+    )
+    _route_options(relay)
+    _common(relay)
+    relay.set_defaults(handler=_relay)
+
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
@@ -119,14 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_facts(args: argparse.Namespace, *, names: tuple[str, ...] = ()) -> Facts:
+def _load_facts(
+    args: argparse.Namespace, *, names: tuple[str, ...] = (), ports: tuple[int, ...] = ()
+) -> Facts:
     if args.facts is not None:
         from hostreach.facts import load  # noqa: PLC0415
 
         return load(args.facts)
     from hostreach.probe import collect  # noqa: PLC0415
 
-    return collect(timeout=args.timeout, names=names, cache=args.cache)
+    return collect(timeout=args.timeout, names=names, cache=args.cache, ports=ports)
 
 
 def _request(args: argparse.Namespace) -> Request:
@@ -157,6 +254,101 @@ def _address(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         err.write(f"{PROG}: note: via {found.via}\n")
         out.write(found.address + "\n")
+    return 0
+
+
+def _diagnosis(
+    args: argparse.Namespace, request: Request, ports: tuple[int, ...], *, probe: bool = False
+) -> Report:
+    from hostreach.diagnose import diagnose  # noqa: PLC0415
+
+    facts = _load_facts(args, ports=ports)
+    try:
+        route: Route | HostreachError = resolve(facts, request)
+    except UsageError:
+        raise
+    except HostreachError as exc:
+        route = exc
+    probes: tuple[ProbeResult, ...] = ()
+    if probe and isinstance(route, Route):
+        from hostreach.probe import probe_container  # noqa: PLC0415
+
+        if args.facts is not None:
+            raise UsageError("check runs a real container: it cannot replay --facts")
+        probes = (
+            probe_container(
+                facts,
+                run_kwargs=route.docker_run_kwargs(),
+                alias=request.aliases[0],
+                port=ports[0],
+                image=args.image,
+                timeout=args.timeout,
+            ),
+        )
+    return diagnose(facts, route, ports, probes, runtime=request.runtime)
+
+
+def _print_report(args: argparse.Namespace, report: Report, out: TextIO) -> None:
+    from hostreach.render import report_json, report_text  # noqa: PLC0415
+
+    if args.format == "json":
+        out.write(report_json(report))
+    else:
+        out.write(
+            report_text(report, tuple(args.port) if isinstance(args.port, list) else (args.port,))
+        )
+
+
+def _doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    request = _request(args)
+    ports = tuple(dict.fromkeys(args.port))
+    report = _diagnosis(args, request, ports)
+    _print_report(args, report, out)
+    return 0 if report.ok else 1
+
+
+def _check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    request = Request(aliases=(args.alias,)).check()
+    report = _diagnosis(args, request, (args.port,), probe=True)
+    _print_report(args, report, out)
+    reached = any(p.outcome == "connected" for p in report.probes)
+    if not reached:
+        err.write(f"{PROG}: {args.alias}:{args.port} is not reachable from a container\n")
+    return 0 if reached else 1
+
+
+def _relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hostreach.diagnose import arrival  # noqa: PLC0415
+    from hostreach.probe import relay_networks  # noqa: PLC0415
+    from hostreach.relay import Plan, RelayError, allowed_networks, run  # noqa: PLC0415
+    from hostreach.runtimes import by_id  # noqa: PLC0415
+
+    if args.facts is not None:
+        raise UsageError("relay listens on this machine: it cannot replay --facts")
+    facts = _load_facts(args)
+    route = resolve(facts, _request(args))
+    where = arrival(facts, route, by_id(route.runtime))
+    if where.address is None:
+        if where.loopback:
+            raise RelayError(
+                f"no relay needed: {route.reason[:-1]}, and its containers already reach this"
+                " machine's 127.0.0.1"
+            )
+        raise RelayError("the address at which containers reach this machine is unknown here")
+    target = args.target or ("127.0.0.1", args.port)
+    if target == (where.address, args.port):
+        raise UsageError(f"the target {target[0]}:{target[1]} is where the relay would listen")
+    plan = Plan(
+        listen=(where.address, args.port),
+        target=target,
+        allowed=allowed_networks(relay_networks(facts)),
+    )
+
+    def log(line: str) -> None:
+        err.write(f"{PROG}: relay: {line}\n")
+        err.flush()
+
+    run(plan, status=out, log=log, refresh=lambda: allowed_networks(relay_networks(facts)))
     return 0
 
 

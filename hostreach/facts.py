@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from hostreach.errors import FactsError
 
@@ -34,6 +34,7 @@ class Client(NamedTuple):
     container_markers: tuple[str, ...] = ()
     resolved: Mapping[str, str] = _EMPTY
     """Host names as this process resolves them (read by ``address`` only)."""
+    hostname: str = ""
 
 
 class Gateway(NamedTuple):
@@ -57,6 +58,7 @@ class Daemon(NamedTuple):
     version: Mapping[str, Any] = _EMPTY
     bridge_gateway: str | None = None
     bridge_interface: str | None = None
+    bridge_subnet: str | None = None
 
 
 class Issue(NamedTuple):
@@ -64,6 +66,44 @@ class Issue(NamedTuple):
 
     source: str
     detail: str
+    reason: str = ""
+    """A stable code for tools, e.g. ``no-socket``, ``permission-denied``, ``timed-out``."""
+
+
+class Listener(NamedTuple):
+    """A listening TCP socket on this machine."""
+
+    port: int
+    address: str
+    pid: int | None = None
+    process: str | None = None
+
+
+class Listening(NamedTuple):
+    """The listening sockets found for the ports that were asked about."""
+
+    ports: tuple[int, ...] = ()
+    sockets: tuple[Listener, ...] = ()
+
+
+class Firewall(NamedTuple):
+    """This machine's packet filter as read (Linux): ``iptables-save -t filter`` output."""
+
+    iptables: str | None = None
+
+
+class ProbeResult(NamedTuple):
+    """What a real container saw when it connected to ALIAS:PORT (``check``)."""
+
+    alias: str
+    port: int
+    resolved: str | None
+    outcome: Literal["connected", "refused", "timed-out", "unresolved", "failed"]
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the result as plain JSON data."""
+        return dict(self._asdict())
 
 
 class Facts(NamedTuple):
@@ -74,6 +114,10 @@ class Facts(NamedTuple):
     network: Network = Network()
     issues: tuple[Issue, ...] = ()
     schema: int = SCHEMA
+    listening: Listening | None = None
+    """Read only when ports were asked about (``doctor``, ``check``); None when not read."""
+    firewall: Firewall | None = None
+    """Read only by ``doctor`` and ``check``; None when not read."""
 
 
 def freeze(value: Any) -> Any:
@@ -110,6 +154,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "endpoint": c.endpoint,
             "container_markers": list(c.container_markers),
             "resolved": dict(c.resolved),
+            "hostname": c.hostname,
         },
         "daemon": None
         if facts.daemon is None
@@ -118,6 +163,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "version": thaw(facts.daemon.version),
             "bridge_gateway": facts.daemon.bridge_gateway,
             "bridge_interface": facts.daemon.bridge_interface,
+            "bridge_subnet": facts.daemon.bridge_subnet,
         },
         "network": {
             "default_gateway": None
@@ -125,7 +171,16 @@ def to_json(facts: Facts) -> dict[str, Any]:
             else {"ip": gateway.ip, "interface": gateway.interface},
             "interfaces": {name: list(addrs) for name, addrs in n.interfaces.items()},
         },
-        "issues": [{"source": i.source, "detail": i.detail} for i in facts.issues],
+        "issues": [
+            {"source": i.source, "detail": i.detail, "reason": i.reason} for i in facts.issues
+        ],
+        "listening": None
+        if facts.listening is None
+        else {
+            "ports": list(facts.listening.ports),
+            "sockets": [s._asdict() for s in facts.listening.sockets],
+        },
+        "firewall": None if facts.firewall is None else facts.firewall._asdict(),
     }
 
 
@@ -218,8 +273,53 @@ def from_json(data: object) -> Facts:
     issues = []
     for i, item in enumerate(top.array("issues")):
         r = _Reader(item, f"facts.issues[{i}]")
-        issues.append(Issue(source=r.text("source") or "", detail=r.text("detail") or ""))
-    return Facts(client=client, daemon=daemon, network=network, issues=tuple(issues), schema=schema)
+        issues.append(
+            Issue(
+                source=r.text("source") or "",
+                detail=r.text("detail") or "",
+                reason=r.text("reason") or "",
+            )
+        )
+    return Facts(
+        client=client,
+        daemon=daemon,
+        network=network,
+        issues=tuple(issues),
+        schema=schema,
+        listening=_listening(top.child("listening")),
+        firewall=_firewall(top.child("firewall")),
+    )
+
+
+def _port(value: int | None, path: str) -> int:
+    if value is None or not 0 < value < 65536:
+        raise FactsError(f"facts: {path} must be a port number (1-65535)")
+    return value
+
+
+def _listening(r: _Reader | None) -> Listening | None:
+    if r is None:
+        return None
+    ports = []
+    for i, item in enumerate(r.array("ports")):
+        value = item if isinstance(item, int) and not isinstance(item, bool) else None
+        ports.append(_port(value, f"{r.path}.ports[{i}]"))
+    sockets = []
+    for i, item in enumerate(r.array("sockets")):
+        s = _Reader(item, f"{r.path}.sockets[{i}]")
+        sockets.append(
+            Listener(
+                port=_port(s.integer("port"), f"{s.path}.port"),
+                address=s.text("address") or "",
+                pid=s.integer("pid"),
+                process=s.text("process"),
+            )
+        )
+    return Listening(ports=tuple(ports), sockets=tuple(sockets))
+
+
+def _firewall(r: _Reader | None) -> Firewall | None:
+    return None if r is None else Firewall(iptables=r.text("iptables"))
 
 
 def _client(r: _Reader | None) -> Client:
@@ -235,6 +335,7 @@ def _client(r: _Reader | None) -> Client:
         endpoint=r.text("endpoint"),
         container_markers=r.texts("container_markers"),
         resolved=_text_map(r.child("resolved")),
+        hostname=r.text("hostname") or "",
     )
 
 
@@ -252,6 +353,7 @@ def _daemon(r: _Reader | None) -> Daemon | None:
         version=r.raw("version"),
         bridge_gateway=r.text("bridge_gateway"),
         bridge_interface=r.text("bridge_interface"),
+        bridge_subnet=r.text("bridge_subnet"),
     )
 
 

@@ -138,12 +138,14 @@ def shares_network(facts: Facts) -> bool:
     """Whether this process sees the engine host's interfaces (not remote, not in a container).
 
     Inside a container that sees the engine's bridge interface (a sandbox that runs its own
-    dockerd, or ``--network host``), it does.
+    dockerd, or ``--network host``), or whose host name is the engine's, it does.
     """
     if is_remote(facts):
         return False
     if not facts.client.in_container:
         return True
+    if facts.client.hostname and engine.info(facts, "Name") == facts.client.hostname:
+        return True  # the same UTS namespace as the engine: Podman has no bridge before a run
     bridge = facts.daemon.bridge_interface if facts.daemon else None
     return bridge is not None and bridge in facts.network.interfaces
 
@@ -299,7 +301,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
     if network_mode is not None:
         flags = (f"--network={network_mode}", *flags)
 
-    warnings += runtime.notes(facts)
+    warnings += [note.message for note in runtime.notes(facts)]
     warnings += _vantage_warnings(facts, remote=remote, shares=ctx.shares_network)
     return Route(
         runtime=runtime.id,

@@ -49,6 +49,14 @@ class Verdict(NamedTuple):
 Predicate = Callable[[Facts], bool]
 
 
+class Note(NamedTuple):
+    """A runtime-specific warning: ``id`` is the doctor's finding id, ``fix`` what to do."""
+
+    id: str
+    message: str
+    fix: str = ""
+
+
 class Runtime(NamedTuple):
     """One container runtime: how to recognise it and how its containers reach the host."""
 
@@ -59,15 +67,20 @@ class Runtime(NamedTuple):
     host_gateway: Callable[[Facts], Verdict]
     fallback: Callable[[Facts], Strategy | None]
     """Strategy for names the runtime does not resolve when host-gateway is unsafe (None: none)."""
-    notes: Callable[[Facts], tuple[str, ...]]
+    notes: Callable[[Facts], tuple[Note, ...]]
     sources: tuple[str, ...]
     loopback_address: str | None = None
     """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
+    reaches_loopback: Callable[[Facts], bool | None] = lambda _: None
+    """Whether its own names and host-gateway land on the host's 127.0.0.1 (None: unknown).
+
+    The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
+    """
     generic: bool = False
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
 
 
-def _none(_: Facts) -> tuple[str, ...]:
+def _none(_: Facts) -> tuple[Note, ...]:
     return ()
 
 
@@ -138,14 +151,19 @@ def _podman_fallback(facts: Facts) -> Strategy:
     return "lan-ip" if engine.rootless(facts) else "gateway-ip"
 
 
-def _podman_notes(facts: Facts) -> tuple[str, ...]:
+def _podman_notes(facts: Facts) -> tuple[Note, ...]:
     version = engine.component_version(facts, _PODMAN)
     if engine.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
         # pasta maps the name to the host's main interface, never its loopback:
         # https://github.com/podman-container-tools/podman/issues/28718
         return (
-            "rootless Podman (pasta) maps the host name to this machine's main interface, not"
-            " its loopback: the host service must not listen on 127.0.0.1 only",
+            Note(
+                "rootless-loopback",
+                "rootless Podman (pasta) maps the host name to this machine's main interface,"
+                " not its loopback: the host service must not listen on 127.0.0.1 only",
+                "make the service listen on this machine's main address, or run"
+                " `podman run --network pasta:--map-host-loopback=169.254.1.2 ...`",
+            ),
         )
     return ()
 
@@ -233,15 +251,35 @@ def _docker_engine_fallback(facts: Facts) -> Strategy:
     return "lan-ip" if engine.rootless(facts) else "gateway-ip"
 
 
-def _docker_engine_notes(facts: Facts) -> tuple[str, ...]:
+def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
+    notes = []
     if _wsl_kernel(facts):
         # https://github.com/microsoft/WSL/issues/12023; MicrosoftDocs/WSL WSL/networking.md
-        return (
-            "this engine runs inside WSL 2: the route reaches the WSL distro, not Windows. To reach"
-            " a Windows service use the WSL default gateway (NAT mode: `ip route show default`) or,"
-            " in mirrored mode, the Windows LAN address, e.g. --strategy lan-ip",
+        notes.append(
+            Note(
+                "wsl-two-hosts",
+                "this engine runs inside WSL 2: the route reaches the WSL distro, not Windows. To"
+                " reach a Windows service use the WSL default gateway (NAT mode: `ip route show"
+                " default`) or, in mirrored mode, the Windows LAN address, e.g. --strategy lan-ip",
+                "for a Windows service (NAT mode): docker run --add-host=host.docker.internal:"
+                "<the gateway from `ip route show default`> ..., and allow the port in the"
+                " Windows firewall; in mirrored mode: python -m hostreach flags --strategy lan-ip",
+            )
         )
-    return ()
+    if engine.rootless(facts):
+        # docker/docs engine/security/rootless/tips.md "Connecting to the host from a container"
+        notes.append(
+            Note(
+                "rootless-loopback",
+                "the engine is rootless: RootlessKit blocks its containers from this machine's"
+                " 127.0.0.1 by design, so they reach the host at its main address",
+                "make the service listen on this machine's main address (or 0.0.0.0 behind a"
+                " firewall), or keep it on 127.0.0.1 and run `python -m hostreach relay --port"
+                " PORT`; Engine 26+ can opt in with"
+                " DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false",
+            )
+        )
+    return tuple(notes)
 
 
 # --- Unknown ----------------------------------------------------------------------------------
@@ -255,12 +293,17 @@ def _unknown_names(facts: Facts) -> frozenset[str]:
     return frozenset()
 
 
-def _unknown_notes(facts: Facts) -> tuple[str, ...]:
+def _unknown_notes(facts: Facts) -> tuple[Note, ...]:
     if facts.daemon is None:  # nothing to recognise: resolve says the engine was not reached
         return ()
     return (
-        "the container runtime was not recognised; this is the most widely working route. Please"
-        " send the output of `python -m hostreach facts` so that it can be recognised",
+        Note(
+            "runtime-unknown",
+            "the container runtime was not recognised; this is the most widely working route."
+            " Please send the output of `python -m hostreach facts` so that it can be recognised",
+            "python -m hostreach facts > facts.json, and attach it to an issue; meanwhile name"
+            " the runtime yourself with --runtime ID",
+        ),
     )
 
 
@@ -277,6 +320,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_podman_host_gateway,
         fallback=_podman_fallback,
         notes=_podman_notes,
+        # podman machine: gvproxy NATs 192.168.127.254 to the host's 127.0.0.1. On Linux the
+        # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
+        reaches_loopback=_podman_machine,
         sources=(
             "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
             "containers/podman docs/source/markdown/options/add-host.md",
@@ -292,6 +338,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,  # never hard-code 192.168.65.x or 172.17.0.1 (docker/for-mac#6000)
         notes=_none,
+        # Outbound traffic leaves from the host-side com.docker.backend process (docker/docs
+        # desktop/features/networking/_index.md), so 127.0.0.1 services answer.
+        reaches_loopback=lambda _: True,
         sources=(
             "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
             "https://github.com/moby/moby/pull/40007",
@@ -306,6 +355,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,
         notes=_none,
+        reaches_loopback=lambda _: True,  # docs.orbstack.dev/docker/network: "localhost" servers
         sources=(
             "https://docs.orbstack.dev/docker/network",
             "https://github.com/orbstack/orbstack/discussions/102",
@@ -324,6 +374,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         # Lima user-mode networking on macOS/Linux; nothing fixed on the Windows (WSL) backend.
         fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
         notes=_none,
+        reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
         loopback_address="192.168.5.2",
         sources=(
             "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
@@ -340,6 +391,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,
         notes=_none,
+        reaches_loopback=lambda _: True,  # host-gateway-ip is Lima's loopback alias (colima#574)
         sources=(
             "https://github.com/abiosoft/colima/pull/201",
             "https://github.com/abiosoft/colima/issues/277",
@@ -356,10 +408,14 @@ RUNTIMES: tuple[Runtime, ...] = (
         ),
         fallback=lambda _: "host-loopback",
         notes=lambda _: (
-            "Lima: 192.168.5.2 is this machine's loopback in Lima's default user-mode network;"
-            " with another network mode, pass --strategy lan-ip",
+            Note(
+                "lima-network",
+                "Lima: 192.168.5.2 is this machine's loopback in Lima's default user-mode"
+                " network; with another network mode, pass --strategy lan-ip",
+            ),
         ),
         loopback_address="192.168.5.2",
+        reaches_loopback=lambda _: True,
         sources=(
             "https://lima-vm.io/docs/config/network/user/",
             "https://github.com/lima-vm/lima/issues/450",
@@ -373,6 +429,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_docker_engine_host_gateway,
         fallback=_docker_engine_fallback,
         notes=_docker_engine_notes,
+        # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
+        # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
+        reaches_loopback=lambda _: False,
         generic=True,
         sources=(
             "https://github.com/moby/moby/pull/40007",

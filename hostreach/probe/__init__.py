@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hostreach.errors import EndpointError, EngineError, FactsError
-from hostreach.facts import Facts, Issue, from_json
+from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _cache, client, endpoint
 from hostreach.probe.endpoint import StrPath
 
@@ -20,13 +20,17 @@ DEFAULT_TIMEOUT = 2.0
 
 
 def bridge_fields(network: object) -> dict[str, str | None]:
-    """Return the gateway and interface name of the default bridge from GET /networks/bridge."""
-    gateway = interface = None
+    """Return the default bridge's gateway, interface name and subnet from GET /networks/bridge."""
+    gateway = interface = subnet = None
     if isinstance(network, Mapping):
         ipam = network.get("IPAM")
         configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
         for config in configs if isinstance(configs, list) else ():
-            value = config.get("Gateway") if isinstance(config, Mapping) else None
+            if not isinstance(config, Mapping):
+                continue
+            value, net = config.get("Gateway"), config.get("Subnet")
+            if isinstance(net, str) and net and ":" not in net and subnet is None:
+                subnet = net
             if isinstance(value, str) and value and ":" not in value:
                 gateway = value
                 break
@@ -34,7 +38,7 @@ def bridge_fields(network: object) -> dict[str, str | None]:
         if isinstance(options, Mapping):
             name = options.get("com.docker.network.bridge.name")
             interface = name if isinstance(name, str) else None
-    return {"bridge_gateway": gateway, "bridge_interface": interface}
+    return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
 
 
 def _valid_daemon(daemon: Mapping[str, Any]) -> bool:
@@ -53,7 +57,7 @@ def read_engine(
     try:
         found = endpoint.find_endpoint(environ, home, windows=windows)
     except EndpointError as exc:
-        return {}, None, [Issue("endpoint", str(exc))]
+        return {}, None, [Issue("endpoint", str(exc), "bad-endpoint")]
     where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
     cache_key = _cache.key(found.url) if cache else None
     if cache_key is not None:
@@ -70,9 +74,10 @@ def read_engine(
 
             answers = _docker.fetch(environ, ENGINE_PATHS, timeout=timeout)
     except OSError as exc:
-        return where, None, [Issue("engine", _enginehttp.describe(exc, found.url, timeout))]
+        detail = _enginehttp.describe(exc, found.url, timeout)
+        return where, None, [Issue("engine", detail, _enginehttp.reason(exc))]
     except (EngineError, ValueError) as exc:
-        return where, None, [Issue("engine", f"{found.url}: {exc}")]
+        return where, None, [Issue("engine", f"{found.url}: {exc}", "bad-answer")]
     daemon = {
         "info": answers.get("/info") or {},
         "version": answers.get("/version") or {},
@@ -91,11 +96,13 @@ def collect(
     home: StrPath | None = None,
     names: tuple[str, ...] = (),
     cache: bool = True,
+    ports: tuple[int, ...] = (),
 ) -> Facts:
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
 
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
     ``cache=False`` skips the short-lived disk cache of the engine's answers.
+    ``ports`` are TCP ports whose listeners to read, with the firewall (only the doctor asks).
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
@@ -108,12 +115,74 @@ def collect(
     )
     network, problems = _netifaces.read_network(root)
     issues += [Issue("network", p) for p in problems]
+    listening = firewall = None
+    if ports:
+        from hostreach.probe import _psutil  # noqa: PLC0415
+        from hostreach.probe import firewall as firewall_probe  # noqa: PLC0415
+
+        listening, problems = _psutil.read_listeners(ports)
+        issues += [Issue("listeners", p, "not-permitted") for p in problems]
+        if client_fields["os"] == "linux":
+            firewall, problems = firewall_probe.read_firewall(timeout=timeout)
+            issues += [Issue("firewall", p, "not-read") for p in problems]
     data = {
         "schema": 1,
         "client": {**client_fields, **where},
         "daemon": daemon,
         "network": network,
-        "issues": [{"source": i.source, "detail": i.detail} for i in issues],
+        "issues": [i._asdict() for i in issues],
+        "listening": listening,
+        "firewall": firewall,
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     return from_json(data)
+
+
+_OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "failed")
+
+
+def probe_container(
+    facts: Facts,
+    *,
+    run_kwargs: Mapping[str, Any],
+    alias: str,
+    port: int,
+    image: str,
+    timeout: float,
+    environ: Mapping[str, str] | None = None,
+) -> ProbeResult:
+    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
+
+    Raises EngineError where no container could be run (the engine, the image).
+    """
+    from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+    environ = os.environ if environ is None else environ
+    found = _docker.run_probe(
+        environ,
+        base_url=facts.client.endpoint,
+        image=image,
+        run_kwargs=run_kwargs,
+        alias=alias,
+        port=port,
+        timeout=timeout,
+    )
+    outcome = found.get("outcome", "failed")
+    return ProbeResult(
+        alias=alias,
+        port=port,
+        resolved=found.get("resolved") or None,
+        outcome=outcome if outcome in _OUTCOMES else "failed",  # type: ignore[arg-type]
+        detail=found.get("detail", ""),
+    )
+
+
+def relay_networks(facts: Facts) -> tuple[str, ...]:
+    """Return the source networks a relay accepts: own addresses and container subnets."""
+    from hostreach.probe import _netifaces  # noqa: PLC0415
+
+    daemon = facts.daemon
+    extra = (daemon.bridge_interface,) if daemon and daemon.bridge_interface else ()
+    own, bridges = _netifaces.container_networks(extra)
+    subnet = (daemon.bridge_subnet,) if daemon and daemon.bridge_subnet else ()
+    return (*bridges, *subnet, *own)

@@ -7,6 +7,7 @@ then DOCKER_CONTEXT, then ``currentContext``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -17,14 +18,22 @@ if TYPE_CHECKING:
     import docker
 
 
-def client(environ: Mapping[str, str], *, timeout: float) -> docker.DockerClient:
-    """Return a client for the CLI's current endpoint; raise EngineError if it cannot connect."""
+def client(
+    environ: Mapping[str, str], *, timeout: float, base_url: str | None = None
+) -> docker.DockerClient:
+    """Return a client for ``base_url``, else the CLI's endpoint; raise EngineError on failure.
+
+    ``base_url`` is the endpoint hostreach resolved (DOCKER_HOST, then the current context),
+    which the SDK alone does not read from contexts for every scheme.
+    """
     import docker  # noqa: PLC0415 - 150-300 ms: only on the paths that need it
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415 - docker's dependency; its errors escape docker's own
 
     try:
         # version is left to auto-negotiation: Engine 29 rejects API versions below 1.44.
+        if base_url is not None and not environ.get("DOCKER_HOST"):
+            return docker.DockerClient(base_url=base_url, timeout=math.ceil(timeout))
         return docker.from_env(timeout=math.ceil(timeout), environment=dict(environ))
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EngineError(f"the container engine could not be reached: {exc}") from exc
@@ -48,4 +57,119 @@ def fetch(environ: Mapping[str, str], paths: tuple[str, ...], *, timeout: float)
         raise EngineError(f"the container engine answered badly: {exc}") from exc
     finally:
         api.close()
+    return found
+
+
+# The probe script: a POSIX sh and nc (busybox has both). /etc/hosts first (where --add-host writes), then DNS
+# (where Docker Desktop and podman machine answer their names). Alias and port reach it as
+# environment variables, never spliced into the script.
+PROBE_SCRIPT = r"""
+command -v nc >/dev/null 2>&1 || { echo "hostreach-probe no-nc"; exit 3; }
+a=
+while read -r ip names; do
+  case "$ip" in ''|\#*) continue ;; esac
+  for n in $names; do [ "$n" = "$HR_NAME" ] && { a=$ip; break 2; }; done
+done < /etc/hosts
+if [ -z "$a" ] && command -v nslookup >/dev/null 2>&1; then
+  a=$(nslookup "$HR_NAME" 2>/dev/null | while read -r k v; do
+    case "$k" in
+      Name:) f=1 ;;
+      Address*) if [ -n "$f" ]; then v=${v#[0-9]: }; echo "${v%% *}"; break; fi ;;
+    esac
+  done)
+fi
+echo "hostreach-probe resolved=$a"
+[ -n "$a" ] || { echo "hostreach-probe outcome=unresolved"; exit 4; }
+out=$(nc -w "$HR_WAIT" "$a" "$HR_PORT" </dev/null 2>&1); rc=$?
+echo "hostreach-probe detail=$out"
+if [ $rc = 0 ]; then echo "hostreach-probe outcome=connected"; exit 0; fi
+case "$out" in
+  *refused*) echo "hostreach-probe outcome=refused" ;;
+  *"timed out"*) echo "hostreach-probe outcome=timed-out" ;;
+  *) echo "hostreach-probe outcome=failed" ;;
+esac
+exit 1
+"""
+
+_START_ALLOWANCE = 30.0  # seconds to create and start the container, beyond the connect timeout
+
+
+def run_probe(
+    environ: Mapping[str, str],
+    *,
+    base_url: str | None,
+    image: str,
+    run_kwargs: Mapping[str, Any],
+    alias: str,
+    port: int,
+    timeout: float,
+) -> dict[str, str]:
+    """Run a throwaway container that connects to ALIAS:PORT; return the ``key=value`` it printed.
+
+    The container is removed on every exit: success, failure, timeout and KeyboardInterrupt.
+    Raises EngineError where no container could be run (no such image, no shell in it).
+    """
+    import docker.errors  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    engine = client(environ, timeout=timeout + _START_ALLOWANCE, base_url=base_url)
+    container = None
+    try:
+        try:
+            engine.images.get(image)
+        except docker.errors.ImageNotFound:
+            try:
+                engine.images.pull(image)
+            except docker.errors.APIError as exc:
+                raise EngineError(
+                    f"image {image!r} is not present and could not be pulled ({exc});"
+                    " pass --image with a local image that has sh and nc (busybox)"
+                ) from exc
+        container = engine.containers.create(
+            image,
+            ["sh", "-c", PROBE_SCRIPT],
+            environment={
+                "HR_NAME": alias,
+                "HR_PORT": str(port),
+                "HR_WAIT": str(math.ceil(timeout)),
+            },
+            labels={"hostreach.probe": "1"},
+            **run_kwargs,
+        )
+        container.start()
+        try:
+            container.wait(timeout=timeout + _START_ALLOWANCE)
+        except requests.RequestException:
+            return {"outcome": "timed-out", "detail": "the probe container did not finish"}
+        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+    except docker.errors.APIError as exc:
+        raise EngineError(f"the probe container could not run in image {image!r}: {exc}") from exc
+    except requests.RequestException as exc:
+        raise EngineError(f"the engine stopped answering: {exc}") from exc
+    finally:
+        if container is not None:
+            _remove(container)
+        engine.close()
+    return _parse_probe(logs, image)
+
+
+def _remove(container: Any) -> None:
+    import docker.errors  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    # It may be gone already (the engine removed it); nothing else to do then.
+    with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+        container.remove(force=True)
+
+
+def _parse_probe(logs: str, image: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in logs.splitlines():
+        if line.startswith("hostreach-probe no-nc"):
+            raise EngineError(f"image {image!r} has no `nc`: pass --image with busybox or similar")
+        if line.startswith("hostreach-probe "):
+            key, _, value = line[len("hostreach-probe ") :].partition("=")
+            found[key] = value.strip()
+    if "outcome" not in found:
+        raise EngineError(f"the probe in image {image!r} printed no result: {logs.strip()[:200]!r}")
     return found

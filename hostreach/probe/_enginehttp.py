@@ -42,6 +42,17 @@ def supports(url: str, *, tls: bool) -> bool:
     return scheme == "unix" or (scheme in ("tcp", "http") and not tls)
 
 
+def reason(exc: BaseException) -> str:
+    """Return a stable code for why the engine could not be reached (the doctor shows it)."""
+    codes: tuple[tuple[type[BaseException], str], ...] = (
+        (FileNotFoundError, "no-socket"),
+        (PermissionError, "permission-denied"),
+        (TimeoutError, "timed-out"),
+        (ConnectionRefusedError, "refused"),
+    )
+    return next((code for kind, code in codes if isinstance(exc, kind)), "unreachable")
+
+
 def describe(exc: BaseException, url: str, timeout: float) -> str:
     """Return a sentence saying why the engine could not be reached, and what to do."""
     where = urlsplit(url).path if url.startswith("unix:") else url

@@ -50,3 +50,34 @@ def _proc_route(root: str | os.PathLike[str]) -> dict[str, str] | None:
             raw = bytes.fromhex(fields[2])[::-1]
             return {"ip": ".".join(str(b) for b in raw), "interface": fields[0]}
     return None
+
+
+# Interfaces that carry container networks: Docker's default and user-defined bridges, Podman's
+# netavark and CNI bridges. Their whole subnets are containers (and the gateway: this machine).
+_CONTAINER_BRIDGES = ("docker0", "br-", "podman", "cni-")
+
+
+def container_networks(extra: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Return this machine's own addresses (as /32, /128) and the container bridges' subnets."""
+    import netifaces  # noqa: PLC0415
+
+    own: list[str] = []
+    bridges: list[str] = []
+    for name in netifaces.interfaces():
+        try:
+            found = netifaces.ifaddresses(name)
+        except ValueError:
+            continue
+        bridge = name.startswith(_CONTAINER_BRIDGES) or name in extra
+        for family, width in ((netifaces.AF_INET, 32), (netifaces.AF_INET6, 128)):
+            for entry in found.get(family, []):
+                address = str(entry.get("addr", "")).split("%")[0]
+                if not address:
+                    continue
+                own.append(f"{address}/{width}")
+                mask = str(entry.get("netmask", ""))
+                if bridge and mask:
+                    # netifaces-plus writes IPv6 masks as "ffff:ffff::/64"
+                    prefix = mask.rsplit("/", 1)[-1] if "/" in mask else mask
+                    bridges.append(f"{address}/{prefix}")
+    return own, bridges

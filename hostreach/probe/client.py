@@ -86,4 +86,5 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
         "wsl": os_name == "linux" and is_wsl(release, environ, root),
         "in_container": bool(markers),
         "container_markers": list(markers),
+        "hostname": platform.node(),
     }

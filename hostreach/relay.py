@@ -1,0 +1,165 @@
+"""relay: make a service that must stay on 127.0.0.1 reachable from containers, and only them.
+
+It listens where containers' connections arrive (the bridge gateway on a rootful engine, the
+main address on a rootless one) and forwards each connection to the loopback service. Sources
+outside the allowed networks (container bridges and this machine's own addresses) are refused
+and logged, so binding the main address does not open the service to the LAN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import time
+from collections.abc import Callable, Iterable
+from typing import NamedTuple, TextIO
+
+from hostreach.errors import HostreachError
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_CHUNK = 64 * 1024
+
+
+class RelayError(HostreachError):
+    """The relay could not start (the address is taken, or not this machine's)."""
+
+
+class Plan(NamedTuple):
+    """What the relay does: listen here, forward there, accept only from these networks."""
+
+    listen: tuple[str, int]
+    target: tuple[str, int]
+    allowed: tuple[Network, ...]
+
+    def allows(self, address: str) -> bool:
+        """Whether a connection from this source address is accepted."""
+        try:
+            source = ipaddress.ip_address(address.split("%", maxsplit=1)[0])
+        except ValueError:
+            return False
+        if isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None:
+            source = source.ipv4_mapped
+        return any(source in net for net in self.allowed)
+
+
+def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
+    """Return the parsed networks (``10.88.0.0/16``, ``192.0.2.2/32`` ...), skipping bad ones."""
+    found = []
+    for text in networks:
+        with contextlib.suppress(ValueError):
+            found.append(ipaddress.ip_network(text, strict=False))
+    return tuple(dict.fromkeys(found))
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on)."""
+    try:
+        while chunk := await reader.read(_CHUNK):
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+class Relay:
+    """A running relay; ``serve()`` until ``stop()`` (or SIGINT / SIGTERM under ``run``)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        log: Callable[[str], None],
+        refresh: Callable[[], tuple[Network, ...]] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.log = log
+        self.refresh = refresh
+        """Re-reads the allowed networks: a network created after the start is a bridge too."""
+        self._refreshed = 0.0
+        self.connections: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self.address: tuple[str, int] | None = None
+        """Where it listens, once serving (the real port when asked for port 0)."""
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        if not self.plan.allows(str(peer[0])) and self.refresh is not None:
+            now = time.monotonic()
+            if now - self._refreshed > 1.0:  # at most once a second, however many strangers
+                self._refreshed = now
+                self.plan = self.plan._replace(allowed=self.refresh())
+        if not self.plan.allows(str(peer[0])):
+            self.log(f"refused {peer[0]}:{peer[1]}: not a container network or this machine")
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
+        except OSError as exc:
+            self.log(f"{peer[0]}:{peer[1]}: cannot reach {_show(self.plan.target)}: {exc}")
+            writer.close()
+            return
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            for w in (writer, up_writer):
+                w.close()
+
+    def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(self._handle(reader, writer))
+        self.connections.add(task)
+        task.add_done_callback(self.connections.discard)
+
+    async def serve(self, ready: Callable[[], None] = lambda: None) -> None:
+        """Listen until stopped; then close the listener and every open connection."""
+        host, port = self.plan.listen
+        try:
+            server = await asyncio.start_server(self._track, host, port, reuse_address=True)
+        except OSError as exc:
+            raise RelayError(f"cannot listen on {_show(self.plan.listen)}: {exc.strerror}") from exc
+        self.address = server.sockets[0].getsockname()[:2]
+        ready()
+        async with server:
+            await self._stopped.wait()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+
+    def stop(self) -> None:
+        """Stop serving (safe to call from a signal handler in the loop)."""
+        self._stopped.set()
+
+
+def _show(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def run(
+    plan: Plan,
+    *,
+    status: TextIO,
+    log: Callable[[str], None],
+    refresh: Callable[[], tuple[Network, ...]] | None = None,
+) -> None:
+    """Run the relay in this thread until SIGINT or SIGTERM; print one status line once ready."""
+
+    async def main() -> None:
+        relay = Relay(plan, log, refresh)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, relay.stop)
+
+        def ready() -> None:
+            nets = [str(n) for n in plan.allowed if n.prefixlen < n.max_prefixlen]
+            status.write(
+                f"relay: {_show(plan.listen)} -> {_show(plan.target)}, accepting only this"
+                f" machine and container networks ({', '.join(nets) or 'none yet'})\n"
+            )
+            status.flush()
+
+        await relay.serve(ready)
+
+    asyncio.run(main())

@@ -1,0 +1,187 @@
+"""The doctor's reasoning, replayed: real captured and published facts plus listening sockets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+
+from hostreach import iptables
+from hostreach.diagnose import FINDINGS, diagnose
+from hostreach.errors import NoRouteError
+from hostreach.facts import Facts, Firewall, Issue, Listener, Listening, dumps, load, loads
+from hostreach.resolve import Route, resolve
+from hostreach.runtimes import RUNTIMES
+
+ROOTFUL = FIXTURES / "live" / "debian12-docker-20.10-rootful.json"
+ROOTLESS = FIXTURES / "live" / "debian12-docker-20.10-rootless.json"
+PODMAN = FIXTURES / "live" / "debian12-podman-4.3.1-rootful.json"
+DESKTOP = FIXTURES / "published" / "docker-desktop-mac-20.10.17.json"
+UFW = FIXTURES / "iptables" / "ufw-0.36.2-allow-22.rules"
+
+
+def with_listeners(path: Path, *addresses: str, port: int = 5432) -> Facts:
+    sockets = tuple(Listener(port=port, address=a, pid=None) for a in addresses)
+    return load(path)._replace(listening=Listening(ports=(port,), sockets=sockets))
+
+
+def ids(facts: Facts, port: int = 5432) -> dict[str, str]:
+    report = diagnose(facts, resolve(facts), (port,))
+    assert all(f.id in FINDINGS for f in report.findings)
+    return {f.id: f.severity for f in report.findings}
+
+
+def test_loopback_only_on_rootful_names_the_bridge_gateway_to_bind() -> None:
+    facts = with_listeners(ROOTFUL, "127.0.0.1")
+    report = diagnose(facts, resolve(facts), (5432,))
+    (finding,) = report.findings
+    assert finding.id == "loopback-only"
+    assert finding.severity == "error"
+    assert "172.17.0.1:5432" in finding.fix
+    assert "relay --port 5432" in finding.fix
+    assert not report.ok
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "172.17.0.1"])
+def test_reachable_bindings_give_no_finding(address: str) -> None:
+    facts = with_listeners(ROOTFUL, "127.0.0.1", address)
+    assert ids(facts) == {}
+
+
+def test_another_specific_address_is_bound_elsewhere() -> None:
+    assert ids(with_listeners(ROOTFUL, "192.0.2.2")) == {"bound-elsewhere": "error"}
+
+
+def test_nothing_listening() -> None:
+    assert ids(with_listeners(ROOTFUL)) == {"not-listening": "error"}
+
+
+def test_rootless_loopback_only_names_the_main_address_and_why() -> None:
+    facts = with_listeners(ROOTLESS, "127.0.0.1")
+    report = diagnose(facts, resolve(facts), (5432,))
+    found = {f.id: f for f in report.findings}
+    assert found["loopback-only"].severity == "error"
+    assert "192.0.2.2:5432" in found["loopback-only"].fix
+    assert found["rootless-loopback"].severity == "warning"
+    assert "DISABLE_HOST_LOOPBACK" in found["rootless-loopback"].fix
+
+
+def test_rootless_note_is_background_when_the_service_is_reachable() -> None:
+    assert ids(with_listeners(ROOTLESS, "0.0.0.0")) == {"rootless-loopback": "info"}
+
+
+def test_podman_gateway_is_the_address_to_bind() -> None:
+    facts = with_listeners(PODMAN, "127.0.0.1")
+    (finding,) = diagnose(facts, resolve(facts), (5432,)).findings
+    assert finding.id == "loopback-only"
+    assert "10.88.0.1:5432" in finding.fix
+
+
+def test_docker_desktop_reaches_loopback_services() -> None:
+    # Desktop sends container traffic from the host-side backend: 127.0.0.1 answers.
+    assert ids(with_listeners(DESKTOP, "127.0.0.1")) == {}
+
+
+def test_ufw_default_policy_is_a_firewall_finding() -> None:
+    facts = with_listeners(ROOTFUL, "0.0.0.0")._replace(
+        firewall=Firewall(iptables=UFW.read_text(encoding="utf-8"))
+    )
+    report = diagnose(facts, resolve(facts), (5432,))
+    (finding,) = report.findings
+    assert finding.id == "firewall"
+    assert ":INPUT DROP" in finding.message
+    assert "iptables -I INPUT -i docker0 -p tcp --dport 5432 -j ACCEPT" in finding.fix
+    # ...while the port ufw allows passes.
+    allowed = with_listeners(ROOTFUL, "0.0.0.0", port=22)._replace(firewall=facts.firewall)
+    assert ids(allowed, port=22) == {}
+
+
+def test_remote_engine_is_a_warning_and_skips_local_sockets() -> None:
+    facts = with_listeners(ROOTFUL, "127.0.0.1")
+    facts = facts._replace(client=facts.client._replace(endpoint="ssh://builder@203.0.113.9"))
+    assert ids(facts) == {"remote-engine": "warning"}
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("no-socket", "systemctl start docker"),
+        ("permission-denied", "usermod -aG docker"),
+        ("timed-out", "restart"),
+    ],
+)
+def test_engine_unreachable_says_why(reason: str, words: str) -> None:
+    facts = Facts(issues=(Issue("engine", "the detail", reason),))
+    report = diagnose(facts, resolve(facts))
+    finding = next(f for f in report.findings if f.id == "engine-unreachable")
+    assert finding.severity == "error"
+    assert words in finding.fix
+    assert "the detail" in finding.message
+
+
+def test_no_route_is_an_error_finding() -> None:
+    report = diagnose(Facts(), NoRouteError("nothing works"))
+    assert report.route is None
+    assert ("no-route", "error") in {(f.id, f.severity) for f in report.findings}
+
+
+def test_unreadable_listeners_are_said_not_guessed() -> None:
+    facts = load(ROOTFUL)._replace(issues=(Issue("listeners", "needs root", "not-permitted"),))
+    assert ids(facts) == {"listeners-unknown": "warning"}
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*/*.json")), ids=lambda p: p.stem)
+def test_every_finding_id_is_documented(path: Path) -> None:
+    for listeners in ((), ("127.0.0.1",), ("0.0.0.0",)):
+        facts = with_listeners(path, *listeners)
+        try:
+            route: Route | NoRouteError = resolve(facts)
+        except NoRouteError as exc:
+            route = exc
+        report = diagnose(facts, route, (5432,))
+        assert {f.id for f in report.findings} <= set(FINDINGS)
+    for row in RUNTIMES:
+        assert {n.id for n in row.notes(facts)} <= set(FINDINGS)
+
+
+def test_listening_and_firewall_round_trip_through_json() -> None:
+    facts = with_listeners(ROOTFUL, "127.0.0.1")._replace(firewall=Firewall(iptables="*filter"))
+    assert loads(dumps(facts)) == facts
+
+
+# --- iptables -------------------------------------------------------------------------------
+
+
+def test_ufw_rules_as_ufw_writes_them() -> None:
+    table = iptables.parse(UFW.read_text(encoding="utf-8"))
+    assert iptables.decide(table, iptables.Packet("docker0", 8080)).action == "drop"
+    assert iptables.decide(table, iptables.Packet("docker0", 22)).action == "accept"
+    assert iptables.decide(table, iptables.Packet("lo", 8080)).action == "accept"
+
+
+@pytest.mark.parametrize(
+    ("rule", "packet", "action"),
+    [
+        ("-A INPUT -i docker0 -p tcp -m tcp --dport 8080 -j DROP", ("docker0", 8080), "drop"),
+        ("-A INPUT -i docker0 -p tcp -m tcp --dport 8080 -j DROP", ("docker0", 8081), "accept"),
+        ("-A INPUT -i br+ -j REJECT --reject-with icmp-port-unreachable", ("br-1a2b", 1), "reject"),
+        (
+            "-A INPUT ! -i lo -p tcp -m multiport --dports 80,8000:8100 -j DROP",
+            ("docker0", 8050),
+            "drop",
+        ),
+        ("-A INPUT -p udp -j DROP", ("docker0", 53), "accept"),
+        ("-A INPUT -m conntrack --ctstate INVALID -j DROP", ("docker0", 1), "accept"),
+    ],
+)
+def test_single_rules(rule: str, packet: tuple[str, int], action: str) -> None:
+    table = iptables.parse(f"*filter\n:INPUT ACCEPT [0:0]\n{rule}\nCOMMIT\n")
+    assert iptables.decide(table, iptables.Packet(*packet)).action == action
+
+
+def test_a_rule_it_cannot_judge_makes_the_answer_uncertain() -> None:
+    text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -m set --match-set ok src -j ACCEPT\nCOMMIT\n"
+    verdict = iptables.decide(iptables.parse(text), iptables.Packet("docker0", 1))
+    assert verdict.action == "drop"
+    assert verdict.uncertain == ("-A INPUT -m set --match-set ok src -j ACCEPT",)

@@ -1,0 +1,243 @@
+"""doctor, check and relay on the real engines: the failures users meet, made and diagnosed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import IMAGE, IN_CI, Engine, HostServer, hostreach
+
+pytestmark = pytest.mark.engine
+
+
+def run(*args: str, engine: Engine) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hostreach", *args],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def report(*args: str, engine: Engine) -> tuple[int, dict[str, Any]]:
+    done = run(*args, "--format", "json", "--no-cache", engine=engine)
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def ids(data: dict[str, Any]) -> set[str]:
+    return {f["id"] for f in data["findings"]}
+
+
+def probe_containers(engine: Engine) -> list[str]:
+    return engine.docker("ps", "-aq", "--filter", "label=hostreach.probe").split()
+
+
+@pytest.fixture
+def clean(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Assert that no probe container is left behind on any engine the test used."""
+    yield
+    for name in ("rootful", "rootless", "podman"):
+        if name in request.fixturenames:
+            engine: Engine = request.getfixturevalue(name)
+            assert probe_containers(engine) == [], f"{name}: probe container left behind"
+
+
+def test_loopback_only_service_is_diagnosed_and_check_fails(
+    rootful: Engine, loopback_server: HostServer, clean: None
+) -> None:
+    code, data = report("doctor", "--port", str(loopback_server.port), engine=rootful)
+    assert code == 1
+    assert "loopback-only" in ids(data)
+    finding = next(f for f in data["findings"] if f["id"] == "loopback-only")
+    # The fix names the bridge gateway (containers reach it, the LAN does not), not 0.0.0.0.
+    docker0 = subprocess.check_output(["ip", "-o", "-4", "addr", "show", "docker0"], text=True)
+    gateway = docker0.split(" inet ", 1)[1].split("/", 1)[0]
+    assert f"{gateway}:{loopback_server.port}" in finding["fix"]
+    assert "relay --port" in finding["fix"]
+    assert finding["severity"] == "error"
+    assert data["listeners"][0]["address"] == "127.0.0.1"
+
+    code, data = report(
+        "check", "--port", str(loopback_server.port), "--image", IMAGE, engine=rootful
+    )
+    assert code == 1
+    assert data["probes"][0]["outcome"] == "refused"
+    assert "loopback-only" in ids(data)
+
+
+@pytest.mark.parametrize("name", ["rootful", "rootless", "podman"])
+def test_service_on_all_interfaces_passes_doctor_and_check(
+    name: str, server: HostServer, request: pytest.FixtureRequest, clean: None
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    code, data = report("doctor", "--port", str(server.port), engine=engine)
+    assert code == 0, data["findings"]
+    assert not {"loopback-only", "not-listening", "firewall"} & ids(data)
+    code, data = report("check", "--port", str(server.port), "--image", IMAGE, engine=engine)
+    assert code == 0, data
+    assert data["probes"][0]["outcome"] == "connected"
+    assert probe_containers(engine) == []
+
+
+def test_nothing_listening_is_diagnosed(rootful: Engine, server: HostServer) -> None:
+    # A port no one listens on: take the server's and add one we did not open.
+    unused = 1 if server.port != 1 else 2
+    code, data = report("doctor", "--port", str(unused), engine=rootful)
+    assert code == 1
+    assert "not-listening" in ids(data)
+
+
+@pytest.fixture
+def drop_rule(server: HostServer) -> Iterator[list[str]]:
+    """An iptables rule that drops new connections from docker0 to the server's port."""
+    if os.geteuid() != 0:
+        message = "adding an iptables rule needs root"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    rule = ["INPUT", "-i", "docker0", "-p", "tcp", "--dport", str(server.port), "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
+    try:
+        yield rule
+    finally:  # removed even when the test fails
+        subprocess.run(["iptables", "-D", *rule], check=False, timeout=30)
+
+
+def test_firewall_drop_times_out_check_and_doctor_names_it(
+    rootful: Engine, server: HostServer, drop_rule: list[str], clean: None
+) -> None:
+    code, data = report("doctor", "--port", str(server.port), engine=rootful)
+    assert code == 1
+    finding = next(f for f in data["findings"] if f["id"] == "firewall")
+    assert f"--dport {server.port} -j DROP" in finding["message"]
+    assert "-j ACCEPT" in finding["fix"]
+
+    started = time.monotonic()
+    code, data = report(
+        "check", "--port", str(server.port), "--image", IMAGE, "--timeout", "2", engine=rootful
+    )
+    assert code == 1
+    assert data["probes"][0]["outcome"] == "timed-out"
+    assert "firewall" in ids(data)
+    assert time.monotonic() - started < 30
+
+
+def test_check_interrupted_removes_its_container(
+    rootful: Engine, server: HostServer, drop_rule: list[str], clean: None
+) -> None:
+    # The dropped connection keeps the probe waiting; interrupt it like Ctrl-C does.
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hostreach",
+            "check",
+            "--port",
+            str(server.port),
+            "--image",
+            IMAGE,
+            "--timeout",
+            "60",
+        ],
+        env=rootful.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not probe_containers(rootful) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert probe_containers(rootful), "the probe container never appeared"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+
+
+NO_NC_IMAGE = "localhost/hostreach-test:dash"
+
+
+@pytest.fixture
+def no_nc_image(rootful: Engine, tmp_path: Path) -> str:
+    """An image with a shell (Debian's dash and the libraries it loads) but no nc."""
+    if rootful.docker("images", "-q", NO_NC_IMAGE).strip():
+        return NO_NC_IMAGE
+    dash = Path("/bin/dash")
+    libs = re.findall(r"(/\S+\.so[.\d]*) ", subprocess.check_output(["ldd", str(dash)], text=True))
+    tar = tmp_path / "dash.tar"
+    with tarfile.open(tar, "w") as archive:
+        archive.add(dash, arcname="bin/sh")
+        for lib in libs:
+            archive.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
+    rootful.docker("import", str(tar), NO_NC_IMAGE)
+    return NO_NC_IMAGE
+
+
+def test_check_says_when_the_image_has_no_nc(
+    rootful: Engine, server: HostServer, no_nc_image: str, clean: None
+) -> None:
+    done = run("check", "--port", str(server.port), "--image", no_nc_image, engine=rootful)
+    assert done.returncode == 1
+    assert "has no `nc`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["rootful", "rootless"])
+def test_relay_makes_loopback_service_reachable(
+    name: str, loopback_server: HostServer, request: pytest.FixtureRequest
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    port = str(loopback_server.port)
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "hostreach", "relay", "--port", port, "--no-cache"],
+        env=engine.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None
+        status = relay.stdout.readline()
+        assert status.startswith("relay: "), relay.stderr.read() if relay.stderr else ""
+        assert f"-> 127.0.0.1:{port}" in status
+        flags = hostreach("flags", env=engine.env()).split()
+        answers = [
+            subprocess.run(
+                [
+                    "docker",
+                    "run",
+                    "--rm",
+                    *flags,
+                    IMAGE,
+                    "sh",
+                    "-c",
+                    f"nc -w 3 host.docker.internal {port} </dev/null",
+                ],
+                env=engine.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            ).stdout
+            for _ in range(2)
+        ]
+        assert all(loopback_server.token in a for a in answers), answers
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        _, err = relay.communicate(timeout=30)
+    assert relay.returncode == 0, err
+    assert "Traceback" not in err
