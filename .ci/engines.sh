@@ -24,12 +24,12 @@ wait_for() {  # wait_for SOCKET SECONDS LOGFILE
 
 if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /usr/bin/rootlesskit ] \
    || ! command -v slirp4netns >/dev/null || ! command -v newuidmap >/dev/null || ! command -v curl >/dev/null \
-   || ! dpkg -s busybox-static >/dev/null 2>&1; then
-  log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static"
+   || ! command -v docker-compose >/dev/null || ! dpkg -s busybox-static >/dev/null 2>&1; then
+  log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static, docker-compose"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >"$LOGS/apt.log" 2>&1
   apt-get install -y -q docker.io containerd runc tini iptables podman \
-    rootlesskit slirp4netns uidmap busybox-static curl >>"$LOGS/apt.log" 2>&1 \
+    rootlesskit slirp4netns uidmap busybox-static curl docker-compose >>"$LOGS/apt.log" 2>&1 \
     || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
 fi
 

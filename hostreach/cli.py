@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 from hostreach import __version__
-from hostreach.errors import HostreachError, UsageError
+from hostreach.errors import EngineError, HostreachError, NoRouteError, UsageError
 from hostreach.facts import Facts
-from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES, Request, Route, resolve
+from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES, Request, Route, check_service, resolve
 from hostreach.runtimes import RUNTIME_IDS
 
 if TYPE_CHECKING:
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 PROG = "hostreach"
 DEFAULT_IMAGE = "busybox"
+FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
+"""The names of hostreach.render.RENDERERS, here so that building the parser imports nothing."""
 MAX_TIMEOUT = 300.0
 
 
@@ -125,9 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
     _route_options(flags)
     flags.add_argument(
         "--format",
-        choices=("shell", "json"),
+        choices=FLAG_FORMATS,
         default="shell",
-        help="shell: one flag per line (default); json: the whole route",
+        help="shell: one flag per line, for $(...) (default); args: the same, for mapfile and"
+        " xargs; json: the whole route; compose: the service fragment (YAML); env: KEY=VALUE"
+        " lines for the app",
+    )
+    flags.add_argument(
+        "--service",
+        action="append",
+        metavar="NAME",
+        help="with --format compose: print a whole override file for these services",
     )
     _common(flags)
     flags.set_defaults(handler=_flags)
@@ -142,6 +152,59 @@ def build_parser() -> argparse.ArgumentParser:
     address.add_argument("--format", choices=("text", "json"), default="text")
     _common(address)
     address.set_defaults(handler=_address)
+
+    run = commands.add_parser(
+        "run",
+        help="run a container with the route: `hostreach run [OPTIONS] IMAGE [COMMAND]`",
+        description="Run the engine's own CLI (docker, or podman where that is the runtime) as"
+        " `run` with the route's flags before your options, replacing hostreach: signals, the"
+        " TTY and the exit code are the container's. hostreach's options come first; the first"
+        " other word (or --) starts the engine's.",
+    )
+    _route_options(run)
+    _common(run)
+    run.set_defaults(handler=_run)
+
+    endpoint = commands.add_parser(
+        "endpoint",
+        help="host -> container: print where this process reaches a container's published port",
+        description="Print HOST:PORT at which this process reaches PORT of CONTAINER: localhost"
+        " and the published port on a local engine, the engine's machine on a remote one, the"
+        " container's own address when this process runs in a container on one of its networks.",
+    )
+    endpoint.add_argument("container", metavar="CONTAINER", help="container name or ID")
+    endpoint.add_argument("port", metavar="PORT", help="the container's port: 8000 or 8000/udp")
+    endpoint.add_argument("--format", choices=("text", "json"), default="text")
+    _common(endpoint)
+    endpoint.set_defaults(handler=_endpoint)
+
+    network = commands.add_parser(
+        "network",
+        help="container -> container: ensure a user-defined network; print --network=NAME",
+        description="Create the user-defined bridge network NAME unless it exists and print"
+        " --network=NAME. Containers on it reach each other by container name or"
+        " --network-alias (the default bridge network has no such names).",
+    )
+    network.add_argument("name", metavar="NAME")
+    network.add_argument("--format", choices=("shell", "json"), default="shell")
+    _common(network)
+    network.set_defaults(handler=_network)
+
+    override = commands.add_parser(
+        "compose-override",
+        help="print a compose override file that gives every service the route",
+        description="Read a compose file and print an override with the route for each of its"
+        " services: python -m hostreach compose-override > docker-compose.override.yml",
+    )
+    override.add_argument(
+        "-f",
+        "--file",
+        metavar="FILE",
+        help="the compose file (default: the one docker compose finds here)",
+    )
+    _route_options(override)
+    _common(override)
+    override.set_defaults(handler=_compose_override)
 
     doctor = commands.add_parser(
         "doctor",
@@ -235,10 +298,147 @@ def _flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hostreach.render import render  # noqa: PLC0415
 
     request = _request(args)  # validate the input before probing anything
+    if args.service and args.format != "compose":
+        raise UsageError("--service applies only to --format compose")
+    for name in args.service or ():
+        check_service(name)
     route = resolve(_load_facts(args), request)
     for warning in route.warnings:
         err.write(f"{PROG}: warning: {warning}\n")
-    out.write(render(route, args.format))
+    if args.service:
+        from hostreach.render import compose_file  # noqa: PLC0415
+
+        out.write(compose_file(dict.fromkeys(args.service, route.compose()), comment=route.reason))
+    else:
+        out.write(render(route, args.format))
+    return 0
+
+
+_RUN_OPTIONS = {
+    "--alias": True,
+    "--strategy": True,
+    "--runtime": True,
+    "--timeout": True,
+    "--facts": True,
+    "--no-cache": False,
+    "--debug": False,
+    "-h": False,
+    "--help": False,
+}
+"""hostreach's own options for ``run`` (True: takes a value); the engine's start after them."""
+
+
+def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``run``'s arguments into hostreach's options and the engine's ``run`` arguments."""
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return own, list(argv[i + 1 :])
+        name = word.split("=", 1)[0]
+        if name not in _RUN_OPTIONS:
+            break
+        takes_value = _RUN_OPTIONS[name] and "=" not in word
+        own += argv[i : i + 1 + takes_value]
+        i += 1 + takes_value
+    return own, list(argv[i:])
+
+
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import os  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from hostreach.runtimes import by_id  # noqa: PLC0415
+
+    engine_args: list[str] = args.engine_args
+    if not engine_args:
+        raise UsageError("run needs at least an IMAGE: hostreach run [OPTIONS] IMAGE [COMMAND]")
+    route = resolve(_load_facts(args), _request(args))
+    for warning in route.warnings:
+        err.write(f"{PROG}: warning: {warning}\n")
+    wanted = by_id(route.runtime).cli
+    # With DOCKER_HOST set the user chose an endpoint: only the docker CLI reads it.
+    cli = wanted if shutil.which(wanted) and not os.environ.get("DOCKER_HOST") else "docker"
+    path = shutil.which(cli)
+    if path is None:
+        raise EngineError(f"the {cli} command is not installed")
+    argv = [cli, "run", *route.flags, *engine_args]
+    err.flush()
+    out.flush()
+    if os.name == "nt":  # no exec on Windows: wait and pass the exit code on
+        import subprocess  # noqa: PLC0415
+
+        return subprocess.call(argv, executable=path)
+    os.execv(path, argv)  # noqa: S606 - replaces this process: signals and TTY pass through
+    return 0  # pragma: no cover - execv does not return
+
+
+def _endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json  # noqa: PLC0415
+
+    from hostreach.publish import check_name, parse_port, published_endpoint  # noqa: PLC0415
+    from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
+
+    check_name(args.container, "container")
+    parse_port(args.port)
+    if args.facts is not None:
+        raise UsageError("endpoint asks the engine about a running container: no --facts")
+    from hostreach.probe import engine_get  # noqa: PLC0415
+
+    facts = _load_facts(args, names=HOST_NAMES)
+    container = engine_get(f"/containers/{args.container}/json", timeout=args.timeout)
+    if not isinstance(container, dict):
+        raise NoRouteError(f"no such container: {args.container}")
+    found = published_endpoint(facts, container, args.port)
+    if args.format == "json":
+        out.write(json.dumps(found.to_json()) + "\n")
+    else:
+        err.write(f"{PROG}: note: {found.via}\n")
+        out.write(found.address + "\n")
+    return 0
+
+
+def _network(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import json  # noqa: PLC0415
+
+    from hostreach.publish import check_name  # noqa: PLC0415
+
+    check_name(args.name, "network")
+    if args.facts is not None:
+        raise UsageError("network creates a network on the engine: no --facts")
+    from hostreach.probe import ensure_network  # noqa: PLC0415
+
+    created = ensure_network(args.name, timeout=args.timeout)
+    if args.format == "json":
+        out.write(json.dumps({"network": args.name, "created": created}) + "\n")
+    else:
+        err.write(f"{PROG}: note: network {args.name} {'created' if created else 'exists'}\n")
+        out.write(f"--network={args.name}\n")
+    return 0
+
+
+def _compose_override(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
+    from hostreach.render import compose_file  # noqa: PLC0415
+
+    request = _request(args)
+    path = args.file or _compose.find()
+    services = _compose.read_services(path)
+    route = resolve(_load_facts(args), request)
+    for warning in route.warnings:
+        err.write(f"{PROG}: warning: {warning}\n")
+    fragments = {}
+    for name, mode in services.items():
+        if mode is not None and mode.startswith(("service:", "container:")):
+            err.write(
+                f"{PROG}: note: {name} uses network_mode {mode}: it takes the route of"
+                " the one whose network it shares\n"
+            )
+            continue
+        fragments[name] = route.compose()
+    comment = f"Written by `hostreach compose-override` for {path}.\n{route.reason}"
+    out.write(compose_file(fragments, comment=comment))
     return 0
 
 
@@ -368,8 +568,14 @@ Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    engine_args: list[str] = []
+    if argv[:1] == ["run"]:
+        own, engine_args = split_run(argv[1:])
+        argv = ["run", *own]
     try:
         args = parser.parse_args(argv)
+        args.engine_args = engine_args
     except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
         return exc.code if isinstance(exc.code, int) else 2
     handler: Handler = args.handler

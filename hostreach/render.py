@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,61 @@ def as_json(route: Route) -> str:
     return json.dumps(route.to_json(), indent=2) + "\n"
 
 
+def args(route: Route) -> str:
+    """One flag per line, for ``mapfile -t`` arrays and ``xargs -d '\\n'`` (a stable contract)."""
+    return "".join(f"{flag}\n" for flag in route.flags)
+
+
+def env(route: Route) -> str:
+    """``KEY=VALUE`` lines to hand to the app: HOSTREACH_HOST, HOSTREACH_ADDRESS ..."""
+    return "".join(f"{key}={value}\n" for key, value in route.env().items())
+
+
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_YAML_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
+
+
+def _key(text: str) -> str:
+    # Plain where YAML reads it back as the same string; quoted otherwise ("on", "1web").
+    plain = _PLAIN.match(text) and text.lower() not in _YAML_WORDS
+    return text if plain else json.dumps(text)
+
+
+def _yaml(value: object, indent: int) -> list[str]:
+    """Block YAML for dicts of lists and strings; scalars JSON-quoted (valid YAML, never ambiguous)."""
+    pad = "  " * indent
+    lines = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, dict | list):
+                lines.append(f"{pad}{_key(str(key))}:")
+                lines += _yaml(item, indent + 1)
+            else:
+                lines.append(f"{pad}{_key(str(key))}: {json.dumps(item)}")
+    elif isinstance(value, list):
+        lines += [f"{pad}- {json.dumps(item)}" for item in value]
+    return lines
+
+
+def compose_file(fragments: dict[str, dict[str, object]], *, comment: str = "") -> str:
+    """A compose override file: ``services:`` with one fragment per service."""
+    head = [f"# {line}" for line in comment.splitlines()]
+    body = _yaml({"services": fragments}, 0) if fragments else ["services: {}"]
+    return "\n".join([*head, *body]) + "\n"
+
+
+def compose(route: Route) -> str:
+    """The compose service fragment (extra_hosts, network_mode), to put under a service."""
+    lines = _yaml(route.compose(), 0) or ["{}"]
+    return f"# {route.reason}\n" + "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[Route], str]] = {
     "shell": shell,
+    "args": args,
     "json": as_json,
+    "compose": compose,
+    "env": env,
 }
 """Output formats for ``flags --format``, by name."""
 

@@ -38,6 +38,16 @@ def check_alias(name: str) -> str:
     return name
 
 
+_SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # compose-spec: service names
+
+
+def check_service(name: str) -> str:
+    """Return ``name`` if it is a valid compose service name, else raise UsageError."""
+    if not _SERVICE.match(name) or len(name) > 253:
+        raise UsageError(f"invalid compose service name {name[:60]!r}: use letters, digits, _.-")
+    return name
+
+
 class Request(NamedTuple):
     """What the caller asks for: names to make resolvable, how, and optionally for which runtime."""
 
@@ -86,6 +96,26 @@ class Route(NamedTuple):
         if self.network_mode is not None:
             kwargs["network_mode"] = self.network_mode
         return kwargs
+
+    def compose(self) -> dict[str, Any]:
+        """Return the compose service fragment: ``extra_hosts`` and, if needed, ``network_mode``."""
+        fragment: dict[str, Any] = {}
+        if self.extra_hosts:
+            fragment["extra_hosts"] = list(self.extra_hosts)
+        if self.network_mode is not None:
+            fragment["network_mode"] = self.network_mode
+        return fragment
+
+    def env(self) -> dict[str, str]:
+        """Return what to tell an app in the container: the host name, its address if fixed."""
+        alias, value = next(iter(self.hosts.items()))
+        literal = value not in ("native", "host-gateway")
+        return {
+            "HOSTREACH_HOST": alias,
+            "HOSTREACH_ADDRESS": value if literal else "",
+            "HOSTREACH_RUNTIME": self.runtime,
+            "HOSTREACH_STRATEGY": self.strategy,
+        }
 
     def to_json(self) -> dict[str, Any]:
         """Return the route as plain JSON data."""

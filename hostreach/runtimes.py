@@ -78,6 +78,8 @@ class Runtime(NamedTuple):
     """
     generic: bool = False
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
+    cli: str = "docker"
+    """The engine's own command line, which ``hostreach run`` hands over to."""
 
 
 def _none(_: Facts) -> tuple[Note, ...]:
@@ -323,6 +325,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         # podman machine: gvproxy NATs 192.168.127.254 to the host's 127.0.0.1. On Linux the
         # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
         reaches_loopback=_podman_machine,
+        cli="podman",
         sources=(
             "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
             "containers/podman docs/source/markdown/options/add-host.md",

@@ -214,3 +214,39 @@ def load_fixture(path: Path) -> dict[str, object]:
     data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_inside(
+    engine: Engine, flags: list[str], *args: str, script: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m hostreach ARGS` (or a sh ``script`` using $HOSTREACH) in a busybox container.
+
+    This interpreter, its libraries and the checkout are mounted read-only: no image to build.
+    """
+    mounts = {sys.base_prefix, sys.prefix, str(REPO), "/usr", "/lib", "/lib64", "/etc/ssl"}
+    volumes = [f"--volume={m}:{m}:ro" for m in sorted(mounts) if Path(m).exists()]
+    hostreach_cmd = f"{sys.executable} -m hostreach"
+    command = (
+        ["sh", "-c", script] if script is not None else [sys.executable, "-m", "hostreach", *args]
+    )
+    return subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            *flags,
+            *volumes,
+            f"--env=PYTHONPATH={REPO}",
+            f"--env=HOSTREACH={hostreach_cmd}",
+            IMAGE,
+            *command,
+        ],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

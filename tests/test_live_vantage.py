@@ -4,41 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import IMAGE, Engine, HostServer, hostreach
+from conftest import IMAGE, Engine, HostServer, hostreach, run_inside
 
 pytestmark = pytest.mark.engine
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run_inside(engine: Engine, flags: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run `python -m hostreach ARGS` in a busybox container, with this interpreter mounted in."""
-    mounts = {sys.base_prefix, sys.prefix, str(REPO), "/usr", "/lib", "/lib64", "/etc/ssl"}
-    volumes = [f"--volume={m}:{m}:ro" for m in sorted(mounts) if Path(m).exists()]
-    return subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            *flags,
-            *volumes,
-            f"--env=PYTHONPATH={REPO}",
-            IMAGE,
-            sys.executable,
-            "-m",
-            "hostreach",
-            *args,
-        ],
-        env=engine.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_address_inside_a_container_uses_the_name(rootful: Engine, server: HostServer) -> None:

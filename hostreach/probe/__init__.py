@@ -186,3 +186,39 @@ def relay_networks(facts: Facts) -> tuple[str, ...]:
     own, bridges = _netifaces.container_networks(extra)
     subnet = (daemon.bridge_subnet,) if daemon and daemon.bridge_subnet else ()
     return (*bridges, *subnet, *own)
+
+
+def engine_get(
+    path: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    environ: Mapping[str, str] | None = None,
+    home: StrPath | None = None,
+) -> Any:
+    """GET one Engine API path at the current endpoint; None for 404. Raise EngineError."""
+    environ = os.environ if environ is None else environ
+    home = os.path.expanduser("~") if home is None else home
+    found = endpoint.find_endpoint(environ, home, windows=os.name == "nt")
+    from hostreach.probe import _enginehttp  # noqa: PLC0415
+
+    try:
+        if _enginehttp.supports(found.url, tls=found.tls):
+            return _enginehttp.fetch(found.url, (path,), timeout=timeout).get(path)
+        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+        return _docker.fetch(environ, (path,), timeout=timeout).get(path)
+    except OSError as exc:
+        raise EngineError(_enginehttp.describe(exc, found.url, timeout)) from exc
+    except ValueError as exc:
+        raise EngineError(f"{found.url}: GET {path}: not JSON: {exc}") from exc
+
+
+def ensure_network(
+    name: str, *, timeout: float = DEFAULT_TIMEOUT, environ: Mapping[str, str] | None = None
+) -> bool:
+    """Create a user-defined bridge network unless it exists; return whether it was created."""
+    from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+    environ = os.environ if environ is None else environ
+    found = endpoint.find_endpoint(environ, os.path.expanduser("~"), windows=os.name == "nt")
+    return _docker.ensure_network(environ, base_url=found.url, name=name, timeout=timeout)

@@ -173,3 +173,31 @@ def _parse_probe(logs: str, image: str) -> dict[str, str]:
     if "outcome" not in found:
         raise EngineError(f"the probe in image {image!r} printed no result: {logs.strip()[:200]!r}")
     return found
+
+
+def ensure_network(
+    environ: Mapping[str, str], *, base_url: str | None, name: str, timeout: float
+) -> bool:
+    """Create a user-defined bridge network ``name`` unless one exists; return whether created."""
+    import docker.errors  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    engine = client(environ, timeout=timeout, base_url=base_url)
+    try:
+        existing = [n for n in engine.networks.list(names=[name]) if n.name == name]
+        if existing:
+            driver = existing[0].attrs.get("Driver")
+            if driver not in ("bridge", None):
+                raise EngineError(
+                    f"network {name!r} exists with driver {driver!r}, not a bridge; pick another"
+                    " name"
+                )
+            return False
+        engine.networks.create(name, driver="bridge", labels={"hostreach.network": "1"})
+    except docker.errors.APIError as exc:
+        raise EngineError(f"network {name!r} could not be created: {exc}") from exc
+    except requests.RequestException as exc:
+        raise EngineError(f"the engine stopped answering: {exc}") from exc
+    finally:
+        engine.close()
+    return True

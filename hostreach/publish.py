@@ -1,0 +1,126 @@
+"""publish: the other two directions. Pure, like resolve.
+
+Host -> container: from where *this process* reaches a container's published port. Container ->
+container: two containers on one user-defined network reach each other by name (Docker's
+embedded DNS; the default bridge has none).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from hostreach.errors import NoRouteError, UsageError
+from hostreach.facts import Facts
+from hostreach.resolve import endpoint_host, host_address, is_remote, shares_network
+from hostreach.runtimes import HOST_NAMES
+
+
+class Endpoint(NamedTuple):
+    """Where this process connects to reach a container's port, and why there."""
+
+    host: str
+    port: int
+    via: str
+
+    @property
+    def address(self) -> str:
+        """``host:port``, with brackets around an IPv6 host."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the endpoint as plain JSON data."""
+        return {"host": self.host, "port": self.port, "address": self.address, "via": self.via}
+
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,253}$")  # container and network names, IDs
+
+
+def check_name(name: str, what: str) -> str:
+    """Return a container or network name if valid (so it is safe in a URL path), else raise."""
+    if not _NAME.match(name):
+        raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
+    return name
+
+
+def parse_port(text: str) -> tuple[int, str]:
+    """Return ``(port, protocol)`` from ``8000`` or ``8000/udp``; raise UsageError."""
+    number, _, proto = text.partition("/")
+    proto = proto or "tcp"
+    if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"not a container port: {text!r} (use e.g. 8000 or 8000/udp)")
+    return int(number), proto
+
+
+def _same_network(facts: Facts, settings: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Return ``(network, container IP)`` for a network this process is on too, if any."""
+    own = [
+        ipaddress.ip_address(a)
+        for addrs in facts.network.interfaces.values()
+        for a in addrs
+        if a and not a.startswith("fe80")
+    ]
+    networks = settings.get("Networks")
+    for name, net in (networks or {}).items():
+        if not isinstance(net, Mapping):
+            continue
+        ip, prefix = net.get("IPAddress"), net.get("IPPrefixLen")
+        if not ip or not isinstance(prefix, int):
+            continue
+        subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+        if any(a in subnet and str(a) != ip for a in own):
+            return str(name), str(ip)
+    return None
+
+
+def _bindings(settings: Mapping[str, Any], key: str) -> list[tuple[str, int]]:
+    ports = settings.get("Ports")
+    found = ports.get(key) if isinstance(ports, Mapping) else None
+    result = []
+    for binding in found if isinstance(found, list) else ():
+        if isinstance(binding, Mapping) and str(binding.get("HostPort", "")).isdigit():
+            result.append((str(binding.get("HostIp") or ""), int(binding["HostPort"])))
+    return result
+
+
+def published_endpoint(facts: Facts, container: Mapping[str, Any], port: str) -> Endpoint:
+    """Return where this process reaches ``port`` of the inspected container (GET /containers/X/json)."""
+    number, proto = parse_port(port)
+    key = f"{number}/{proto}"
+    name = str(container.get("Name", "")).lstrip("/") or "the container"
+    settings = container.get("NetworkSettings")
+    settings = settings if isinstance(settings, Mapping) else {}
+    local = shares_network(facts)
+    if facts.client.in_container and not local:
+        same = _same_network(facts, settings)
+        if same is not None:
+            return Endpoint(same[1], number, f"on network {same[0]} with {name}")
+    bindings = _bindings(settings, key)
+    if not bindings:
+        raise NoRouteError(
+            f"port {key} of {name} is not published; run it with -p {number} (or -p"
+            f" HOSTPORT:{number}), or put this process on one of its networks"
+        )
+    wildcard = [p for ip, p in bindings if ip in ("", "0.0.0.0", "::")]
+    if is_remote(facts):
+        _, host = endpoint_host(facts.client.endpoint)
+        if not wildcard or host is None:
+            raise NoRouteError(
+                f"{name} publishes {key} only on the engine machine's {bindings[0][0]}:"
+                f" publish it on all interfaces (-p {number}) to reach it from here"
+            )
+        return Endpoint(host, wildcard[0], "published on the remote engine's machine")
+    if local:
+        if wildcard:
+            return Endpoint("localhost", wildcard[0], "published on this machine")
+        ip, host_port = bindings[0]
+        return Endpoint(ip, host_port, f"published on this machine's {ip} only")
+    found = host_address(facts, HOST_NAMES)
+    if not wildcard:
+        raise NoRouteError(
+            f"{name} publishes {key} only on the host's {bindings[0][0]}, which this container"
+            f" cannot reach; publish it on all interfaces (-p {number})"
+        )
+    return Endpoint(found.address, wildcard[0], f"published on the host, reached via {found.via}")
