@@ -80,6 +80,8 @@ class Runtime(NamedTuple):
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
     cli: str = "docker"
     """The engine's own command line, which ``hostreach run`` hands over to."""
+    summary: str = ""
+    """How its containers reach the host, for people (the docs' runtime pages show it)."""
 
 
 def _none(_: Facts) -> tuple[Note, ...]:
@@ -326,6 +328,11 @@ RUNTIMES: tuple[Runtime, ...] = (
         # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
         reaches_loopback=_podman_machine,
         cli="podman",
+        summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
+        " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships"
+        " 4.3.1) gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets"
+        " this machine's main address. podman machine answers both names through gvproxy's DNS,"
+        " which forwards to the host's 127.0.0.1.",
         sources=(
             "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
             "containers/podman docs/source/markdown/options/add-host.md",
@@ -344,6 +351,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         # Outbound traffic leaves from the host-side com.docker.backend process (docker/docs
         # desktop/features/networking/_index.md), so 127.0.0.1 services answer.
         reaches_loopback=lambda _: True,
+        summary="Docker Desktop resolves host.docker.internal itself (since 18.03) and forwards"
+        " it to the host's own 127.0.0.1. Older Desktop gets no host-gateway; never hard-code"
+        " 192.168.65.x or 172.17.0.1, which changed between releases.",
         sources=(
             "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
             "https://github.com/moby/moby/pull/40007",
@@ -359,6 +369,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         fallback=lambda _: None,
         notes=_none,
         reaches_loopback=lambda _: True,  # docs.orbstack.dev/docker/network: "localhost" servers
+        summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
+        " services on the Mac's 127.0.0.1.",
         sources=(
             "https://docs.orbstack.dev/docker/network",
             "https://github.com/orbstack/orbstack/discussions/102",
@@ -379,6 +391,9 @@ RUNTIMES: tuple[Runtime, ...] = (
         notes=_none,
         reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
         loopback_address="192.168.5.2",
+        summary="Rancher Desktop resolves host.docker.internal and"
+        " host.rancher-desktop.internal itself. host-gateway must not be added: there it is the"
+        " VM's 172.17.0.1 and overrides the working name. Other names get Lima's 192.168.5.2.",
         sources=(
             "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
             "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
@@ -395,6 +410,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         fallback=lambda _: None,
         notes=_none,
         reaches_loopback=lambda _: True,  # host-gateway-ip is Lima's loopback alias (colima#574)
+        summary="Colima resolves host.docker.internal itself (0.3.4+); from 0.5.3 host-gateway"
+        " is Lima's loopback alias, so other names get host-gateway.",
         sources=(
             "https://github.com/abiosoft/colima/pull/201",
             "https://github.com/abiosoft/colima/issues/277",
@@ -419,6 +436,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         ),
         loopback_address="192.168.5.2",
         reaches_loopback=lambda _: True,
+        summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
+        " Lima's default user-mode network; host-gateway is the VM's own docker0.",
         sources=(
             "https://lima-vm.io/docs/config/network/user/",
             "https://github.com/lima-vm/lima/issues/450",
@@ -436,6 +455,11 @@ RUNTIMES: tuple[Runtime, ...] = (
         # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
         reaches_loopback=lambda _: False,
         generic=True,
+        summary="Docker Engine on Linux: host-gateway (20.10+) is the default bridge's gateway,"
+        " this machine; older engines get that address written in. A rootless engine's"
+        " host-gateway is inside RootlessKit's namespace, so names get this machine's main"
+        " address, and services must listen on it (RootlessKit blocks the host's 127.0.0.1). In"
+        " WSL 2 the host is the WSL distro, not Windows.",
         sources=(
             "https://github.com/moby/moby/pull/40007",
             "https://github.com/moby/moby/issues/47684",
@@ -451,6 +475,8 @@ RUNTIMES: tuple[Runtime, ...] = (
         fallback=lambda _: "gateway-ip",
         notes=_unknown_notes,
         generic=True,
+        summary="Anything not recognised: host-gateway where the engine supports it, else the"
+        " bridge gateway, with a warning and a request for the facts.",
         sources=(),
     ),
 )
