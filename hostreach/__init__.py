@@ -9,8 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # not `from typing import ...`: typing costs 10 ms at every start
 if TYPE_CHECKING:
     from hostreach.facts import Facts
     from hostreach.resolve import Route, StrategyChoice

@@ -1,7 +1,12 @@
-"""Entry point for ``python -m hostreach``."""
+"""Entry point for ``python -m hostreach``: a replayed warm answer, else the full command line."""
 
 import sys
 
-from hostreach.cli import main
+from hostreach import __version__, _fastpath
 
-sys.exit(main())
+code = _fastpath.main(__version__)
+if code is None:
+    from hostreach.cli import main
+
+    code = main()
+sys.exit(code)

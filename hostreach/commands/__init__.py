@@ -1,0 +1,33 @@
+"""commands: what each subcommand does, given its parsed arguments. cli.py parses and dispatches.
+
+Each handler takes ``(args, out, err)`` and returns the exit code; errors are HostreachError
+subclasses, which cli.main turns into one line on stderr and the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hostreach.facts import Facts
+from hostreach.resolve import DEFAULT_ALIAS, Request
+
+PROG = "hostreach"
+
+
+def load_facts(
+    args: argparse.Namespace, *, names: tuple[str, ...] = (), ports: tuple[int, ...] = ()
+) -> Facts:
+    """Return the facts: replayed from --facts FILE, else probed (the same reader for both)."""
+    if args.facts is not None:
+        from hostreach.facts import load  # noqa: PLC0415
+
+        return load(args.facts)
+    from hostreach.probe import collect  # noqa: PLC0415
+
+    return collect(timeout=args.timeout, names=names, cache=args.cache, ports=ports)
+
+
+def request_from(args: argparse.Namespace) -> Request:
+    """Return the validated route request of --alias, --strategy and --runtime."""
+    aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
+    return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime).check()

@@ -1,0 +1,159 @@
+"""Commands that print the route: flags, run, compose-override, address, facts."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import TextIO
+
+from hostreach.commands import PROG, load_facts, request_from
+from hostreach.errors import EngineError, UsageError
+from hostreach.resolve import check_service, resolve
+
+
+def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the route in the chosen format."""
+    from hostreach.render import render  # noqa: PLC0415
+
+    request = request_from(args)  # validate the input before probing anything
+    if args.service and args.format != "compose":
+        raise UsageError("--service applies only to --format compose")
+    for name in args.service or ():
+        check_service(name)
+    facts = load_facts(args)
+    route = resolve(facts, request)
+    warnings = "".join(f"{PROG}: warning: {warning}\n" for warning in route.warnings)
+    if args.service:
+        from hostreach.render import compose_file  # noqa: PLC0415
+
+        text = compose_file(dict.fromkeys(args.service, route.compose()), comment=route.reason)
+    else:
+        text = render(route, args.format)
+    err.write(warnings)
+    out.write(text)
+    _remember(args, facts.client.endpoint, text, warnings)
+    return 0
+
+
+def _remember(args: argparse.Namespace, endpoint: str | None, out: str, err: str) -> None:
+    """Store the answer for the warm path of ``python -m hostreach flags`` (see _fastpath)."""
+    from hostreach import __version__, _fastpath  # noqa: PLC0415
+
+    key = _fastpath.key(getattr(args, "argv", []), __version__)
+    if key is None:
+        return
+    socket_path = endpoint[len("unix://") :] if endpoint and endpoint.startswith("unix://") else ""
+    _fastpath.store(key, socket_path, out, err)
+
+
+_RUN_OPTIONS = {
+    "--alias": True,
+    "--strategy": True,
+    "--runtime": True,
+    "--timeout": True,
+    "--facts": True,
+    "--no-cache": False,
+    "--debug": False,
+    "-h": False,
+    "--help": False,
+}
+"""hostreach's own options for ``run`` (True: takes a value); the engine's start after them."""
+
+
+def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``run``'s arguments into hostreach's options and the engine's ``run`` arguments."""
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return own, list(argv[i + 1 :])
+        name = word.split("=", 1)[0]
+        if name not in _RUN_OPTIONS:
+            break
+        takes_value = _RUN_OPTIONS[name] and "=" not in word
+        own += argv[i : i + 1 + takes_value]
+        i += 1 + takes_value
+    return own, list(argv[i:])
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Exec the engine's own `run` with the route's flags first."""
+    import os  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    from hostreach.runtimes import by_id  # noqa: PLC0415
+
+    engine_args: list[str] = args.engine_args
+    if not engine_args:
+        raise UsageError("run needs at least an IMAGE: hostreach run [OPTIONS] IMAGE [COMMAND]")
+    route = resolve(load_facts(args), request_from(args))
+    for warning in route.warnings:
+        err.write(f"{PROG}: warning: {warning}\n")
+    wanted = by_id(route.runtime).cli
+    # With DOCKER_HOST set the user chose an endpoint: only the docker CLI reads it.
+    cli = wanted if shutil.which(wanted) and not os.environ.get("DOCKER_HOST") else "docker"
+    path = shutil.which(cli)
+    if path is None:
+        raise EngineError(f"the {cli} command is not installed")
+    argv = [cli, "run", *route.flags, *engine_args]
+    err.flush()
+    out.flush()
+    if os.name == "nt":  # no exec on Windows: wait and pass the exit code on
+        import subprocess  # noqa: PLC0415
+
+        return subprocess.call(argv, executable=path)
+    os.execv(path, argv)  # noqa: S606 - replaces this process: signals and TTY pass through
+    return 0  # pragma: no cover - execv does not return
+
+
+def compose_override(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print a compose override file giving every service the route."""
+    from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
+    from hostreach.render import compose_file  # noqa: PLC0415
+
+    request = request_from(args)
+    path = args.file or _compose.find()
+    services = _compose.read_services(path)
+    route = resolve(load_facts(args), request)
+    for warning in route.warnings:
+        err.write(f"{PROG}: warning: {warning}\n")
+    fragments = {}
+    for name, mode in services.items():
+        if mode is not None and mode.startswith(("service:", "container:")):
+            err.write(
+                f"{PROG}: note: {name} uses network_mode {mode}: it takes the route of"
+                " the one whose network it shares\n"
+            )
+            continue
+        fragments[name] = route.compose()
+    comment = f"Written by `hostreach compose-override` for {path}.\n{route.reason}"
+    out.write(compose_file(fragments, comment=comment))
+    return 0
+
+
+def address(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print where this process, in a container, reaches the host."""
+    import json  # noqa: PLC0415
+
+    from hostreach.resolve import host_address  # noqa: PLC0415
+    from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
+
+    found = host_address(load_facts(args, names=HOST_NAMES), HOST_NAMES)
+    if args.format == "json":
+        out.write(json.dumps({"address": found.address, "via": found.via}) + "\n")
+    else:
+        err.write(f"{PROG}: note: via {found.via}\n")
+        out.write(found.address + "\n")
+    return 0
+
+
+def facts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print the facts snapshot as JSON."""
+    from hostreach.facts import dumps  # noqa: PLC0415
+
+    facts = load_facts(args)
+    for issue in facts.issues:
+        err.write(f"{PROG}: note: {issue.source}: {issue.detail}\n")
+    out.write(dumps(facts) + "\n")
+    return 0
