@@ -9,10 +9,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hostreach import iptables
 from hostreach.cli import main
+from hostreach.diagnose import diagnose
 from hostreach.errors import HostreachError
 from hostreach.facts import from_json, loads
-from hostreach.resolve import Request, resolve
+from hostreach.publish import published_endpoint
+from hostreach.resolve import Request, Route, resolve
 from hostreach.runtimes import RUNTIME_IDS
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -56,6 +59,22 @@ keys = st.sampled_from(
         "context",
         "in_container",
         "resolved",
+        "listening",
+        "ports",
+        "sockets",
+        "port",
+        "address",
+        "pid",
+        "firewall",
+        "iptables",
+        "NetworkSettings",
+        "Ports",
+        "Networks",
+        "IPAddress",
+        "IPPrefixLen",
+        "HostIp",
+        "HostPort",
+        "8000/tcp",
     ]
 )
 facts_shaped = st.recursive(
@@ -89,6 +108,37 @@ def test_any_json_replays_or_fails_cleanly(
     safely(run)
     safely(lambda: loads(json.dumps(data)))
 
+    def doctor() -> None:
+        facts = from_json(data)
+        try:
+            route: Route | HostreachError = resolve(facts, Request(runtime=runtime))
+        except HostreachError as exc:
+            route = exc
+        diagnose(facts, route, (5432, 8000), runtime=runtime)
+
+    safely(doctor)
+
+
+@BUDGET
+@given(facts_shaped, facts_shaped, st.text(max_size=12))
+def test_any_container_json_gives_an_endpoint_or_our_error(
+    data: object, container: object, port: str
+) -> None:
+    def run() -> None:
+        facts = from_json(data)
+        if isinstance(container, dict):
+            published_endpoint(facts, container, port)
+
+    safely(run)
+
+
+@BUDGET
+@given(st.lists(st.text(max_size=40), max_size=12), st.integers(1, 65535))
+def test_any_iptables_text_gives_a_verdict(lines: list[str], port: int) -> None:
+    text = "\n".join(["*filter", ":INPUT DROP [0:0]", *(f"-A INPUT {line}" for line in lines)])
+    verdict = iptables.decide(iptables.parse(text), iptables.Packet("docker0", port, "172.17.0.1"))
+    assert verdict.action in ("accept", "drop", "reject", "unknown")
+
 
 @BUDGET
 @given(st.text(max_size=300))
@@ -102,3 +152,5 @@ def test_any_argv_gives_an_exit_code(argv: list[str]) -> None:
     # The facts file does not exist, so nothing is ever probed: only usage, help or exit 2.
     assert main(["flags", *argv, "--facts", "/nonexistent/facts.json"]) in (0, 2)
     assert main(["address", *argv, "--facts", "/nonexistent/facts.json"]) in (0, 2)
+    for command in ("doctor", "relay", "endpoint", "compose-override"):
+        assert main([command, *argv, "--facts", "/nonexistent/facts.json"]) in (0, 2)
