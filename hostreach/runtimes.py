@@ -215,7 +215,10 @@ def _colima(facts: Facts) -> bool:
 
 
 def _lima(facts: Facts) -> bool:
-    return engine.info(facts, "Name").startswith("lima-")
+    # Rancher Desktop's VM is a Lima instance too; its row comes first but "exactly one row"
+    # must hold on its own.
+    name = engine.info(facts, "Name")
+    return name.startswith("lima-") and not _rancher_desktop(facts)
 
 
 def _orbstack(facts: Facts) -> bool:

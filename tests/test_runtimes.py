@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES
 
+from hostreach import engine
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import Request, resolve
@@ -56,7 +57,12 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
         with pytest.raises(NoRouteError, match="provides no name for the host"):
             resolve(facts, Request(aliases=(expect["no_route_for"],)))
         return
-    route = resolve(facts)
+    if "no_route_for_default" in expect:  # e.g. a paste without the network's gateway
+        with pytest.raises(NoRouteError, match=expect["no_route_for_default"]):
+            resolve(facts)
+    if "engine_version" in expect:
+        assert engine.engine_version(facts) == tuple(expect["engine_version"])
+    route = resolve(facts, Request(aliases=tuple(expect.get("aliases", ("host.docker.internal",)))))
     assert route.runtime == expect["runtime"]
     assert route.rootless is expect["rootless"]
     assert route.strategy == expect["strategy"]
@@ -83,3 +89,18 @@ def test_runtime_override_skips_detection() -> None:
 def test_every_row_cites_sources() -> None:
     for row in RUNTIMES:
         assert row.id == "unknown" or row.sources
+
+
+def test_rancher_desktop_never_gets_host_gateway() -> None:
+    # host-gateway would override the working name with the VM's 172.17.0.1 (rancher-desktop#7611).
+    facts = load(FIXTURES / "published" / "rancher-desktop-name-only.json")
+    route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
+    assert route.hosts == {"host.docker.internal": "native", "local": "192.168.5.2"}
+    assert "host-gateway" not in " ".join(route.flags)
+
+
+def test_a_wsl2_kernel_under_docker_desktop_is_docker_desktop() -> None:
+    facts = load(FIXTURES / "published" / "docker-desktop-windows-wsl2-20.10.21.json")
+    route = resolve(facts)
+    assert route.runtime == "docker-desktop"
+    assert not any("WSL" in w for w in route.warnings)  # Desktop reaches Windows itself
