@@ -319,7 +319,15 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
                 warnings.append(f"host-gateway will not reach this machine: {verdict.why}")
         value = "host-gateway" if strategy == "host-gateway" else None
         if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
-            value = _address(ctx, strategy)
+            try:
+                value = _address(ctx, strategy)
+            except NoRouteError as exc:
+                if not builtin:
+                    raise
+                names = ", ".join(sorted(builtin))
+                raise NoRouteError(
+                    f"{exc}; or use the name {runtime.title} provides: {names}"
+                ) from exc
             if strategy in _STRATEGY_WARNINGS:
                 warnings.append(_STRATEGY_WARNINGS[strategy].format(address=value))
         for alias in request.aliases:
