@@ -82,6 +82,9 @@ class Runtime(NamedTuple):
     """The engine's own command line, which ``hostreach run`` hands over to."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
+    provides: tuple[str, ...] = ()
+    """Every host name it resolves in some version or mode: ``address`` tries them from inside a
+    container, where the runtime cannot be asked."""
 
 
 def _none(_: Facts) -> tuple[Note, ...]:
@@ -331,6 +334,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
         reaches_loopback=_podman_machine,
         cli="podman",
+        provides=("host.containers.internal", "host.docker.internal"),
         summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
         " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships"
         " 4.3.1) gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets"
@@ -347,6 +351,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="Docker Desktop",
         detect=_docker_desktop,
         builtin_names=_desktop_names,
+        provides=("host.docker.internal",),
         # Desktop passes dockerd --host-gateway-ip itself (moby/moby#40007 description).
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,  # never hard-code 192.168.65.x or 172.17.0.1 (docker/for-mac#6000)
@@ -368,6 +373,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="OrbStack",
         detect=_orbstack,
         builtin_names=_names("host.docker.internal", "host.orb.internal"),
+        provides=("host.docker.internal", "host.orb.internal"),
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,
         notes=_none,
@@ -384,6 +390,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="Rancher Desktop",
         detect=_rancher_desktop,
         builtin_names=_names("host.docker.internal", "host.rancher-desktop.internal"),
+        provides=("host.docker.internal", "host.rancher-desktop.internal"),
         # host-gateway overrides the working name with the VM's 172.17.0.1:
         # https://github.com/rancher-sandbox/rancher-desktop/issues/7611
         host_gateway=lambda f: _engine_host_gateway(
@@ -408,6 +415,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         detect=_colima,
         # host.docker.internal since 0.3.4 (abiosoft/colima#201).
         builtin_names=_names("host.docker.internal"),
+        provides=("host.docker.internal",),
         # host-gateway reaches the Mac from 0.5.3 (abiosoft/colima#574); before it, the VM.
         host_gateway=_engine_host_gateway,
         fallback=lambda _: None,
@@ -426,6 +434,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="Lima",
         detect=_lima,
         builtin_names=_names(),
+        provides=("host.lima.internal",),  # in the VM; containers get 192.168.5.2
         host_gateway=lambda f: _engine_host_gateway(
             f, vm="on Lima host-gateway is the VM's docker0, not this machine"
         ),
@@ -474,6 +483,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="an unrecognised container runtime",
         detect=_always,
         builtin_names=_unknown_names,
+        provides=("host.docker.internal",),
         host_gateway=_engine_host_gateway,
         fallback=lambda _: "gateway-ip",
         notes=_unknown_notes,
@@ -487,14 +497,14 @@ RUNTIMES: tuple[Runtime, ...] = (
 
 RUNTIME_IDS: tuple[str, ...] = tuple(r.id for r in RUNTIMES)
 
-HOST_NAMES: tuple[str, ...] = (
-    "host.docker.internal",  # Docker Desktop, OrbStack, Colima, Rancher Desktop, Podman >= 4.7
-    "host.containers.internal",  # Podman >= 3.2
-    "host.orb.internal",  # OrbStack
-    "host.rancher-desktop.internal",  # Rancher Desktop
-    "host.lima.internal",  # Lima, Colima
-)
-"""Names that runtimes publish for the host, most widely used first (see the rows above)."""
+
+def _host_names() -> tuple[str, ...]:
+    provided = [name for row in RUNTIMES for name in row.provides]
+    return tuple(sorted(dict.fromkeys(provided), key=lambda n: -provided.count(n)))
+
+
+HOST_NAMES: tuple[str, ...] = _host_names()
+"""Every name some runtime publishes for the host, the most widely provided first."""
 
 
 def identify(facts: Facts) -> Runtime:

@@ -13,7 +13,7 @@ from hostreach import engine
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import Request, resolve
-from hostreach.runtimes import RUNTIMES, by_id, identify
+from hostreach.runtimes import HOST_NAMES, RUNTIMES, by_id, identify
 
 ALL = sorted(FIXTURES.glob("*/*.json"))
 PUBLISHED = sorted((FIXTURES / "published").glob("*.json"))
@@ -104,3 +104,10 @@ def test_a_wsl2_kernel_under_docker_desktop_is_docker_desktop() -> None:
     route = resolve(facts)
     assert route.runtime == "docker-desktop"
     assert not any("WSL" in w for w in route.warnings)  # Desktop reaches Windows itself
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_every_name_a_row_resolves_is_one_address_tries(path: Path) -> None:
+    facts = load(path)
+    for row in RUNTIMES:
+        assert row.builtin_names(facts) <= set(row.provides) <= set(HOST_NAMES)
