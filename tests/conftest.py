@@ -250,3 +250,19 @@ def run_inside(
         timeout=120,
         check=False,
     )
+
+
+def reach(
+    engine: Engine, flags: list[str], alias: str, port: int
+) -> subprocess.CompletedProcess[str]:
+    """Run a throwaway container with the flags; it prints what ALIAS:PORT answers."""
+    # busybox-static's nc has no -z; read the banner instead (and wget -T segfaults there).
+    script = f"nc -w 3 {alias} {port} </dev/null"
+    return subprocess.run(
+        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import IMAGE, Engine, hostreach, run_inside
+from conftest import IMAGE, Engine, hostreach, reach, run_inside
 
 pytestmark = pytest.mark.engine
 
@@ -113,22 +113,7 @@ def test_network_lets_containers_reach_each_other_by_name(
     assert (first["created"], again["created"]) == (True, False)
     flag = hostreach("network", net, env=rootful.env()).strip()
     name, token = serve(rootful, names, flag)
-    done = subprocess.run(
-        ["docker", "run", "--rm", flag, IMAGE, "sh", "-c", f"nc -w 3 {name} 8000 </dev/null"],
-        env=rootful.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = reach(rootful, [flag], name, 8000)
     assert token in done.stdout, done.stderr
     # The control: on the default bridge the name does not resolve.
-    control = subprocess.run(
-        ["docker", "run", "--rm", IMAGE, "sh", "-c", f"nc -w 3 {name} 8000 </dev/null"],
-        env=rootful.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert token not in control.stdout
+    assert token not in reach(rootful, [], name, 8000).stdout

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAGE, IN_CI, Engine, HostServer, hostreach
+from conftest import IMAGE, IN_CI, Engine, HostServer, hostreach, reach
 
 pytestmark = pytest.mark.engine
 
@@ -215,26 +215,8 @@ def test_relay_makes_loopback_service_reachable(
         assert status.startswith("relay: "), relay.stderr.read() if relay.stderr else ""
         assert f"-> 127.0.0.1:{port}" in status
         flags = hostreach("flags", env=engine.env()).split()
-        answers = [
-            subprocess.run(
-                [
-                    "docker",
-                    "run",
-                    "--rm",
-                    *flags,
-                    IMAGE,
-                    "sh",
-                    "-c",
-                    f"nc -w 3 host.docker.internal {port} </dev/null",
-                ],
-                env=engine.env(),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            ).stdout
-            for _ in range(2)
-        ]
+        answers = [reach(engine, flags, "host.docker.internal", loopback_server.port).stdout]
+        answers.append(reach(engine, flags, "host.docker.internal", loopback_server.port).stdout)
         assert all(loopback_server.token in a for a in answers), answers
     finally:
         relay.send_signal(signal.SIGTERM)

@@ -16,51 +16,28 @@ from conftest import IMAGE, IN_CI, Engine, HostServer
 pytestmark = pytest.mark.engine
 
 
-def test_run_inserts_the_flags_and_keeps_the_exit_code(rootful: Engine, server: HostServer) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hostreach",
-            "run",
-            "--alias",
-            "local",
-            "--rm",
-            IMAGE,
-            "sh",
-            "-c",
-            f"nc -w 3 local {server.port} </dev/null; exit 7",
-        ],
-        env=rootful.env(),
+def run_hostreach_run(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m hostreach run ARGS`` against this engine."""
+    return subprocess.run(
+        [sys.executable, "-m", "hostreach", "run", *args],
+        env=engine.env(),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_run_inserts_the_flags_and_keeps_the_exit_code(rootful: Engine, server: HostServer) -> None:
+    script = f"nc -w 3 local {server.port} </dev/null; exit 7"
+    done = run_hostreach_run(rootful, "--alias", "local", "--rm", IMAGE, "sh", "-c", script)
     assert done.returncode == 7, done.stderr
     assert server.token in done.stdout
 
 
 def test_run_on_podman_reaches_the_host(podman: Engine, server: HostServer) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hostreach",
-            "run",
-            "--",
-            "--rm",
-            IMAGE,
-            "sh",
-            "-c",
-            f"nc -w 3 host.docker.internal {server.port} </dev/null",
-        ],
-        env=podman.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    script = f"nc -w 3 host.docker.internal {server.port} </dev/null"
+    done = run_hostreach_run(podman, "--", "--rm", IMAGE, "sh", "-c", script)
     assert done.returncode == 0, done.stderr
     assert server.token in done.stdout
 

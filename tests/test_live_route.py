@@ -4,30 +4,13 @@ resolves in the container to an address where a host service on all interfaces a
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAGE, Engine, HostServer, hostreach
+from conftest import Engine, HostServer, hostreach, reach
 
 pytestmark = pytest.mark.engine
-
-
-def reach(
-    engine: Engine, flags: list[str], alias: str, port: int
-) -> subprocess.CompletedProcess[str]:
-    """Run a throwaway container with the flags; it prints what ALIAS:PORT answers."""
-    # busybox-static's nc has no -z; read the banner instead (and wget -T segfaults there).
-    script = f"nc -w 3 {alias} {port} </dev/null"
-    return subprocess.run(
-        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
-        env=engine.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def assert_reaches(engine: Engine, server: HostServer, *aliases: str) -> dict[str, Any]:

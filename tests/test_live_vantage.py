@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from conftest import IMAGE, Engine, HostServer, hostreach, run_inside
+from conftest import Engine, HostServer, hostreach, reach, run_inside
 
 pytestmark = pytest.mark.engine
 
@@ -18,22 +17,7 @@ def test_address_inside_a_container_uses_the_name(rootful: Engine, server: HostS
     found = json.loads(done.stdout)
     assert found["via"] == "host.docker.internal"
     # The address it prints is where the host service answers, seen from a sibling container.
-    probe = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            IMAGE,
-            "sh",
-            "-c",
-            f"nc -w 3 {found['address']} {server.port} </dev/null",
-        ],
-        env=rootful.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    probe = reach(rootful, [], found["address"], server.port)
     assert server.token in probe.stdout
 
 
