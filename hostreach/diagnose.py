@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal, NamedTuple
 
-from hostreach import iptables
+from hostreach import iptables, nftables
 from hostreach.errors import HostreachError
 from hostreach.facts import Facts, Listener, ProbeResult
 from hostreach.resolve import Route, bridge_gateway, shares_network
@@ -236,8 +236,30 @@ def _firewall_findings(
                 allow,
             )
         ]
-    if facts.firewall is None or not facts.firewall.iptables or target.interface is None:
+    if facts.firewall is None or target.interface is None:
         return []
+    packet = iptables.Packet(interface=target.interface, port=port, destination=target.address)
+    verdicts = []
+    if facts.firewall.iptables:
+        verdicts.append(iptables.decide(iptables.parse(facts.firewall.iptables), packet))
+    if facts.firewall.nftables:  # firewalld and native rules; iptables-nft's tables skipped
+        skip = bool(facts.firewall.iptables)
+        verdicts.append(nftables.decide(facts.firewall.nftables, packet, skip_iptables_tables=skip))
+    for verdict in verdicts:
+        if verdict.action in ("drop", "reject"):
+            certain = not verdict.uncertain
+            return [
+                Finding(
+                    "firewall",
+                    "error" if certain else "warning",
+                    f"The firewall {'drops' if verdict.action == 'drop' else 'rejects'} new"
+                    f" connections from {target.interface} to port {port}"
+                    f"{'' if certain else ' (unless an earlier rule it could not judge accepts them)'}:"
+                    f" {verdict.rule}",
+                    allow,
+                )
+            ]
+    return []
     verdict = iptables.decide(
         iptables.parse(facts.firewall.iptables),
         iptables.Packet(interface=target.interface, port=port, destination=target.address),

@@ -87,9 +87,11 @@ class Listening(NamedTuple):
 
 
 class Firewall(NamedTuple):
-    """This machine's packet filter as read (Linux): ``iptables-save -t filter`` output."""
+    """This machine's packet filter as read (Linux): ``iptables-save -t filter`` output and
+    ``nft list ruleset`` output (firewalld and other native nftables setups)."""
 
     iptables: str | None = None
+    nftables: str | None = None
 
 
 class ProbeResult(NamedTuple):
@@ -319,7 +321,7 @@ def _listening(r: _Reader | None) -> Listening | None:
 
 
 def _firewall(r: _Reader | None) -> Firewall | None:
-    return None if r is None else Firewall(iptables=r.text("iptables"))
+    return None if r is None else Firewall(iptables=r.text("iptables"), nftables=r.text("nftables"))
 
 
 def _client(r: _Reader | None) -> Client:

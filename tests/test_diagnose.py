@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from hostreach import iptables
+from hostreach import iptables, nftables
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError
 from hostreach.facts import Facts, Firewall, Issue, Listener, Listening, dumps, load, loads
@@ -185,3 +185,34 @@ def test_a_rule_it_cannot_judge_makes_the_answer_uncertain() -> None:
     verdict = iptables.decide(iptables.parse(text), iptables.Packet("docker0", 1))
     assert verdict.action == "drop"
     assert verdict.uncertain == ("-A INPUT -m set --match-set ok src -j ACCEPT",)
+
+
+# --- nftables -------------------------------------------------------------------------------
+
+FIREWALLD = FIXTURES / "nftables" / "firewalld-shaped.nft"
+
+
+@pytest.mark.parametrize(
+    ("interface", "port", "action"),
+    [
+        ("docker0", 8080, "accept"),  # in the zone that accepts
+        ("br-5f1a2b3c4d5e", 8080, "reject"),  # a user-defined network's bridge: public zone
+        ("br-5f1a2b3c4d5e", 22, "accept"),  # ...where ssh is allowed
+        ("lo", 8080, "accept"),
+    ],
+)
+def test_nftables_zones_as_firewalld_writes_them(interface: str, port: int, action: str) -> None:
+    text = FIREWALLD.read_text(encoding="utf-8")
+    assert nftables.decide(text, iptables.Packet(interface, port)).action == action
+
+
+def test_a_native_nftables_reject_is_a_firewall_finding() -> None:
+    facts = with_listeners(ROOTFUL, "0.0.0.0")
+    facts = facts._replace(
+        daemon=facts.daemon._replace(bridge_interface="br-5f1a2b3c4d5e"),  # type: ignore[union-attr]
+        firewall=Firewall(nftables=FIREWALLD.read_text(encoding="utf-8")),
+    )
+    report = diagnose(facts, resolve(facts), (5432,))
+    (finding,) = report.findings
+    assert finding.id == "firewall"
+    assert "inet firewalld filter_INPUT: reject with icmpx admin-prohibited" in finding.message

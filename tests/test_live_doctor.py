@@ -135,6 +135,40 @@ def test_firewall_drop_times_out_check_and_doctor_names_it(
     assert time.monotonic() - started < 30
 
 
+@pytest.fixture
+def nft_drop(server: HostServer) -> Iterator[str]:
+    """A native nftables table (as firewalld would add) that drops docker0 -> the port."""
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("adding an nftables table needs root")
+        pytest.skip("adding an nftables table needs root")
+    table = f"hostreach_test_{server.port}"
+    rules = (
+        f"table inet {table} {{\n chain input {{\n"
+        "  type filter hook input priority 0; policy accept;\n"
+        f'  iifname "docker0" tcp dport {server.port} drop\n }}\n}}\n'
+    )
+    subprocess.run(["nft", "-f", "-"], input=rules, text=True, check=True, timeout=30)
+    try:
+        yield table
+    finally:  # removed even when the test fails
+        subprocess.run(["nft", "delete", "table", "inet", table], check=False, timeout=30)
+
+
+def test_a_native_nftables_drop_is_found_too(
+    rootful: Engine, server: HostServer, nft_drop: str, clean: None
+) -> None:
+    code, data = report("doctor", "--port", str(server.port), engine=rootful)
+    assert code == 1
+    finding = next(f for f in data["findings"] if f["id"] == "firewall")
+    assert f"inet {nft_drop} input" in finding["message"]
+    code, data = report(
+        "check", "--port", str(server.port), "--image", IMAGE, "--timeout", "2", engine=rootful
+    )
+    assert code == 1
+    assert data["probes"][0]["outcome"] == "timed-out"
+
+
 def test_check_interrupted_removes_its_container(
     rootful: Engine, server: HostServer, drop_rule: list[str], clean: None
 ) -> None:
