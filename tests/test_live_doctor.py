@@ -169,10 +169,11 @@ def test_a_native_nftables_drop_is_found_too(
     assert data["probes"][0]["outcome"] == "timed-out"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_check_interrupted_removes_its_container(
-    rootful: Engine, server: HostServer, drop_rule: list[str], clean: None
+    rootful: Engine, server: HostServer, drop_rule: list[str], clean: None, signum: int
 ) -> None:
-    # The dropped connection keeps the probe waiting; interrupt it like Ctrl-C does.
+    # The dropped connection keeps the probe waiting; interrupt it like Ctrl-C or CI does.
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -195,7 +196,7 @@ def test_check_interrupted_removes_its_container(
     while not probe_containers(rootful) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert probe_containers(rootful), "the probe container never appeared"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err

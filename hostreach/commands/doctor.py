@@ -67,8 +67,17 @@ def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Connect from a throwaway container and report the outcome with the findings."""
+    import signal  # noqa: PLC0415
+
+    def terminated(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # so the container is removed, as on Ctrl-C (CI cancels so)
+
     request = Request(aliases=(args.alias,)).check()
-    report = _diagnosis(args, request, (args.port,), probe=True)
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        report = _diagnosis(args, request, (args.port,), probe=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _print_report(args, report, out)
     reached = any(p.outcome == "connected" for p in report.probes)
     if not reached:
