@@ -302,7 +302,16 @@ def _add_facts(commands: Subparsers) -> None:
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
-        description="Print the facts snapshot as JSON; replay it with --facts FILE.",
+        description="Print the facts snapshot as JSON; replay it with --facts FILE. With --port,"
+        " also the sockets listening on those ports and the firewall, for the doctor.",
+    )
+    facts.add_argument(
+        "--port",
+        type=_port,
+        action="append",
+        default=[],
+        metavar="N",
+        help="also record what listens on this TCP port, and the firewall; may repeat",
     )
     _common(facts)
     facts.set_defaults(handler="route:facts")

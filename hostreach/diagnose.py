@@ -34,7 +34,8 @@ FINDINGS: dict[str, str] = {
     "bound-elsewhere": "The service listens on a specific address that is not the one"
     " containers arrive at.",
     "firewall": "The host firewall drops or rejects connections from containers to the port.",
-    "listeners-unknown": "The listening sockets could not be read.",
+    "listeners-unknown": "The listening sockets could not be read (macOS needs root), or a"
+    " replayed snapshot was recorded without the port.",
     "unresolved": "The container could not resolve the host name.",
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
@@ -311,7 +312,9 @@ def diagnose(
         )
         return Report(route, (), tuple(findings), probes)
     listening = facts.listening
-    if ports and facts.client.in_container and not shares_network(facts):
+    # Without the engine's answer there is no telling whether we share its host's network.
+    known = facts.daemon is not None
+    if ports and known and facts.client.in_container and not shares_network(facts):
         findings.append(
             Finding(
                 "in-container",
@@ -321,14 +324,21 @@ def diagnose(
             )
         )
         return Report(route, (), tuple(findings), probes)
-    if ports and listening is None:
+    missing = [p for p in ports if listening is None or p not in listening.ports]
+    if missing:
         details = "; ".join(i.detail for i in facts.issues if i.source == "listeners")
+        shown = " ".join(f"--port {p}" for p in missing)
         findings.append(
             Finding(
                 "listeners-unknown",
                 "warning",
-                f"The listening sockets could not be read{f' ({details})' if details else ''}.",
-                "run the doctor again with sudo",
+                f"The listening sockets could not be read ({details})."
+                if details
+                else f"These facts hold no listening sockets for {shown.replace('--port ', '')}:"
+                " they were recorded without those ports.",
+                "run the doctor again with sudo"
+                if details
+                else f"record them with: python -m hostreach facts {shown} > facts.json",
             )
         )
     target = arrival(facts, route, row)

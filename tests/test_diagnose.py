@@ -126,6 +126,13 @@ def test_no_route_is_an_error_finding() -> None:
     assert ("no-route", "error") in {(f.id, f.severity) for f in report.findings}
 
 
+def test_a_snapshot_without_the_port_says_how_to_record_it() -> None:
+    report = diagnose(load(DESKTOP), resolve(load(DESKTOP)), (5432,))
+    (finding,) = report.findings
+    assert finding.id == "listeners-unknown"
+    assert finding.fix == "record them with: python -m hostreach facts --port 5432 > facts.json"
+
+
 def test_unreadable_listeners_are_said_not_guessed() -> None:
     facts = load(ROOTFUL)._replace(issues=(Issue("listeners", "needs root", "not-permitted"),))
     assert ids(facts) == {"listeners-unknown": "warning"}

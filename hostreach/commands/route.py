@@ -152,7 +152,7 @@ def facts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print the facts snapshot as JSON."""
     from hostreach.facts import dumps  # noqa: PLC0415
 
-    facts = load_facts(args)
+    facts = load_facts(args, ports=tuple(dict.fromkeys(args.port)))
     for issue in facts.issues:
         err.write(f"{PROG}: note: {issue.source}: {issue.detail}\n")
     out.write(dumps(facts) + "\n")
