@@ -4,7 +4,7 @@
 
     import hostreach
     route = hostreach.route()            # host.docker.internal, the way that works here
-    route.flags                          # ('--add-host=host.docker.internal:host-gateway',)
+    route.flags                          # ['--add-host=host.docker.internal:host-gateway']
 """
 
 from __future__ import annotations

@@ -80,12 +80,18 @@ class Route(NamedTuple):
     strategy: Strategy
     hosts: Mapping[str, str]
     """alias -> an IP address, ``"host-gateway"``, or ``"native"`` (the runtime resolves it)."""
-    flags: tuple[str, ...]
+    flag_words: tuple[str, ...]
+    """The flags, immutable (a cached Route is shared); use :attr:`flags` for a list."""
     reason: str
     warnings: tuple[str, ...] = ()
     network_mode: str | None = None
     extra_hosts: tuple[str, ...] = ()
     """``NAME:VALUE`` entries, the form the Engine API and compose ``extra_hosts`` take."""
+
+    @property
+    def flags(self) -> list[str]:
+        """The ``docker run`` flags, one word each: a new list, yours to extend."""
+        return list(self.flag_words)
 
     def docker_run_kwargs(self) -> dict[str, Any]:
         """Return keyword arguments for the docker SDK's ``containers.run`` / ``create``."""
@@ -124,7 +130,7 @@ class Route(NamedTuple):
             "remote": self.remote,
             "strategy": self.strategy,
             "hosts": dict(self.hosts),
-            "flags": list(self.flags),
+            "flags": self.flags,
             "reason": self.reason,
             "warnings": list(self.warnings),
             "network_mode": self.network_mode,
@@ -347,7 +353,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         remote=remote,
         strategy=strategy,
         hosts=MappingProxyType(hosts),
-        flags=flags,
+        flag_words=flags,
         reason=_reason(runtime, strategy, facts, hosts),
         warnings=tuple(dict.fromkeys(warnings)),
         network_mode=network_mode,

@@ -43,19 +43,21 @@ def test_live_snapshots_give_their_expected_route(path: Path) -> None:
 
 def test_rootful_uses_host_gateway() -> None:
     route = resolve(load(ROOTFUL), Request(aliases=("host.docker.internal", "local")))
-    assert route.flags == (
+    assert route.flags == [
         "--add-host=host.docker.internal:host-gateway",
         "--add-host=local:host-gateway",
-    )
+    ]
+    route.flags.append("--rm")  # the caller's own list: the route is unchanged
+    assert route.flags[-1] == "--add-host=local:host-gateway"
     assert route.warnings == ()
 
 
 def test_rootless_never_uses_host_gateway() -> None:
     route = resolve(load(ROOTLESS))
-    assert route.flags == ("--add-host=host.docker.internal:192.0.2.2",)
+    assert route.flags == ["--add-host=host.docker.internal:192.0.2.2"]
     assert any("listen on 192.0.2.2 or on all interfaces" in w for w in route.warnings)
     forced = resolve(load(ROOTLESS), Request(strategy="host-gateway"))
-    assert forced.flags == ("--add-host=host.docker.internal:host-gateway",)
+    assert forced.flags == ["--add-host=host.docker.internal:host-gateway"]
     assert any("RootlessKit" in w for w in forced.warnings)
 
 
@@ -66,7 +68,7 @@ def test_engine_before_20_10_gets_the_bridge_gateway() -> None:
     )
     route = resolve(old)
     assert route.strategy == "gateway-ip"
-    assert route.flags == ("--add-host=host.docker.internal:172.17.0.1",)
+    assert route.flags == ["--add-host=host.docker.internal:172.17.0.1"]
     with pytest.raises(NoRouteError, match="predates host-gateway"):
         resolve(old, Request(strategy="host-gateway"))
 
@@ -96,16 +98,16 @@ def test_bridge_interface_is_read_only_when_local() -> None:
 
 def test_podman_4_3_gets_its_network_gateway() -> None:
     route = resolve(load(PODMAN))
-    assert route.flags == ("--add-host=host.docker.internal:10.88.0.1",)
+    assert route.flags == ["--add-host=host.docker.internal:10.88.0.1"]
     assert route.hosts == {"host.docker.internal": "10.88.0.1"}
     native = resolve(load(PODMAN), Request(aliases=("host.containers.internal",)))
     assert native.strategy == "native"
-    assert native.flags == ()
+    assert native.flags == []
 
 
 def test_host_network() -> None:
     route = resolve(load(ROOTFUL), Request(strategy="host-network"))
-    assert route.flags == ("--network=host", "--add-host=host.docker.internal:127.0.0.1")
+    assert route.flags == ["--network=host", "--add-host=host.docker.internal:127.0.0.1"]
     assert route.network_mode == "host"
     assert any("isolation" in w for w in route.warnings)
 
@@ -114,7 +116,7 @@ def test_no_engine_degrades_with_a_warning() -> None:
     facts = from_json({"issues": [{"source": "engine", "detail": "no engine socket at /x"}]})
     route = resolve(facts)
     assert route.runtime == "unknown"
-    assert route.flags == ("--add-host=host.docker.internal:host-gateway",)
+    assert route.flags == ["--add-host=host.docker.internal:host-gateway"]
     assert any("no engine socket at /x" in w for w in route.warnings)
 
 
@@ -157,6 +159,6 @@ def test_good_aliases(alias: str) -> None:
 
 def test_python_api_route_with_given_facts() -> None:
     route = hostreach.route("local", facts=load(ROOTLESS))
-    assert route.flags == ("--add-host=local:192.0.2.2",)
+    assert route.flags == ["--add-host=local:192.0.2.2"]
     with pytest.raises(UsageError):
         hostreach.route("not a name", facts=load(ROOTLESS))

@@ -74,7 +74,7 @@ def test_desktop_gives_host_gateway_for_other_names() -> None:
     facts = load(FIXTURES / "published" / "docker-desktop-mac-20.10.17.json")
     route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
     assert route.hosts == {"host.docker.internal": "native", "local": "host-gateway"}
-    assert route.flags == ("--add-host=local:host-gateway",)
+    assert route.flags == ["--add-host=local:host-gateway"]
 
 
 def test_runtime_override_skips_detection() -> None:
@@ -83,7 +83,7 @@ def test_runtime_override_skips_detection() -> None:
     assert route.runtime == "rancher-desktop"
     assert route.strategy == "native"
     other = resolve(facts, Request(runtime="rancher-desktop", aliases=("local",)))
-    assert other.flags == ("--add-host=local:192.168.5.2",)  # never host-gateway there
+    assert other.flags == ["--add-host=local:192.168.5.2"]  # never host-gateway there
 
 
 def test_every_row_cites_sources() -> None:
