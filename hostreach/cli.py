@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from hostreach import __version__
+from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES
 from hostreach.runtimes import RUNTIME_IDS
@@ -20,7 +21,6 @@ from hostreach.runtimes import RUNTIME_IDS
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction["_Parser"]
 
-PROG = "hostreach"
 DEFAULT_IMAGE = "busybox"
 FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
 """The names of hostreach.render.RENDERERS, here so that building the parser imports nothing."""

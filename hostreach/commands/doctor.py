@@ -30,8 +30,6 @@ def _diagnosis(
     if probe and isinstance(route, Route):
         from hostreach.probe import probe_container  # noqa: PLC0415
 
-        if args.facts is not None:
-            raise UsageError("check runs a real container: it cannot replay --facts")
         probes = (
             probe_container(
                 facts,
@@ -45,15 +43,10 @@ def _diagnosis(
     return diagnose(facts, route, ports, probes, runtime=request.runtime)
 
 
-def _print_report(args: argparse.Namespace, report: Report, out: TextIO) -> None:
+def _print_report(fmt: str, report: Report, ports: tuple[int, ...], out: TextIO) -> None:
     from hostreach.render import report_json, report_text  # noqa: PLC0415
 
-    if args.format == "json":
-        out.write(report_json(report))
-    else:
-        out.write(
-            report_text(report, tuple(args.port) if isinstance(args.port, list) else (args.port,))
-        )
+    out.write(report_json(report) if fmt == "json" else report_text(report, ports))
 
 
 def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -61,7 +54,7 @@ def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     request = request_from(args)
     ports = tuple(dict.fromkeys(args.port))
     report = _diagnosis(args, request, ports)
-    _print_report(args, report, out)
+    _print_report(args.format, report, ports, out)
     return 0 if report.ok else 1
 
 
@@ -73,12 +66,14 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise KeyboardInterrupt  # so the container is removed, as on Ctrl-C (CI cancels so)
 
     request = Request(aliases=(args.alias,)).check()
+    if args.facts is not None:
+        raise UsageError("check runs a real container: it cannot replay --facts")
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         report = _diagnosis(args, request, (args.port,), probe=True)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    _print_report(args, report, out)
+    _print_report(args.format, report, (args.port,), out)
     reached = any(p.outcome == "connected" for p in report.probes)
     if not reached:
         err.write(f"{PROG}: {args.alias}:{args.port} is not reachable from a container\n")
