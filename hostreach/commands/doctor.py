@@ -91,6 +91,11 @@ def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("relay listens on this machine: it cannot replay --facts")
     facts = load_facts(args)
     route = resolve(facts, request_from(args))
+    if route.remote:
+        raise RelayError(
+            f"the engine runs on another machine ({facts.client.endpoint}): its containers never"
+            " arrive here; forward the port with `ssh -R` instead"
+        )
     where = arrival(facts, route, by_id(route.runtime))
     if where.address is None:
         if where.loopback:
