@@ -60,9 +60,9 @@ def fetch(environ: Mapping[str, str], paths: tuple[str, ...], *, timeout: float)
     return found
 
 
-# The probe script: a POSIX sh and nc (busybox has both). /etc/hosts first (where --add-host writes), then DNS
-# (where Docker Desktop and podman machine answer their names). Alias and port reach it as
-# environment variables, never spliced into the script.
+# The probe script: a POSIX sh and nc (busybox has both). /etc/hosts first (where --add-host
+# writes), then DNS (where Docker Desktop and podman machine answer their names). Alias and port
+# reach it as environment variables, never spliced into the script.
 PROBE_SCRIPT = r"""
 command -v nc >/dev/null 2>&1 || { echo "hostreach-probe no-nc"; exit 3; }
 a=
