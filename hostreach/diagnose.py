@@ -261,24 +261,6 @@ def _firewall_findings(
                 )
             ]
     return []
-    verdict = iptables.decide(
-        iptables.parse(facts.firewall.iptables),
-        iptables.Packet(interface=target.interface, port=port, destination=target.address),
-    )
-    if verdict.action in ("drop", "reject"):
-        certain = not verdict.uncertain
-        return [
-            Finding(
-                "firewall",
-                "error" if certain else "warning",
-                f"The firewall's INPUT chain {'drops' if verdict.action == 'drop' else 'rejects'}"
-                f" new connections from {target.interface} to port {port}"
-                f"{'' if certain else ' (unless an earlier rule it could not judge accepts them)'}:"
-                f" {verdict.rule}",
-                allow,
-            )
-        ]
-    return []
 
 
 def diagnose(
