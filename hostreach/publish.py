@@ -7,6 +7,7 @@ embedded DNS; the default bridge has none).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -56,12 +57,13 @@ def parse_port(text: str) -> tuple[int, str]:
 
 def _same_network(facts: Facts, settings: Mapping[str, Any]) -> tuple[str, str] | None:
     """Return ``(network, container IP)`` for a network this process is on too, if any."""
-    own = [
-        ipaddress.ip_address(a)
-        for addrs in facts.network.interfaces.values()
-        for a in addrs
-        if a and not a.startswith("fe80")
-    ]
+    own = []
+    for addrs in facts.network.interfaces.values():
+        for text in addrs:
+            with contextlib.suppress(ValueError):  # a replayed snapshot may hold anything
+                address = ipaddress.ip_address(text)
+                if not address.is_link_local:
+                    own.append(address)
     networks = settings.get("Networks")
     for name, net in (networks or {}).items():
         if not isinstance(net, Mapping):
@@ -69,7 +71,10 @@ def _same_network(facts: Facts, settings: Mapping[str, Any]) -> tuple[str, str] 
         ip, prefix = net.get("IPAddress"), net.get("IPPrefixLen")
         if not ip or not isinstance(prefix, int):
             continue
-        subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+        try:
+            subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
+        except ValueError:
+            continue
         if any(a in subnet and str(a) != ip for a in own):
             return str(name), str(ip)
     return None

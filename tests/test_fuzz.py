@@ -120,14 +120,28 @@ def test_any_json_replays_or_fails_cleanly(
 
 
 @BUDGET
-@given(facts_shaped, facts_shaped, st.text(max_size=12))
+@given(
+    facts_shaped,
+    st.sampled_from([None, "", "172.18.0.3", "fe80::1", "not an ip", "300.1.1.1"]),
+    st.sampled_from([None, 16, 64, -1, 999]),
+    st.sampled_from(["8000", "8000/tcp", "80/udp", "x"]),
+    st.booleans(),
+)
 def test_any_container_json_gives_an_endpoint_or_our_error(
-    data: object, container: object, port: str
+    data: object, ip: str | None, prefix: int | None, port: str, in_container: bool
 ) -> None:
+    container = {
+        "Name": "/web",
+        "NetworkSettings": {
+            "Networks": {"net": {"IPAddress": ip, "IPPrefixLen": prefix}},
+            "Ports": {"8000/tcp": [{"HostIp": ip, "HostPort": "49153"}]},
+        },
+    }
+
     def run() -> None:
         facts = from_json(data)
-        if isinstance(container, dict):
-            published_endpoint(facts, container, port)
+        facts = facts._replace(client=facts.client._replace(in_container=in_container))
+        published_endpoint(facts, container, port)
 
     safely(run)
 
