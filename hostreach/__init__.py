@@ -7,9 +7,9 @@
     route.flags                          # ['--add-host=host.docker.internal:host-gateway']
 """
 
-from __future__ import annotations
-
-TYPE_CHECKING = False  # not `from typing import ...`: typing costs 10 ms at every start
+# No `from __future__ import annotations` and no `from typing import TYPE_CHECKING` here: this
+# module is on the warm path of every `python -m hostreach flags`, where each import shows.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from hostreach.facts import Facts
     from hostreach.resolve import Route, StrategyChoice
@@ -17,11 +17,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 __all__ = ["__version__", "collect", "route"]
 
-_facts: Facts | None = None
-_routes: dict[tuple[object, ...], Route] = {}
+_facts: "Facts | None" = None
+_routes: "dict[tuple[object, ...], Route]" = {}
 
 
-def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
+def collect(*, timeout: float = 2.0, refresh: bool = False) -> "Facts":
     """Return the facts of this machine, probed once per process (``refresh=True`` probes again)."""
     global _facts  # noqa: PLW0603 - the process-wide cache is the point
     if _facts is None or refresh:
@@ -34,11 +34,11 @@ def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
 
 def route(
     *aliases: str,
-    strategy: StrategyChoice = "auto",
+    strategy: "StrategyChoice" = "auto",
     runtime: str | None = None,
-    facts: Facts | None = None,
+    facts: "Facts | None" = None,
     timeout: float = 2.0,
-) -> Route:
+) -> "Route":
     """Return the route by which containers reach this host (default alias host.docker.internal).
 
     Raises :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input,
