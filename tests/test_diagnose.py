@@ -223,3 +223,12 @@ def test_a_native_nftables_reject_is_a_firewall_finding() -> None:
     (finding,) = report.findings
     assert finding.id == "firewall"
     assert "inet firewalld filter_INPUT: reject with icmpx admin-prohibited" in finding.message
+
+
+def test_wsl2_engine_gives_the_two_hosts_finding() -> None:
+    facts = with_listeners(ROOTFUL, "0.0.0.0")
+    daemon = facts.daemon
+    assert daemon is not None
+    info = {**daemon.info, "KernelVersion": "5.15.153.1-microsoft-standard-WSL2"}
+    facts = facts._replace(daemon=daemon._replace(info=info))
+    assert ids(facts) == {"wsl-two-hosts": "warning"}
