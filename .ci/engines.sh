@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install and start the real engines the tests use, as root, on a fresh Debian machine:
-# a rootful dockerd, a rootless dockerd (rootlesskit + slirp4netns) and Podman's API service.
+# a rootful dockerd, a rootless dockerd (rootlesskit + slirp4netns), and Podman's API service
+# rootful and rootless.
 # No registry is reachable: the test image is one static busybox, imported into each engine.
 set -euo pipefail
 
@@ -85,6 +86,21 @@ fi
 wait_for "$PODMAN_SOCK" 60 "$LOGS/podman.log"
 import_image "unix://$PODMAN_SOCK"
 
+# 4. Rootless Podman's API service, as the same unprivileged user (its own storage and network).
+RPODMAN_SOCK=$RDIR/podman/podman.sock
+mkdir -p "$RDIR/podman" && chown "$ROOTLESS_USER" "$RDIR/podman"
+if ! curl -sf --max-time 2 --unix-socket "$RPODMAN_SOCK" http://d/_ping >/dev/null 2>&1; then
+  log "starting rootless podman system service as $ROOTLESS_USER"
+  : >"$LOGS/podman-rootless.log"; chmod 666 "$LOGS/podman-rootless.log"
+  su "$ROOTLESS_USER" -s /bin/bash -c "export XDG_RUNTIME_DIR=$RDIR HOME=\$(getent passwd $ROOTLESS_USER | cut -d: -f6) \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin; cd; mkdir -p .config/containers; \
+    cp /etc/containers/containers.conf .config/containers/containers.conf; \
+    nohup podman system service --time=0 unix://$RPODMAN_SOCK >$LOGS/podman-rootless.log 2>&1 &"
+fi
+wait_for "$RPODMAN_SOCK" 60 "$LOGS/podman-rootless.log"
+import_image "unix://$RPODMAN_SOCK"
+
 log "rootful: $(DOCKER_HOST=unix:///var/run/docker.sock docker version --format '{{.Server.Version}}')," \
   "rootless: $(DOCKER_HOST=unix://$RDIR/docker.sock docker version --format '{{.Server.Version}}')," \
-  "podman: $(DOCKER_HOST=unix://$PODMAN_SOCK docker version --format '{{.Server.Version}}')"
+  "podman: $(DOCKER_HOST=unix://$PODMAN_SOCK docker version --format '{{.Server.Version}}')," \
+  "rootless podman: $(DOCKER_HOST=unix://$RPODMAN_SOCK docker version --format '{{.Server.Version}}')"

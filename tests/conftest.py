@@ -60,6 +60,8 @@ def _socket_candidates(name: str) -> list[str]:
         return ["/var/run/docker.sock"]
     if name == "rootless":
         return sorted(glob.glob("/run/user/*/docker.sock"))
+    if name == "podman_rootless":
+        return sorted(glob.glob("/run/user/*/podman/podman.sock"))
     return ["/run/podman/podman.sock"]
 
 
@@ -142,6 +144,12 @@ def rootless() -> Engine:
 def podman() -> Engine:
     """Podman's Docker-compatible API service."""
     return _engine("podman")
+
+
+@pytest.fixture(scope="session")
+def podman_rootless() -> Engine:
+    """Podman's Docker-compatible API service, run by an unprivileged user."""
+    return _engine("podman_rootless")
 
 
 @dataclass

@@ -117,3 +117,14 @@ def test_podman_builtin_name_is_native(podman: Engine, server: HostServer) -> No
     route = assert_reaches(podman, server, "host.containers.internal")
     assert route["strategy"] == "native"
     assert route["flags"] == []
+
+
+def test_rootless_podman_reaches_host_through_the_main_address(
+    podman_rootless: Engine, server: HostServer
+) -> None:
+    # Debian's rootless Podman 4.3.1 (slirp4netns): its network's gateway is inside the user's
+    # namespace, so the route is this machine's main address, as for rootless Docker.
+    route = assert_reaches(podman_rootless, server)
+    assert route["runtime"] == "podman"
+    assert route["rootless"] is True
+    assert route["strategy"] == "lan-ip"
