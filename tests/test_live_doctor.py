@@ -49,7 +49,7 @@ def probe_containers(engine: Engine) -> list[str]:
 def clean(request: pytest.FixtureRequest) -> Iterator[None]:
     """Assert that no probe container is left behind on any engine the test used."""
     yield
-    for name in ("rootful", "rootless", "podman"):
+    for name in ("rootful", "rootless", "podman", "podman_rootless"):
         if name in request.fixturenames:
             engine: Engine = request.getfixturevalue(name)
             assert probe_containers(engine) == [], f"{name}: probe container left behind"
@@ -78,7 +78,7 @@ def test_loopback_only_service_is_diagnosed_and_check_fails(
     assert "loopback-only" in ids(data)
 
 
-@pytest.mark.parametrize("name", ["rootful", "rootless", "podman"])
+@pytest.mark.parametrize("name", ["rootful", "rootless", "podman", "podman_rootless"])
 def test_service_on_all_interfaces_passes_doctor_and_check(
     name: str, server: HostServer, request: pytest.FixtureRequest, clean: None
 ) -> None:
