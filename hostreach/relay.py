@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TextIO
@@ -114,11 +116,20 @@ class Relay:
 
     async def serve(self, ready: Callable[[], None] = lambda: None) -> None:
         """Listen until stopped; then close the listener and every open connection."""
-        host, port = self.plan.listen
         try:
-            server = await asyncio.start_server(self._track, host, port, reuse_address=True)
+            server = await asyncio.start_server(
+                self._track, sock=_listening_socket(self.plan.listen)
+            )
         except OSError as exc:
-            raise RelayError(f"cannot listen on {_show(self.plan.listen)}: {exc.strerror}") from exc
+            hint = ""
+            if exc.errno == errno.EADDRNOTAVAIL:
+                hint = (
+                    " (no interface has that address yet: Podman creates its bridge with its first"
+                    " container; start one, or use --strategy lan-ip)"
+                )
+            raise RelayError(
+                f"cannot listen on {_show(self.plan.listen)}: {exc.strerror}{hint}"
+            ) from exc
         self.address = server.sockets[0].getsockname()[:2]
         ready()
         async with server:
@@ -130,6 +141,26 @@ class Relay:
     def stop(self) -> None:
         """Stop serving (safe to call from a signal handler in the loop)."""
         self._stopped.set()
+
+
+def _listening_socket(address: tuple[str, int]) -> socket.socket:
+    host, port = address
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "IP_FREEBIND"):
+            # Linux: bind an address whose interface does not exist yet. Podman creates its
+            # bridge (10.88.0.1 on podman0) only with its first container.
+            level = socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP
+            sock.setsockopt(level, socket.IP_FREEBIND, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _show(address: tuple[str, int]) -> str:
