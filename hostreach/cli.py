@@ -21,7 +21,7 @@ from hostreach.runtimes import RUNTIME_IDS
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction["_Parser"]
 
-DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: Podman refuses short names
+DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
 FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
 """The names of hostreach.render.RENDERERS, here so that building the parser imports nothing."""
 MAX_TIMEOUT = 300.0
