@@ -85,6 +85,12 @@ def _target(text: str) -> tuple[str, int]:
     return host, _port(port)
 
 
+def _ports(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--port", type=_port, action="append", default=[], metavar="N", help=help_text
+    )
+
+
 def _common(
     parser: argparse.ArgumentParser,
     *,
@@ -238,14 +244,7 @@ def _add_doctor(commands: Subparsers) -> None:
         description="Combine the route with the sockets listening on each --port and the host"
         " firewall, and report each problem with its fix. Exit 1 if any finding is an error.",
     )
-    doctor.add_argument(
-        "--port",
-        type=_port,
-        action="append",
-        default=[],
-        metavar="N",
-        help="a TCP port of the host service; may repeat",
-    )
+    _ports(doctor, "a TCP port of the host service; may repeat")
     _route_options(doctor)
     doctor.add_argument("--format", choices=("text", "json"), default="text")
     _common(doctor)
@@ -305,14 +304,7 @@ def _add_facts(commands: Subparsers) -> None:
         description="Print the facts snapshot as JSON; replay it with --facts FILE. With --port,"
         " also the sockets listening on those ports and the firewall, for the doctor.",
     )
-    facts.add_argument(
-        "--port",
-        type=_port,
-        action="append",
-        default=[],
-        metavar="N",
-        help="also record what listens on this TCP port, and the firewall; may repeat",
-    )
+    _ports(facts, "also record what listens on this TCP port, and the firewall; may repeat")
     _common(facts)
     facts.set_defaults(handler="route:facts")
 
