@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from conftest import Engine
 
@@ -134,3 +135,30 @@ def test_engine_cache_is_used_and_a_damaged_one_ignored(rootful: Engine, tmp_pat
 def engine_name(facts: Facts) -> object:
     assert facts.daemon is not None
     return facts.daemon.info.get("Name")
+
+
+def test_listeners_are_read_live(tmp_path: Path) -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        facts = collect(
+            environ={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}, ports=(port,), cache=False
+        )
+    assert facts.listening is not None
+    assert facts.listening.ports == (port,)
+    assert [(s.port, s.address) for s in facts.listening.sockets] == [(port, "127.0.0.1")]
+
+
+def test_sockets_that_need_root_become_an_issue_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # macOS without root: psutil raises AccessDenied (psutil docs, net_connections). This machine
+    # cannot be a Mac, so the one call is replaced at the probe boundary.
+    def denied(kind: str = "inet") -> list[object]:
+        raise psutil.AccessDenied(pid=None)
+
+    monkeypatch.setattr(psutil, "net_connections", denied)
+    facts = collect(environ={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}, ports=(5432,))
+    assert facts.listening is None
+    assert any(i.source == "listeners" and "needs root" in i.detail for i in facts.issues)
