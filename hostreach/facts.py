@@ -87,8 +87,7 @@ class Listening(NamedTuple):
 
 
 class Firewall(NamedTuple):
-    """This machine's packet filter as read (Linux): ``iptables-save -t filter`` output and
-    ``nft list ruleset`` output (firewalld and other native nftables setups)."""
+    """This machine's packet filter as read (Linux): ``iptables-save`` and ``nft`` output."""
 
     iptables: str | None = None
     nftables: str | None = None
