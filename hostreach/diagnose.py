@@ -101,7 +101,7 @@ class Arrival(NamedTuple):
 
 def arrival(facts: Facts, route: Route, runtime: Runtime) -> Arrival:
     """Return where containers' connections by this route land on this machine."""
-    literal = next((v for v in route.hosts.values() if v not in ("native", "host-gateway")), None)
+    literal = route.address
     bridge = facts.daemon.bridge_interface if facts.daemon else None
     if route.strategy == "host-network":
         return Arrival(None, loopback=True, interface="lo")
@@ -242,11 +242,12 @@ def _firewall_findings(
     packet = iptables.Packet(interface=target.interface, port=port, destination=target.address)
     verdicts = []
     if facts.firewall.iptables:
-        verdicts.append(iptables.decide(iptables.parse(facts.firewall.iptables), packet))
+        verdicts.append((iptables.decide(iptables.parse(facts.firewall.iptables), packet), allow))
     if facts.firewall.nftables:  # firewalld and native rules; iptables-nft's tables skipped
         skip = bool(facts.firewall.iptables)
-        verdicts.append(nftables.decide(facts.firewall.nftables, packet, skip_iptables_tables=skip))
-    for verdict in verdicts:
+        verdict = nftables.decide(facts.firewall.nftables, packet, skip_iptables_tables=skip)
+        verdicts.append((verdict, _nft_allow(verdict.rule or "", target.interface, port)))
+    for verdict, fix in verdicts:
         if verdict.action in ("drop", "reject"):
             certain = not verdict.uncertain
             return [
@@ -257,10 +258,22 @@ def _firewall_findings(
                     f" connections from {target.interface} to port {port}"
                     f"{'' if certain else ' (unless an earlier rule it could not judge accepts them)'}:"
                     f" {verdict.rule}",
-                    allow,
+                    fix,
                 )
             ]
     return []
+
+
+def _nft_allow(rule: str, interface: str, port: int) -> str:
+    """The fix for a native nftables verdict ``FAMILY TABLE CHAIN: RULE``: accept in that chain."""
+    family, table, chain = [*rule.split(":", 1)[0].split(), "", "", ""][:3]
+    if table == "firewalld":  # firewalld rewrites its table: ask it, not nft
+        return (
+            f"sudo firewall-cmd --zone=trusted --add-interface={interface} (add --permanent to"
+            " keep it), or open only the port in that interface's zone with --add-port"
+            f"={port}/tcp"
+        )
+    return f'sudo nft insert rule {family} {table} {chain} iifname "{interface}" tcp dport {port} accept'
 
 
 def diagnose(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -34,16 +33,6 @@ class Endpoint(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         """Return the endpoint as plain JSON data."""
         return {"host": self.host, "port": self.port, "address": self.address, "via": self.via}
-
-
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,253}$")  # container and network names, IDs
-
-
-def check_name(name: str, what: str) -> str:
-    """Return a container or network name if valid (so it is safe in a URL path), else raise."""
-    if not _NAME.match(name):
-        raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
-    return name
 
 
 def parse_port(text: str) -> tuple[int, str]:

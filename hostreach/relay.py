@@ -124,8 +124,8 @@ class Relay:
             hint = ""
             if exc.errno == errno.EADDRNOTAVAIL:
                 hint = (
-                    " (no interface has that address yet: Podman creates its bridge with its first"
-                    " container; start one, or use --strategy lan-ip)"
+                    " (no interface has that address yet: some runtimes create their bridge only"
+                    " with their first container; start one, or use --strategy lan-ip)"
                 )
             raise RelayError(
                 f"cannot listen on {_show(self.plan.listen)}: {exc.strerror}{hint}"
@@ -150,8 +150,8 @@ def _listening_socket(address: tuple[str, int]) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if hasattr(socket, "IP_FREEBIND"):
-            # Linux: bind an address whose interface does not exist yet. Podman creates its
-            # bridge (10.88.0.1 on podman0) only with its first container.
+            # Linux: bind an address whose interface does not exist yet: a bridge that a
+            # runtime creates only with its first container (Podman's 10.88.0.1 on podman0).
             level = socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP
             sock.setsockopt(level, socket.IP_FREEBIND, 1)
         sock.bind((host, port))

@@ -37,14 +37,21 @@ def check_alias(name: str) -> str:
     return name
 
 
-_SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")  # compose-spec: service names
+# Container, network and compose service names share one rule (compose-spec, moby's
+# validContainerNamePattern), which also keeps them safe in a URL path and a shell word.
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,253}$")
 
 
-def check_service(name: str) -> str:
-    """Return ``name`` if it is a valid compose service name, else raise UsageError."""
-    if not _SERVICE.match(name) or len(name) > 253:
-        raise UsageError(f"invalid compose service name {name[:60]!r}: use letters, digits, _.-")
+def check_name(name: str, what: str) -> str:
+    """Return a container, network or compose service name if valid, else raise UsageError."""
+    if not _NAME.match(name):
+        raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
     return name
+
+
+def literal_address(hosts: Mapping[str, str]) -> str | None:
+    """Return the first literal address among alias values (not ``native``/``host-gateway``)."""
+    return next((v for v in hosts.values() if v not in ("native", "host-gateway")), None)
 
 
 class Request(NamedTuple):
@@ -89,6 +96,11 @@ class Route(NamedTuple):
     """``NAME:VALUE`` entries, the form the Engine API and compose ``extra_hosts`` take."""
 
     @property
+    def address(self) -> str | None:
+        """The literal address the names point at, or None (``native``, ``host-gateway``)."""
+        return literal_address(self.hosts)
+
+    @property
     def flags(self) -> list[str]:
         """The ``docker run`` flags, one word each: a new list, yours to extend."""
         return list(self.flag_words)
@@ -113,11 +125,9 @@ class Route(NamedTuple):
 
     def env(self) -> dict[str, str]:
         """Return what to tell an app in the container: the host name, its address if fixed."""
-        alias, value = next(iter(self.hosts.items()))
-        literal = value not in ("native", "host-gateway")
         return {
-            "HOSTREACH_HOST": alias,
-            "HOSTREACH_ADDRESS": value if literal else "",
+            "HOSTREACH_HOST": next(iter(self.hosts)),
+            "HOSTREACH_ADDRESS": self.address or "",
             "HOSTREACH_RUNTIME": self.runtime,
             "HOSTREACH_STRATEGY": self.strategy,
         }
@@ -396,11 +406,10 @@ _REASONS: dict[str, str] = {
 
 
 def _reason(runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[str, str]) -> str:
-    address = next((v for v in hosts.values() if v not in ("native", "host-gateway")), "")
     text = _REASONS[strategy].format(
         title=runtime.title,
         names=", ".join(hosts),
-        address=address,
+        address=literal_address(hosts) or "",
         rootless=" (rootless engine)" if engine.rootless(facts) else "",
     )
     return text[0].upper() + text[1:] + "."

@@ -82,6 +82,9 @@ class Runtime(NamedTuple):
     """The engine's own command line, which ``hostreach run`` hands over to."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
+    bridges: tuple[str, ...] = ()
+    """Name prefixes of the host interfaces its containers sit behind (the relay accepts their
+    subnets); empty where containers live in a VM."""
     provides: tuple[str, ...] = ()
     """Every host name it resolves in some version or mode: ``address`` tries them from inside a
     container, where the runtime cannot be asked."""
@@ -334,6 +337,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
         reaches_loopback=_podman_machine,
         cli="podman",
+        bridges=("podman", "cni-"),  # netavark's podman0..., CNI's cni-podman0
         provides=("host.containers.internal", "host.docker.internal"),
         summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
         " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships"
@@ -463,6 +467,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         host_gateway=_docker_engine_host_gateway,
         fallback=_docker_engine_fallback,
         notes=_docker_engine_notes,
+        bridges=("docker0", "br-"),  # the default bridge, user-defined networks
         # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
         # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
         reaches_loopback=lambda _: False,
@@ -505,6 +510,10 @@ def _host_names() -> tuple[str, ...]:
 
 HOST_NAMES: tuple[str, ...] = _host_names()
 """Every name some runtime publishes for the host, the most widely provided first."""
+
+
+BRIDGES: tuple[str, ...] = tuple(dict.fromkeys(p for row in RUNTIMES for p in row.bridges))
+"""Every runtime's container bridge name prefixes."""
 
 
 def identify(facts: Facts) -> Runtime:

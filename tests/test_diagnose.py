@@ -223,6 +223,10 @@ def test_a_native_nftables_reject_is_a_firewall_finding() -> None:
     (finding,) = report.findings
     assert finding.id == "firewall"
     assert "inet firewalld filter_INPUT: reject with icmpx admin-prohibited" in finding.message
+    # firewalld rewrites its own table: the fix goes through firewall-cmd, not iptables or nft.
+    assert finding.fix.startswith(
+        "sudo firewall-cmd --zone=trusted --add-interface=br-5f1a2b3c4d5e"
+    )
 
 
 def test_wsl2_engine_gives_the_two_hosts_finding() -> None:

@@ -162,6 +162,8 @@ def test_a_native_nftables_drop_is_found_too(
     assert code == 1
     finding = next(f for f in data["findings"] if f["id"] == "firewall")
     assert f"inet {nft_drop} input" in finding["message"]
+    fix = f'sudo nft insert rule inet {nft_drop} input iifname "docker0" tcp dport {server.port} accept'
+    assert finding["fix"] == fix
     code, data = report(
         "check", "--port", str(server.port), "--image", IMAGE, "--timeout", "2", engine=rootful
     )

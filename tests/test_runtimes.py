@@ -13,7 +13,7 @@ from hostreach import engine
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import Request, resolve
-from hostreach.runtimes import HOST_NAMES, RUNTIMES, by_id, identify
+from hostreach.runtimes import BRIDGES, HOST_NAMES, RUNTIMES, by_id, identify
 
 ALL = sorted(FIXTURES.glob("*/*.json"))
 PUBLISHED = sorted((FIXTURES / "published").glob("*.json"))
@@ -111,3 +111,11 @@ def test_every_name_a_row_resolves_is_one_address_tries(path: Path) -> None:
     facts = load(path)
     for row in RUNTIMES:
         assert row.builtin_names(facts) <= set(row.provides) <= set(HOST_NAMES)
+
+
+def test_engines_whose_containers_sit_on_this_machine_name_their_bridges() -> None:
+    # The relay accepts exactly these subnets; a Linux engine row without them would make the
+    # relay refuse its containers.
+    assert by_id("docker-engine").bridges == ("docker0", "br-")
+    assert by_id("podman").bridges == ("podman", "cni-")
+    assert set(BRIDGES) == {"docker0", "br-", "podman", "cni-"}

@@ -13,7 +13,8 @@ def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print where this process reaches a container's published port."""
     import json  # noqa: PLC0415
 
-    from hostreach.publish import check_name, parse_port, published_endpoint  # noqa: PLC0415
+    from hostreach.publish import parse_port, published_endpoint  # noqa: PLC0415
+    from hostreach.resolve import check_name  # noqa: PLC0415
     from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
 
     check_name(args.container, "container")
@@ -39,7 +40,7 @@ def network(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Ensure a user-defined bridge network; print --network=NAME."""
     import json  # noqa: PLC0415
 
-    from hostreach.publish import check_name  # noqa: PLC0415
+    from hostreach.resolve import check_name  # noqa: PLC0415
 
     check_name(args.name, "network")
     if args.facts is not None:

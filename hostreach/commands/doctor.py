@@ -84,8 +84,8 @@ def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
     from hostreach.diagnose import arrival  # noqa: PLC0415
     from hostreach.probe import relay_networks  # noqa: PLC0415
-    from hostreach.relay import Plan, RelayError, allowed_networks, run  # noqa: PLC0415
-    from hostreach.runtimes import by_id  # noqa: PLC0415
+    from hostreach.relay import Network, Plan, RelayError, allowed_networks, run  # noqa: PLC0415
+    from hostreach.runtimes import BRIDGES, by_id  # noqa: PLC0415
 
     if args.facts is not None:
         raise UsageError("relay listens on this machine: it cannot replay --facts")
@@ -107,15 +107,15 @@ def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     target = args.target or ("127.0.0.1", args.port)
     if target == (where.address, args.port):
         raise UsageError(f"the target {target[0]}:{target[1]} is where the relay would listen")
-    plan = Plan(
-        listen=(where.address, args.port),
-        target=target,
-        allowed=allowed_networks(relay_networks(facts)),
-    )
+
+    def allowed() -> tuple[Network, ...]:
+        return allowed_networks(relay_networks(facts, BRIDGES))
+
+    plan = Plan(listen=(where.address, args.port), target=target, allowed=allowed())
 
     def log(line: str) -> None:
         err.write(f"{PROG}: relay: {line}\n")
         err.flush()
 
-    run(plan, status=out, log=log, refresh=lambda: allowed_networks(relay_networks(facts)))
+    run(plan, status=out, log=log, refresh=allowed)
     return 0

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from hostreach.commands import PROG, load_facts, request_from
 from hostreach.errors import EngineError, UsageError
-from hostreach.resolve import check_service, resolve
+from hostreach.resolve import check_name, resolve
 
 
 def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -19,7 +19,7 @@ def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.service and args.format != "compose":
         raise UsageError("--service applies only to --format compose")
     for name in args.service or ():
-        check_service(name)
+        check_name(name, "compose service")
     facts = load_facts(args)
     route = resolve(facts, request)
     warnings = "".join(f"{PROG}: warning: {warning}\n" for warning in route.warnings)

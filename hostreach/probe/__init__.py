@@ -177,15 +177,18 @@ def probe_container(
     )
 
 
-def relay_networks(facts: Facts) -> tuple[str, ...]:
-    """Return the source networks a relay accepts: own addresses and container subnets."""
+def relay_networks(facts: Facts, bridges: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the source networks a relay accepts: own addresses and container subnets.
+
+    ``bridges`` are interface name prefixes of container bridges (the registry's rows say them).
+    """
     from hostreach.probe import _netifaces  # noqa: PLC0415
 
     daemon = facts.daemon
     extra = (daemon.bridge_interface,) if daemon and daemon.bridge_interface else ()
-    own, bridges = _netifaces.container_networks(extra)
+    own, subnets = _netifaces.container_networks((*bridges, *extra))
     subnet = (daemon.bridge_subnet,) if daemon and daemon.bridge_subnet else ()
-    return (*bridges, *subnet, *own)
+    return (*subnets, *subnet, *own)
 
 
 def engine_get(

@@ -52,23 +52,19 @@ def _proc_route(root: str | os.PathLike[str]) -> dict[str, str] | None:
     return None
 
 
-# Interfaces that carry container networks: Docker's default and user-defined bridges, Podman's
-# netavark and CNI bridges. Their whole subnets are containers (and the gateway: this machine).
-_CONTAINER_BRIDGES = ("docker0", "br-", "podman", "cni-")
-
-
-def container_networks(extra: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
-    """Return this machine's own addresses (as /32, /128) and the container bridges' subnets."""
+def container_networks(bridges: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """Return this machine's own addresses (as /32, /128) and the subnets of the interfaces
+    whose names start with one of ``bridges`` (the runtimes' container bridges)."""
     import netifaces  # noqa: PLC0415
 
     own: list[str] = []
-    bridges: list[str] = []
+    subnets: list[str] = []
     for name in netifaces.interfaces():
         try:
             found = netifaces.ifaddresses(name)
         except ValueError:
             continue
-        bridge = name.startswith(_CONTAINER_BRIDGES) or name in extra
+        bridge = name.startswith(bridges)
         for family, width in ((netifaces.AF_INET, 32), (netifaces.AF_INET6, 128)):
             for entry in found.get(family, []):
                 address = str(entry.get("addr", "")).split("%")[0]
@@ -79,5 +75,5 @@ def container_networks(extra: tuple[str, ...] = ()) -> tuple[list[str], list[str
                 if bridge and mask:
                     # netifaces-plus writes IPv6 masks as "ffff:ffff::/64"
                     prefix = mask.rsplit("/", 1)[-1] if "/" in mask else mask
-                    bridges.append(f"{address}/{prefix}")
-    return own, bridges
+                    subnets.append(f"{address}/{prefix}")
+    return own, subnets
