@@ -12,6 +12,8 @@ import os
 import sys
 import time
 
+from hostreach._paths import cache_dir, docker_config_dir, file_identity, uid
+
 TTL_SECONDS = 60.0
 _MAGIC = "hostreach-answer 1"
 _ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
@@ -26,31 +28,21 @@ def _fnv(text: str) -> str:
 
 
 def _stat(path: str) -> str:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return "-"
-    return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
-
-
-def _config_dir() -> str:
-    return os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    return file_identity(path) or "-"
 
 
 def key(argv: list[str], version: str) -> str | None:
     """Return the cache key for these arguments, or None when the answer must not be cached."""
     if not argv or argv[0] != "flags" or any(a.split("=", 1)[0] in _UNCACHED for a in argv):
         return None
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    parts = [version, str(uid), "\0".join(argv)]
+    parts = [version, str(uid()), "\0".join(argv)]
     parts += [f"{name}={os.environ.get(name, '')}" for name in _ENV]
-    parts.append(_stat(os.path.join(_config_dir(), "config.json")))  # `docker context use`
+    parts.append(_stat(os.path.join(docker_config_dir(), "config.json")))  # `docker context use`
     return "\n".join(parts)
 
 
 def _path(cache_key: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "hostreach", f"answer-{_fnv(cache_key)}")
+    return os.path.join(cache_dir(), f"answer-{_fnv(cache_key)}")
 
 
 def store(cache_key: str, socket_path: str, out: str, err: str) -> None:

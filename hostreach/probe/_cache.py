@@ -14,13 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from hostreach._paths import cache_dir, file_identity, uid
+
 TTL_SECONDS = 60.0
-
-
-def cache_dir(environ: Mapping[str, str]) -> str:
-    """Return ``$XDG_CACHE_HOME/hostreach`` (default ``~/.cache/hostreach``)."""
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "hostreach")
 
 
 def key(url: str) -> str | None:
@@ -28,12 +24,8 @@ def key(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme != "unix":
         return None  # a TCP or ssh engine has no local identity to check; always ask it
-    try:
-        st = os.stat(parts.path)
-    except OSError:
-        return None
-    uid = os.getuid() if hasattr(os, "getuid") else 0  # Windows has AF_UNIX but no getuid
-    return f"{url}|{st.st_dev}|{st.st_ino}|{st.st_mtime_ns}|{uid}"
+    identity = file_identity(parts.path)
+    return None if identity is None else f"{url}|{identity}|{uid()}"
 
 
 def _path(environ: Mapping[str, str], cache_key: str) -> str:

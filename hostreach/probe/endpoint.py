@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+from hostreach._paths import docker_config_dir
 from hostreach.errors import EndpointError
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
@@ -51,11 +52,6 @@ def check_docker_host(value: str) -> str:
 StrPath = str | os.PathLike[str]
 
 
-def config_dir(environ: Mapping[str, str], home: StrPath) -> str:
-    """Return the Docker CLI's configuration directory (DOCKER_CONFIG or ~/.docker)."""
-    return environ.get("DOCKER_CONFIG") or os.path.join(home, ".docker")
-
-
 def _read_json(*parts: str) -> object:
     with open(os.path.join(*parts), encoding="utf-8") as f:
         return json.load(f)
@@ -66,7 +62,7 @@ def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
     name = environ.get("DOCKER_CONTEXT")
     if not name:
         try:
-            data = _read_json(config_dir(environ, home), "config.json")
+            data = _read_json(docker_config_dir(environ, os.fspath(home)), "config.json")
         except (OSError, ValueError):
             return None
         name = data.get("currentContext") if isinstance(data, dict) else None
@@ -88,7 +84,7 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
 
     # The CLI stores each context under the SHA-256 of its name.
     digest = hashlib.sha256(context.encode()).hexdigest()
-    contexts = os.path.join(config_dir(environ, home), "contexts")
+    contexts = os.path.join(docker_config_dir(environ, os.fspath(home)), "contexts")
     try:
         meta: Any = _read_json(contexts, "meta", digest, "meta.json")
         host = meta["Endpoints"]["docker"]["Host"]
