@@ -50,6 +50,33 @@ def _valid_daemon(daemon: Mapping[str, Any]) -> bool:
     return True
 
 
+class _FetchError(EngineError):
+    """An engine answer that could not be had, with the doctor's reason code."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _fetch(
+    environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
+) -> dict[str, Any]:
+    """GET the paths at the endpoint: stdlib HTTP where it can, else the docker SDK."""
+    from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket: only when asking
+
+    try:
+        if _enginehttp.supports(found.url, tls=found.tls):
+            return _enginehttp.fetch(found.url, paths, timeout=timeout)
+        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+        return _docker.fetch(environ, paths, timeout=timeout)
+    except OSError as exc:
+        detail = _enginehttp.describe(exc, found.url, timeout)
+        raise _FetchError(detail, _enginehttp.reason(exc)) from exc
+    except (EngineError, ValueError) as exc:
+        raise _FetchError(f"{found.url}: {exc}", "bad-answer") from exc
+
+
 def read_engine(
     environ: Mapping[str, str], home: StrPath, *, timeout: float, windows: bool, cache: bool = True
 ) -> tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]:
@@ -64,20 +91,10 @@ def read_engine(
         cached = _cache.read(environ, cache_key)
         if cached is not None and _valid_daemon(cached):
             return where, cached, []
-    from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket and http: only when asking
-
     try:
-        if _enginehttp.supports(found.url, tls=found.tls):
-            answers = _enginehttp.fetch(found.url, ENGINE_PATHS, timeout=timeout)
-        else:
-            from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
-
-            answers = _docker.fetch(environ, ENGINE_PATHS, timeout=timeout)
-    except OSError as exc:
-        detail = _enginehttp.describe(exc, found.url, timeout)
-        return where, None, [Issue("engine", detail, _enginehttp.reason(exc))]
-    except (EngineError, ValueError) as exc:
-        return where, None, [Issue("engine", f"{found.url}: {exc}", "bad-answer")]
+        answers = _fetch(environ, found, ENGINE_PATHS, timeout=timeout)
+    except _FetchError as exc:
+        return where, None, [Issue("engine", str(exc), exc.reason)]
     daemon = {
         "info": answers.get("/info") or {},
         "version": answers.get("/version") or {},
@@ -202,18 +219,7 @@ def engine_get(
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
     found = endpoint.find_endpoint(environ, home, windows=os.name == "nt")
-    from hostreach.probe import _enginehttp  # noqa: PLC0415
-
-    try:
-        if _enginehttp.supports(found.url, tls=found.tls):
-            return _enginehttp.fetch(found.url, (path,), timeout=timeout).get(path)
-        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
-
-        return _docker.fetch(environ, (path,), timeout=timeout).get(path)
-    except OSError as exc:
-        raise EngineError(_enginehttp.describe(exc, found.url, timeout)) from exc
-    except ValueError as exc:
-        raise EngineError(f"{found.url}: GET {path}: not JSON: {exc}") from exc
+    return _fetch(environ, found, (path,), timeout=timeout).get(path)
 
 
 def ensure_network(
