@@ -347,6 +347,33 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 
 
+def _run_options() -> dict[str, bool]:
+    """hostreach's own options for ``run`` (True: takes a value), read from the same builders
+    that give ``run`` its options, so the split cannot drift from the parser."""
+    parser = _Parser()
+    _route_options(parser)
+    _common(parser)
+    return {opt: action.nargs != 0 for action in parser._actions for opt in action.option_strings}
+
+
+def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Split ``run``'s arguments into hostreach's options and the engine's ``run`` arguments."""
+    options = _run_options()
+    own: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return own, list(argv[i + 1 :])
+        name = word.split("=", 1)[0]
+        if name not in options:
+            break
+        takes_value = options[name] and "=" not in word
+        own += argv[i : i + 1 + takes_value]
+        i += 1 + takes_value
+    return own, list(argv[i:])
+
+
 def _handler(path: str) -> Handler:
     import importlib  # noqa: PLC0415
 
@@ -361,8 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None)
     engine_args: list[str] = []
     if argv[:1] == ["run"]:
-        from hostreach.commands.route import split_run  # noqa: PLC0415
-
         own, engine_args = split_run(argv[1:])
         argv = ["run", *own]
     try:

@@ -10,8 +10,7 @@ import pytest
 import yaml
 from conftest import FIXTURES
 
-from hostreach.cli import FLAG_FORMATS
-from hostreach.commands.route import split_run
+from hostreach.cli import FLAG_FORMATS, split_run
 from hostreach.facts import Listener, Listening, dumps, load
 from hostreach.render import RENDERERS
 from hostreach.resolve import Request, resolve

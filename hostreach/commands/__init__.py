@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from hostreach.facts import Facts
-from hostreach.resolve import DEFAULT_ALIAS, Request
+from hostreach.resolve import DEFAULT_ALIAS, Request, Route
 
 PROG = "hostreach"
 
@@ -31,3 +31,8 @@ def request_from(args: argparse.Namespace) -> Request:
     """Return the validated route request of --alias, --strategy and --runtime."""
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
     return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime).check()
+
+
+def warnings_text(route: Route) -> str:
+    """The route's warnings as stderr lines (empty when there are none)."""
+    return "".join(f"{PROG}: warning: {warning}\n" for warning in route.warnings)

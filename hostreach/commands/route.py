@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from typing import TextIO
 
-from hostreach.commands import PROG, load_facts, request_from
+from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
 from hostreach.resolve import check_name, resolve
 
@@ -22,7 +21,7 @@ def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         check_name(name, "compose service")
     facts = load_facts(args)
     route = resolve(facts, request)
-    warnings = "".join(f"{PROG}: warning: {warning}\n" for warning in route.warnings)
+    warnings = warnings_text(route)
     if args.service:
         from hostreach.render import compose_file  # noqa: PLC0415
 
@@ -46,37 +45,6 @@ def _remember(args: argparse.Namespace, endpoint: str | None, out: str, err: str
     _fastpath.store(key, socket_path, out, err)
 
 
-_RUN_OPTIONS = {
-    "--alias": True,
-    "--strategy": True,
-    "--runtime": True,
-    "--timeout": True,
-    "--facts": True,
-    "--no-cache": False,
-    "--debug": False,
-    "-h": False,
-    "--help": False,
-}
-"""hostreach's own options for ``run`` (True: takes a value); the engine's start after them."""
-
-
-def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split ``run``'s arguments into hostreach's options and the engine's ``run`` arguments."""
-    own: list[str] = []
-    i = 0
-    while i < len(argv):
-        word = argv[i]
-        if word == "--":
-            return own, list(argv[i + 1 :])
-        name = word.split("=", 1)[0]
-        if name not in _RUN_OPTIONS:
-            break
-        takes_value = _RUN_OPTIONS[name] and "=" not in word
-        own += argv[i : i + 1 + takes_value]
-        i += 1 + takes_value
-    return own, list(argv[i:])
-
-
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Exec the engine's own `run` with the route's flags first."""
     import os  # noqa: PLC0415
@@ -88,8 +56,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not engine_args:
         raise UsageError("run needs at least an IMAGE: hostreach run [OPTIONS] IMAGE [COMMAND]")
     route = resolve(load_facts(args), request_from(args))
-    for warning in route.warnings:
-        err.write(f"{PROG}: warning: {warning}\n")
+    err.write(warnings_text(route))
     wanted = by_id(route.runtime).cli
     # With DOCKER_HOST set the user chose an endpoint: only the docker CLI reads it.
     cli = wanted if shutil.which(wanted) and not os.environ.get("DOCKER_HOST") else "docker"
@@ -116,8 +83,7 @@ def compose_override(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     path = args.file or _compose.find()
     services = _compose.read_services(path)
     route = resolve(load_facts(args), request)
-    for warning in route.warnings:
-        err.write(f"{PROG}: warning: {warning}\n")
+    err.write(warnings_text(route))
     fragments = {}
     for name, mode in services.items():
         if mode is not None and mode.startswith(("service:", "container:")):
