@@ -24,8 +24,8 @@ def as_json(route: Route) -> str:
 
 
 def args(route: Route) -> str:
-    """One flag per line, for ``mapfile -t`` arrays and ``xargs -d '\\n'`` (a stable contract)."""
-    return "".join(f"{flag}\n" for flag in route.flags)
+    """One flag per line, for ``mapfile -t`` and ``xargs -d '\\n'``: shell's lines, as a contract."""
+    return shell(route)
 
 
 def env(route: Route) -> str:

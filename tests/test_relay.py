@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 from collections.abc import Awaitable, Callable
 
@@ -77,13 +78,26 @@ def test_refuses_and_logs_sources_outside_the_allowed_networks() -> None:
 
 
 def test_stop_closes_open_connections() -> None:
-    async def body(address: tuple[str, int], log: list[str]) -> None:
-        _, writer = await asyncio.open_connection(*address)
-        writer.write(b"left open")
+    async def body() -> None:
+        target = await asyncio.start_server(_upper_echo, "127.0.0.1", 0)
+        port = target.sockets[0].getsockname()[1]
+        relay = Relay(Plan(("127.0.0.1", 0), ("127.0.0.1", port), LOOPBACK), print)
+        ready = asyncio.Event()
+        task = asyncio.create_task(relay.serve(ready.set))
+        await asyncio.wait_for(ready.wait(), 5)
+        assert relay.address is not None
+        reader, writer = await asyncio.open_connection(*relay.address)
+        writer.write(b"left open")  # no half-close: the echo server keeps waiting
         await writer.drain()
         await asyncio.sleep(0.1)
+        relay.stop()
+        await asyncio.wait_for(task, 5)  # serve() finishes after stop()
+        with contextlib.suppress(ConnectionResetError):  # closed (FIN or reset), not hanging
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        target.close()
 
-    asyncio.run(_with_relay(LOOPBACK, body))  # returns only if serve() finished after stop()
+    asyncio.run(body())
 
 
 def test_an_address_in_use_is_a_relay_error() -> None:
