@@ -12,19 +12,12 @@ import os
 import sys
 import time
 
-from hostreach._paths import cache_dir, docker_config_dir, file_identity, uid
+from hostreach._paths import cache_dir, docker_config_dir, file_identity, short_hash, uid
 
 TTL_SECONDS = 60.0
 _MAGIC = "hostreach-answer 1"
 _ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 _UNCACHED = ("--no-cache", "--facts", "--debug", "-h", "--help")
-
-
-def _fnv(text: str) -> str:
-    value = 0xCBF29CE484222325
-    for byte in text.encode("utf-8", "surrogateescape"):
-        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return f"{value:016x}"
 
 
 def _stat(path: str) -> str:
@@ -42,7 +35,7 @@ def key(argv: list[str], version: str) -> str | None:
 
 
 def _path(cache_key: str) -> str:
-    return os.path.join(cache_dir(), f"answer-{_fnv(cache_key)}")
+    return os.path.join(cache_dir(), f"answer-{short_hash(cache_key)}")
 
 
 def store(cache_key: str, socket_path: str, out: str, err: str) -> None:

@@ -31,6 +31,14 @@ def file_identity(path: str | os.PathLike[str]) -> str | None:
     return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
 
 
+def short_hash(text: str) -> str:
+    """Return a 64-bit FNV-1a hash of ``text`` in hex: a cache file name (the key is kept inside)."""
+    value = 0xCBF29CE484222325
+    for byte in text.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{value:016x}"
+
+
 def uid() -> int:
     """Return this process's user id (0 where there is none: Windows has AF_UNIX, no getuid)."""
     return os.getuid() if hasattr(os, "getuid") else 0

@@ -5,12 +5,8 @@ Exit codes: 0 answered, 1 no usable route or a failure, 2 bad usage or bad input
 
 from __future__ import annotations
 
-import argparse
-import math
-import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from types import SimpleNamespace
 
 from hostreach import __version__
 from hostreach.commands import PROG
@@ -18,8 +14,27 @@ from hostreach.errors import HostreachError
 from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES
 from hostreach.runtimes import RUNTIME_IDS
 
-if TYPE_CHECKING:
-    Subparsers = argparse._SubParsersAction["_Parser"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
+    from argparse import ArgumentParser
+    from collections.abc import Callable, Sequence
+    from typing import Any, Protocol, TextIO
+
+    from hostreach.commands import Args
+
+    Handler = Callable[[Args, TextIO, TextIO], int]
+
+    class Options(Protocol):
+        """What the command builders call: an ArgumentParser, or _Defaults reading defaults."""
+
+        def add_argument(self, *names: str, **kwargs: Any) -> object: ...
+        def set_defaults(self, **kwargs: Any) -> None: ...
+
+    class Commands(Protocol):
+        """What COMMANDS' builders add their command to: argparse's subparsers, or _Defaults."""
+
+        def add_parser(self, name: str, *, help: str, description: str) -> Options: ...
+
 
 DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
 FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
@@ -27,40 +42,21 @@ FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
 MAX_TIMEOUT = 300.0
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter, sized without importing shutil (6 ms, paid at every start).
-
-    argparse builds a formatter for every add_argument call, and the stock one imports shutil
-    for the terminal width; os.get_terminal_size gives the same answer.
-    """
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
-        try:
-            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
-        except (ValueError, OSError):
-            columns = 80
-        super().__init__(prog, indent_increment, max_help_position, width=max(columns, 40) - 2)
-
-
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser (and, through add_subparsers, subparsers) using _Formatter."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", _Formatter)
-        super().__init__(**kwargs)
-
-
 def _timeout(text: str) -> float:
+    import argparse  # noqa: PLC0415 - only called while parsing
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value <= 0 or value > MAX_TIMEOUT:
+    if not 0 < value <= MAX_TIMEOUT:  # also false for nan and inf
         raise argparse.ArgumentTypeError(f"must be more than 0 and at most {MAX_TIMEOUT:g} seconds")
     return value
 
 
 def _port(text: str) -> int:
+    import argparse  # noqa: PLC0415 - only called while parsing
+
     try:
         value = int(text, 10)
     except ValueError:
@@ -71,6 +67,8 @@ def _port(text: str) -> int:
 
 
 def _target(text: str) -> tuple[str, int]:
+    import argparse  # noqa: PLC0415 - only called while parsing
+
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host:
@@ -85,14 +83,14 @@ def _target(text: str) -> tuple[str, int]:
     return host, _port(port)
 
 
-def _ports(parser: argparse.ArgumentParser, help_text: str) -> None:
+def _ports(parser: Options, help_text: str) -> None:
     parser.add_argument(
         "--port", type=_port, action="append", default=[], metavar="N", help=help_text
     )
 
 
 def _common(
-    parser: argparse.ArgumentParser,
+    parser: Options,
     *,
     timeout_help: str = "the most any engine call may take",
 ) -> None:
@@ -117,7 +115,7 @@ def _common(
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
-def _route_options(parser: argparse.ArgumentParser) -> None:
+def _route_options(parser: Options) -> None:
     parser.add_argument(
         "--alias",
         action="append",
@@ -137,7 +135,7 @@ def _route_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_flags(commands: Subparsers) -> None:
+def _add_flags(commands: Commands) -> None:
     flags = commands.add_parser(
         "flags",
         help="print the `docker run` flags that make the host reachable",
@@ -163,7 +161,7 @@ def _add_flags(commands: Subparsers) -> None:
     flags.set_defaults(handler="route:flags")
 
 
-def _add_address(commands: Subparsers) -> None:
+def _add_address(commands: Commands) -> None:
     address = commands.add_parser(
         "address",
         help="inside a container: print the address at which this container reaches the host",
@@ -176,7 +174,7 @@ def _add_address(commands: Subparsers) -> None:
     address.set_defaults(handler="route:address")
 
 
-def _add_run(commands: Subparsers) -> None:
+def _add_run(commands: Commands) -> None:
     run = commands.add_parser(
         "run",
         help="run a container with the route: `hostreach run [OPTIONS] IMAGE [COMMAND]`",
@@ -190,7 +188,7 @@ def _add_run(commands: Subparsers) -> None:
     run.set_defaults(handler="route:run")
 
 
-def _add_endpoint(commands: Subparsers) -> None:
+def _add_endpoint(commands: Commands) -> None:
     endpoint = commands.add_parser(
         "endpoint",
         help="host -> container: print where this process reaches a container's published port",
@@ -205,7 +203,7 @@ def _add_endpoint(commands: Subparsers) -> None:
     endpoint.set_defaults(handler="directions:endpoint")
 
 
-def _add_network(commands: Subparsers) -> None:
+def _add_network(commands: Commands) -> None:
     network = commands.add_parser(
         "network",
         help="container -> container: ensure a user-defined network; print --network=NAME",
@@ -219,7 +217,7 @@ def _add_network(commands: Subparsers) -> None:
     network.set_defaults(handler="directions:network")
 
 
-def _add_compose_override(commands: Subparsers) -> None:
+def _add_compose_override(commands: Commands) -> None:
     override = commands.add_parser(
         "compose-override",
         help="print a compose override file that gives every service the route",
@@ -237,7 +235,7 @@ def _add_compose_override(commands: Subparsers) -> None:
     override.set_defaults(handler="route:compose_override")
 
 
-def _add_doctor(commands: Subparsers) -> None:
+def _add_doctor(commands: Commands) -> None:
     doctor = commands.add_parser(
         "doctor",
         help="explain why containers cannot reach a service on this machine, and how to fix it",
@@ -251,7 +249,7 @@ def _add_doctor(commands: Subparsers) -> None:
     doctor.set_defaults(handler="doctor:doctor")
 
 
-def _add_check(commands: Subparsers) -> None:
+def _add_check(commands: Commands) -> None:
     check = commands.add_parser(
         "check",
         help="prove it: connect to the host service from a real, throwaway container",
@@ -276,7 +274,7 @@ def _add_check(commands: Subparsers) -> None:
     check.set_defaults(handler="doctor:check", strategy="auto", runtime=None)
 
 
-def _add_relay(commands: Subparsers) -> None:
+def _add_relay(commands: Commands) -> None:
     relay = commands.add_parser(
         "relay",
         help="forward containers' connections to a service that must stay on 127.0.0.1",
@@ -297,7 +295,7 @@ def _add_relay(commands: Subparsers) -> None:
     relay.set_defaults(handler="doctor:relay")
 
 
-def _add_facts(commands: Subparsers) -> None:
+def _add_facts(commands: Commands) -> None:
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
@@ -309,7 +307,7 @@ def _add_facts(commands: Subparsers) -> None:
     facts.set_defaults(handler="route:facts")
 
 
-COMMANDS: dict[str, Callable[[Subparsers], None]] = {
+COMMANDS: dict[str, Callable[[Commands], None]] = {
     "flags": _add_flags,
     "address": _add_address,
     "run": _add_run,
@@ -324,19 +322,21 @@ COMMANDS: dict[str, Callable[[Subparsers], None]] = {
 """Every subcommand and the function that adds its parser, in the order --help lists them."""
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> ArgumentParser:
     """Return the argument parser (importable without side effects, for the docs).
 
     ``only``: build just that command's subparser. Building all of them costs about as much as
     the rest of a warm ``flags`` call, and parsing one command needs only its own.
     """
-    parser = _Parser(
+    from hostreach._parser import Parser  # noqa: PLC0415 - argparse: only when parsing
+
+    parser = Parser(
         prog=PROG,
         description="Find how a process inside a container reaches a service on the host.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=_Parser
+        dest="command", metavar="COMMAND", required=True, parser_class=Parser
     )
     for name, add in COMMANDS.items():
         if only is None or name == only:
@@ -344,13 +344,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
-
-
 def _run_options() -> dict[str, bool]:
     """hostreach's own options for ``run`` (True: takes a value), read from the same builders
     that give ``run`` its options, so the split cannot drift from the parser."""
-    parser = _Parser()
+    from hostreach._parser import Parser  # noqa: PLC0415
+
+    parser = Parser()
     _route_options(parser)
     _common(parser)
     return {opt: action.nargs != 0 for action in parser._actions for opt in action.option_strings}
@@ -374,6 +373,49 @@ def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, list(argv[i:])
 
 
+class _Defaults:
+    """Stands in for a parser to read one command's defaults from its builder, without argparse.
+
+    A command given no arguments (``python -m hostreach flags``, the common call) needs only its
+    defaults; argparse with re, gettext and locale would cost about 13 ms of the start. The
+    values are what argparse gives (tests/test_cli.py compares them for every command).
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+        self.needs_arguments = False
+
+    def add_parser(self, name: str, *, help: str, description: str) -> _Defaults:
+        """Return itself: it reads one command."""
+        del name, help, description
+        return self
+
+    def add_argument(self, *names: str, **kwargs: Any) -> None:
+        """Record the option's default under the destination argparse would give it."""
+        if kwargs.get("required") or not names[0].startswith("-"):
+            self.needs_arguments = True
+        longs = [name for name in names if name.startswith("--")]
+        dest = kwargs.get("dest") or (longs or list(names))[0].lstrip("-").replace("-", "_")
+        flag = {"store_true": False, "store_false": True}.get(kwargs.get("action", ""))
+        default = kwargs.get("default", flag)
+        if isinstance(default, str) and "type" in kwargs:
+            default = kwargs["type"](default)  # argparse converts string defaults
+        self.values[dest] = default
+
+    def set_defaults(self, **kwargs: Any) -> None:
+        """Record values set without an option, such as the handler."""
+        self.values.update(kwargs)
+
+
+def bare_defaults(command: str) -> dict[str, object] | None:
+    """Return what parsing just ``command`` gives, or None if it needs arguments (or is unknown)."""
+    if command not in COMMANDS:
+        return None
+    defaults = _Defaults()
+    COMMANDS[command](defaults)
+    return None if defaults.needs_arguments else {"command": command, **defaults.values}
+
+
 def _handler(path: str) -> Handler:
     import importlib  # noqa: PLC0415
 
@@ -385,15 +427,20 @@ def _handler(path: str) -> Handler:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None)
+    bare = bare_defaults(argv[0]) if len(argv) == 1 else None
     engine_args: list[str] = []
-    if argv[:1] == ["run"]:
-        own, engine_args = split_run(argv[1:])
-        argv = ["run", *own]
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
-        return exc.code if isinstance(exc.code, int) else 2
+    args: Args
+    if bare is not None:
+        args = SimpleNamespace(**bare)
+    else:
+        if argv[:1] == ["run"]:
+            own, engine_args = split_run(argv[1:])
+            argv = ["run", *own]
+        parser = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
+            return exc.code if isinstance(exc.code, int) else 2
     args.engine_args = engine_args
     args.argv = argv
     handler = _handler(args.handler)

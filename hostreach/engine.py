@@ -6,11 +6,13 @@ module only reads Engine API fields safely, whatever a pasted ``docker info`` ha
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from typing import Any
 
-from hostreach.facts import Facts
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
+    from typing import Any
+
+    from hostreach.facts import Facts
 
 Version = tuple[int, ...]
 
@@ -31,17 +33,28 @@ _API_TO_ENGINE: dict[Version, Version] = {
     (1, 46): (27, 0),
 }
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+def _digits(text: str) -> str:
+    """The ASCII digits ``text`` starts with."""
+    end = 0
+    while end < len(text) and "0" <= text[end] <= "9":
+        end += 1
+    return text[:end]
 
 
 def parse_version(text: object) -> Version | None:
-    """Return ``(major, minor, patch)`` from a version string such as ``20.10.24+dfsg1``, or None."""
+    """Return ``(major, minor, patch)`` from a version string such as ``20.10.24+dfsg1``, or None.
+
+    Reads what ``v?MAJOR.MINOR[.PATCH]`` matches at the start; the patch is left out when absent.
+    """
     if not isinstance(text, str):
         return None
-    m = _VERSION.match(text.strip())
-    if m is None:
+    major, dot, rest = text.strip().removeprefix("v").partition(".")
+    minor = _digits(rest)
+    if not dot or not major or _digits(major) != major or not minor:
         return None
-    return tuple(int(g) for g in m.groups() if g is not None)
+    patch = _digits(rest[len(minor) + 1 :]) if rest[len(minor) : len(minor) + 1] == "." else ""
+    return (int(major), int(minor), int(patch)) if patch else (int(major), int(minor))
 
 
 def _str(data: Mapping[str, Any], key: str) -> str:

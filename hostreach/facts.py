@@ -7,13 +7,16 @@ snapshot accepts any key missing or extra; a value of the wrong type is a :class
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
 
+from hostreach._record import NamedTuple
 from hostreach.errors import FactsError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
+    import os
+    from typing import Any, Literal
 
 SCHEMA = 1
 """The schema major this version writes and reads."""
@@ -187,6 +190,8 @@ def to_json(facts: Facts) -> dict[str, Any]:
 
 def dumps(facts: Facts) -> str:
     """Return the snapshot as indented JSON text."""
+    import json  # noqa: PLC0415 - only `facts` writes a snapshot
+
     return json.dumps(to_json(facts), indent=2, sort_keys=True)
 
 
@@ -376,6 +381,8 @@ def _network(r: _Reader | None) -> Network:
 
 def loads(text: str) -> Facts:
     """Return Facts from JSON text."""
+    import json  # noqa: PLC0415 - not on the live path: its error messages say where
+
     try:
         data = json.loads(text)
     except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from hostreach._jsontext import dumps as _quote
 
-if TYPE_CHECKING:  # the doctor's types: kept off the `flags` path, which imports this module
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing and the doctor's types: kept off the `flags` path
+    from collections.abc import Callable
+
     from hostreach.diagnose import Report
     from hostreach.facts import Listener
     from hostreach.resolve import Route
@@ -20,6 +20,8 @@ def shell(route: Route) -> str:
 
 def as_json(route: Route) -> str:
     """The route as one JSON object."""
+    import json  # noqa: PLC0415 - indented output; the shell format does not need it
+
     return json.dumps(route.to_json(), indent=2) + "\n"
 
 
@@ -33,14 +35,15 @@ def env(route: Route) -> str:
     return "".join(f"{key}={value}\n" for key, value in route.env().items())
 
 
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_REST = _FIRST | frozenset("0123456789.-")
 _YAML_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
 
 
 def _key(text: str) -> str:
     # Plain where YAML reads it back as the same string; quoted otherwise ("on", "1web").
-    plain = _PLAIN.match(text) and text.lower() not in _YAML_WORDS
-    return text if plain else json.dumps(text)
+    plain = text[:1] in _FIRST and _REST.issuperset(text) and text.lower() not in _YAML_WORDS
+    return text if plain else _quote(text)
 
 
 def _yaml(value: object, indent: int) -> list[str]:
@@ -53,9 +56,9 @@ def _yaml(value: object, indent: int) -> list[str]:
                 lines.append(f"{pad}{_key(str(key))}:")
                 lines += _yaml(item, indent + 1)
             else:
-                lines.append(f"{pad}{_key(str(key))}: {json.dumps(item)}")
+                lines.append(f"{pad}{_key(str(key))}: {_quote(item)}")
     elif isinstance(value, list):
-        lines += [f"{pad}- {json.dumps(item)}" for item in value]
+        lines += [f"{pad}- {_quote(item)}" for item in value]
     return lines
 
 
@@ -124,4 +127,6 @@ def report_text(report: Report, ports: tuple[int, ...] = ()) -> str:
 
 def report_json(report: Report) -> str:
     """The doctor's report as one JSON object: route, listeners, probes, findings."""
+    import json  # noqa: PLC0415
+
     return json.dumps(report.to_json(), indent=2) + "\n"

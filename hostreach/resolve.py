@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit
 
-from hostreach import engine
+from hostreach import _url, engine
+from hostreach._record import NamedTuple
 from hostreach.errors import EndpointError, NoRouteError, UsageError
-from hostreach.facts import Facts
-from hostreach.runtimes import RUNTIME_IDS, HostGateway, Runtime, Strategy, by_id, identify
+from hostreach.runtimes import RUNTIME_IDS, Runtime, by_id, identify
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
+    from collections.abc import Mapping
+    from typing import Any, Literal
+
+    from hostreach.facts import Facts
+    from hostreach.runtimes import Strategy
+
+    StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
 
 DEFAULT_ALIAS = "host.docker.internal"
 STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
 """The strategies a caller may ask for; ``native`` and ``host-loopback`` are chosen by auto."""
 
-StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_LABEL_CHARS = _ALNUM | {"-"}
+_NAME_CHARS = _ALNUM | {"_", ".", "-"}
 
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+def _label(label: str) -> bool:
+    # RFC 1123: 1-63 letters, digits and '-', neither first nor last a '-'.
+    return (
+        0 < len(label) <= 63
+        and label[0] in _ALNUM
+        and label[-1] in _ALNUM
+        and _LABEL_CHARS.issuperset(label)
+    )
 
 
 def check_alias(name: str) -> str:
@@ -28,7 +44,7 @@ def check_alias(name: str) -> str:
     This is also what keeps every emitted flag a single, inert shell word.
     """
     labels = name.split(".")
-    if not name or len(name) > 253 or not all(_LABEL.match(label) for label in labels):
+    if not name or len(name) > 253 or not all(map(_label, labels)):
         shown = name if len(name) <= 60 else name[:57] + "..."
         raise UsageError(
             f"invalid alias {shown!r}: use a host name of letters, digits, '-' and '.'"
@@ -38,13 +54,13 @@ def check_alias(name: str) -> str:
 
 
 # Container, network and compose service names share one rule (compose-spec, moby's
-# validContainerNamePattern), which also keeps them safe in a URL path and a shell word.
-_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,253}$")
+# validContainerNamePattern: [a-zA-Z0-9][a-zA-Z0-9_.-]*, here at most 254 characters), which
+# also keeps them safe in a URL path and a shell word.
 
 
 def check_name(name: str, what: str) -> str:
     """Return a container, network or compose service name if valid, else raise UsageError."""
-    if not _NAME.match(name):
+    if not (0 < len(name) <= 254 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)):
         raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
     return name
 
@@ -153,11 +169,10 @@ def endpoint_host(endpoint: str | None) -> tuple[str, str | None]:
     if not endpoint:
         return "", None
     try:
-        parts = urlsplit(endpoint)
-        host = parts.hostname
+        parts = _url.split(endpoint)
     except ValueError:
         return "", None
-    return parts.scheme, host
+    return parts.scheme, parts.hostname
 
 
 def is_remote(facts: Facts) -> bool:
@@ -272,7 +287,7 @@ def _address(ctx: _Context, strategy: Strategy) -> str:
 def _auto_strategy(ctx: _Context) -> Strategy:
     """Return the strategy for the names the runtime does not resolve itself."""
     verdict = ctx.runtime.host_gateway(ctx.facts)
-    if verdict.status is HostGateway.REACHES_HOST:
+    if verdict.status == "reaches-host":
         return "host-gateway"
     fallback = ctx.runtime.fallback(ctx.facts)
     if fallback is None:
@@ -329,9 +344,9 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         else:
             strategy = request.strategy
             verdict = runtime.host_gateway(facts)
-            if strategy == "host-gateway" and verdict.status is HostGateway.REJECTED:
+            if strategy == "host-gateway" and verdict.status == "rejected":
                 raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
-            if strategy == "host-gateway" and verdict.status is HostGateway.ELSEWHERE:
+            if strategy == "host-gateway" and verdict.status == "elsewhere":
                 warnings.append(f"host-gateway will not reach this machine: {verdict.why}")
         value = "host-gateway" if strategy == "host-gateway" else None
         if strategy in ("gateway-ip", "lan-ip", "host-loopback"):

@@ -8,35 +8,34 @@ has a replay fixture under ``tests/fixtures/`` taken from a real published ``doc
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
-from typing import Literal, NamedTuple
-
 from hostreach import engine
-from hostreach.facts import Facts
+from hostreach._record import NamedTuple
 
-RuntimeId = Literal[
-    "docker-engine",
-    "docker-desktop",
-    "orbstack",
-    "colima",
-    "lima",
-    "rancher-desktop",
-    "podman",
-    "unknown",
-]
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
+    from collections.abc import Callable
+    from typing import Literal
 
-Strategy = Literal[
-    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
-]
+    from hostreach.facts import Facts
 
-
-class HostGateway(enum.Enum):
-    """What ``--add-host=NAME:host-gateway`` does on a runtime."""
-
-    REACHES_HOST = "reaches-host"
-    ELSEWHERE = "elsewhere"  # accepted, but the address is a VM or a namespace, not the host
-    REJECTED = "rejected"  # the engine refuses the value or writes it literally
+    RuntimeId = Literal[
+        "docker-engine",
+        "docker-desktop",
+        "orbstack",
+        "colima",
+        "lima",
+        "rancher-desktop",
+        "podman",
+        "unknown",
+    ]
+    Strategy = Literal[
+        "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
+    ]
+    # What --add-host=NAME:host-gateway does on a runtime: it reaches the host; it is accepted
+    # but lands elsewhere (a VM or a namespace, not the host); or the engine rejects it (or
+    # writes it literally).
+    HostGateway = Literal["reaches-host", "elsewhere", "rejected"]
+    Predicate = Callable[[Facts], bool]
 
 
 class Verdict(NamedTuple):
@@ -44,9 +43,6 @@ class Verdict(NamedTuple):
 
     status: HostGateway
     why: str = ""
-
-
-Predicate = Callable[[Facts], bool]
 
 
 class Note(NamedTuple):
@@ -110,10 +106,10 @@ def _engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
     version = engine.engine_version(facts)
     if version is not None and version < _HOST_GATEWAY_MIN:
         shown = ".".join(map(str, version))
-        return Verdict(HostGateway.REJECTED, f"Engine {shown} predates host-gateway (Engine 20.10)")
+        return Verdict("rejected", f"Engine {shown} predates host-gateway (Engine 20.10)")
     if vm is not None:
-        return Verdict(HostGateway.ELSEWHERE, vm)
-    return Verdict(HostGateway.REACHES_HOST)
+        return Verdict("elsewhere", vm)
+    return Verdict("reaches-host")
 
 
 def _wsl_kernel(facts: Facts) -> bool:
@@ -148,11 +144,11 @@ def _podman_names(facts: Facts) -> frozenset[str]:
 def _podman_host_gateway(facts: Facts) -> Verdict:
     version = engine.component_version(facts, _PODMAN)
     if _at_least(version, (4, 7)):  # RELEASE_NOTES 4.7.0, containers/podman#19152
-        return Verdict(HostGateway.REACHES_HOST)
+        return Verdict("reaches-host")
     # Measured on Debian's Podman 4.3.1: its CLI rejects the value ("invalid IP address in
     # add-host"), and through the Docker API it is written literally into /etc/hosts.
     shown = ".".join(map(str, version)) if version else "this version"
-    return Verdict(HostGateway.REJECTED, f"Podman {shown} does not support host-gateway (4.7+)")
+    return Verdict("rejected", f"Podman {shown} does not support host-gateway (4.7+)")
 
 
 def _podman_fallback(facts: Facts) -> Strategy:
@@ -253,7 +249,7 @@ def _docker_engine_host_gateway(facts: Facts) -> Verdict:
         # Verified with Debian's Engine 20.10 + rootlesskit: 172.17.0.1, connection refused.
         # https://github.com/moby/moby/issues/47684
         return Verdict(
-            HostGateway.ELSEWHERE,
+            "elsewhere",
             "on a rootless engine host-gateway is 172.17.0.1 inside RootlessKit's namespace,"
             " not this machine",
         )

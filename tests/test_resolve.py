@@ -143,6 +143,8 @@ def test_bad_endpoint_is_bad_input() -> None:
         ("a." * 127) + "ab",
         "ü.de",
         "a_b",
+        "local\n",  # a regex's `$` would have let a trailing newline through
+        "١٢٣",  # digits, but not ASCII ones
     ],
 )
 def test_bad_aliases_are_refused(alias: str) -> None:

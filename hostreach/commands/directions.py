@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from hostreach.commands import PROG, load_facts
 from hostreach.errors import NoRouteError, UsageError
 
+if TYPE_CHECKING:
+    from hostreach.commands import Args
 
-def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+
+def endpoint(args: Args, out: TextIO, err: TextIO) -> int:
     """Print where this process reaches a container's published port."""
     import json  # noqa: PLC0415
 
@@ -36,7 +38,7 @@ def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def network(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def network(args: Args, out: TextIO, err: TextIO) -> int:
     """Ensure a user-defined bridge network; print --network=NAME."""
     import json  # noqa: PLC0415
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, TextIO
 
 from hostreach.commands import PROG, load_facts, request_from
@@ -10,12 +9,13 @@ from hostreach.errors import HostreachError, UsageError
 from hostreach.resolve import Request, Route, resolve
 
 if TYPE_CHECKING:
+    from hostreach.commands import Args
     from hostreach.diagnose import Report
     from hostreach.facts import ProbeResult
 
 
 def _diagnosis(
-    args: argparse.Namespace, request: Request, ports: tuple[int, ...], *, probe: bool = False
+    args: Args, request: Request, ports: tuple[int, ...], *, probe: bool = False
 ) -> Report:
     from hostreach.diagnose import diagnose  # noqa: PLC0415
 
@@ -49,7 +49,7 @@ def _print_report(fmt: str, report: Report, ports: tuple[int, ...], out: TextIO)
     out.write(report_json(report) if fmt == "json" else report_text(report, ports))
 
 
-def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def doctor(args: Args, out: TextIO, err: TextIO) -> int:
     """Report what stops containers reaching the ports, with fixes."""
     request = request_from(args)
     ports = tuple(dict.fromkeys(args.port))
@@ -58,7 +58,7 @@ def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if report.ok else 1
 
 
-def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def check(args: Args, out: TextIO, err: TextIO) -> int:
     """Connect from a throwaway container and report the outcome with the findings."""
     import signal  # noqa: PLC0415
 
@@ -80,7 +80,7 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0 if reached else 1
 
 
-def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def relay(args: Args, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
     from hostreach.diagnose import arrival  # noqa: PLC0415
     from hostreach.probe import relay_networks  # noqa: PLC0415

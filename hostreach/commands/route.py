@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import TextIO
-
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
 from hostreach.resolve import check_name, resolve
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
-def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from hostreach.commands import Args
+
+
+def flags(args: Args, out: TextIO, err: TextIO) -> int:
     """Print the route in the chosen format."""
     from hostreach.render import render  # noqa: PLC0415
 
@@ -34,7 +37,7 @@ def flags(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _remember(args: argparse.Namespace, endpoint: str | None, out: str, err: str) -> None:
+def _remember(args: Args, endpoint: str | None, out: str, err: str) -> None:
     """Store the answer for the warm path of ``python -m hostreach flags`` (see _fastpath)."""
     from hostreach import __version__, _fastpath  # noqa: PLC0415
 
@@ -45,7 +48,7 @@ def _remember(args: argparse.Namespace, endpoint: str | None, out: str, err: str
     _fastpath.store(key, socket_path, out, err)
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run(args: Args, out: TextIO, err: TextIO) -> int:
     """Exec the engine's own `run` with the route's flags first."""
     import os  # noqa: PLC0415
     import shutil  # noqa: PLC0415
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0  # pragma: no cover - execv does not return
 
 
-def compose_override(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     """Print a compose override file giving every service the route."""
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
     from hostreach.render import compose_file  # noqa: PLC0415
@@ -98,7 +101,7 @@ def compose_override(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def address(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def address(args: Args, out: TextIO, err: TextIO) -> int:
     """Print where this process, in a container, reaches the host."""
     import json  # noqa: PLC0415
 
@@ -114,7 +117,7 @@ def address(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def facts(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def facts(args: Args, out: TextIO, err: TextIO) -> int:
     """Print the facts snapshot as JSON."""
     from hostreach.facts import dumps  # noqa: PLC0415
 

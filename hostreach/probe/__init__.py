@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _cache, client, endpoint
-from hostreach.probe.endpoint import StrPath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    from hostreach.probe.endpoint import StrPath
+
+    T = TypeVar("T")
+    EngineFields = tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]
 
 ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
 DEFAULT_TIMEOUT = 2.0
@@ -58,18 +66,12 @@ class _FetchError(EngineError):
         self.reason = reason
 
 
-def _fetch(
-    environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
-) -> dict[str, Any]:
-    """GET the paths at the endpoint: stdlib HTTP where it can, else the docker SDK."""
+def _guarded(found: endpoint.Endpoint, timeout: float, call: Callable[[], T]) -> T:
+    """Return ``call()``; its socket, HTTP or JSON failure becomes a _FetchError with a reason."""
     from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket: only when asking
 
     try:
-        if _enginehttp.supports(found.url, tls=found.tls):
-            return _enginehttp.fetch(found.url, paths, timeout=timeout)
-        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
-
-        return _docker.fetch(environ, paths, timeout=timeout)
+        return call()
     except OSError as exc:
         detail = _enginehttp.describe(exc, found.url, timeout)
         raise _FetchError(detail, _enginehttp.reason(exc)) from exc
@@ -77,32 +79,66 @@ def _fetch(
         raise _FetchError(f"{found.url}: {exc}", "bad-answer") from exc
 
 
-def read_engine(
+def _start_fetch(
+    environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
+) -> Callable[[], dict[str, Any]]:
+    """Send GETs for the paths now (stdlib HTTP where it can); the returned call reads the answers.
+
+    Both raise _FetchError. The docker SDK cannot split the two: it asks when called.
+    """
+    from hostreach.probe import _enginehttp  # noqa: PLC0415
+
+    if _enginehttp.supports(found.url, tls=found.tls):
+        exchange = _guarded(
+            found, timeout, lambda: _enginehttp.Exchange(found.url, paths, timeout=timeout)
+        )
+        return lambda: _guarded(found, timeout, exchange.answers)
+
+    def through_sdk() -> dict[str, Any]:
+        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+
+        return _docker.fetch(environ, paths, timeout=timeout)
+
+    return lambda: _guarded(found, timeout, through_sdk)
+
+
+def start_engine(
     environ: Mapping[str, str], home: StrPath, *, timeout: float, windows: bool, cache: bool = True
-) -> tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]:
-    """Return the endpoint fields of the client, the daemon fields (or None), and issues."""
+) -> Callable[[], EngineFields]:
+    """Start reading the engine (its requests go out now); call the result for the endpoint
+    fields of the client, the daemon fields (or None) and the issues."""
     try:
         found = endpoint.find_endpoint(environ, home, windows=windows)
     except EndpointError as exc:
-        return {}, None, [Issue("endpoint", str(exc), "bad-endpoint")]
+        issue = Issue("endpoint", str(exc), "bad-endpoint")
+        return lambda: ({}, None, [issue])
     where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
     cache_key = _cache.key(found.url) if cache else None
     if cache_key is not None:
         cached = _cache.read(environ, cache_key)
         if cached is not None and _valid_daemon(cached):
-            return where, cached, []
+            return lambda: (where, cached, [])
     try:
-        answers = _fetch(environ, found, ENGINE_PATHS, timeout=timeout)
+        answers = _start_fetch(environ, found, ENGINE_PATHS, timeout=timeout)
     except _FetchError as exc:
-        return where, None, [Issue("engine", str(exc), exc.reason)]
-    daemon = {
-        "info": answers.get("/info") or {},
-        "version": answers.get("/version") or {},
-        **bridge_fields(answers.get("/networks/bridge")),
-    }
-    if cache_key is not None:
-        _cache.write(environ, cache_key, daemon)
-    return where, daemon, []
+        issue = Issue("engine", str(exc), exc.reason)
+        return lambda: (where, None, [issue])
+
+    def finish() -> EngineFields:
+        try:
+            answered = answers()
+        except _FetchError as exc:
+            return where, None, [Issue("engine", str(exc), exc.reason)]
+        daemon = {
+            "info": answered.get("/info") or {},
+            "version": answered.get("/version") or {},
+            **bridge_fields(answered.get("/networks/bridge")),
+        }
+        if cache_key is not None:
+            _cache.write(environ, cache_key, daemon)
+        return where, daemon, []
+
+    return finish
 
 
 def collect(
@@ -126,11 +162,13 @@ def collect(
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
     client_fields = client.read_client(environ, root)
-    client_fields["resolved"] = client.resolve_names(names)
-    where, daemon, issues = read_engine(
+    engine = start_engine(
         environ, home, timeout=timeout, windows=client_fields["os"] == "windows", cache=cache
     )
+    # The rest is read while the engine prepares its answers.
+    client_fields["resolved"] = client.resolve_names(names)
     network, problems = _netifaces.read_network(root)
+    where, daemon, issues = engine()
     issues += [Issue("network", p) for p in problems]
     listening = firewall = None
     if ports:
@@ -219,7 +257,7 @@ def engine_get(
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
     found = endpoint.find_endpoint(environ, home, windows=os.name == "nt")
-    return _fetch(environ, found, (path,), timeout=timeout).get(path)
+    return _start_fetch(environ, found, (path,), timeout=timeout)().get(path)
 
 
 def ensure_network(

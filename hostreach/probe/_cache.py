@@ -6,22 +6,23 @@ engine restart recreates the socket and so invalidates the entry. Failures are n
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import zlib
-from collections.abc import Mapping
-from typing import Any
-from urllib.parse import urlsplit
 
-from hostreach._paths import cache_dir, file_identity, uid
+from hostreach import _jsontext, _url
+from hostreach._paths import cache_dir, file_identity, short_hash, uid
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 TTL_SECONDS = 60.0
 
 
 def key(url: str) -> str | None:
     """Return the cache key of an endpoint, or None when it must not be cached."""
-    parts = urlsplit(url)
+    parts = _url.split(url)
     if parts.scheme != "unix":
         return None  # a TCP or ssh engine has no local identity to check; always ask it
     identity = file_identity(parts.path)
@@ -30,14 +31,14 @@ def key(url: str) -> str | None:
 
 def _path(environ: Mapping[str, str], cache_key: str) -> str:
     # The file name only spreads entries; the full key inside the file is what is checked.
-    return os.path.join(cache_dir(environ), f"engine-{zlib.crc32(cache_key.encode()):08x}.json")
+    return os.path.join(cache_dir(environ), f"engine-{short_hash(cache_key)}.json")
 
 
 def read(environ: Mapping[str, str], cache_key: str) -> dict[str, Any] | None:
     """Return the cached daemon fields for this key if fresh, else None."""
     try:
         with open(_path(environ, cache_key), encoding="utf-8") as f:
-            entry = json.load(f)
+            entry = _jsontext.loads(f.read())
     except (OSError, ValueError):
         return None
     if not isinstance(entry, dict) or entry.get("key") != cache_key:
@@ -57,7 +58,7 @@ def write(environ: Mapping[str, str], cache_key: str, daemon: Mapping[str, Any])
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(entry, f)
+            f.write(_jsontext.dumps(entry))
         os.replace(tmp, path)
     except OSError:
         return

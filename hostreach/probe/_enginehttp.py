@@ -7,18 +7,21 @@ urllib3), while these three GETs cost one round trip each. Paths are unversioned
 
 from __future__ import annotations
 
-import json
-import socket
+import _socket  # not socket: its enums cost more than the engine's answer on a cold call
+import select
 import time
-from typing import Any
-from urllib.parse import urlsplit
 
+from hostreach import _jsontext, _url
 from hostreach.errors import EngineError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def supports(url: str, *, tls: bool) -> bool:
     """Whether this module can talk to the endpoint (else the docker SDK probe does)."""
-    scheme = urlsplit(url).scheme
+    scheme = _url.split(url).scheme
     return scheme == "unix" or (scheme in ("tcp", "http") and not tls)
 
 
@@ -35,7 +38,7 @@ def reason(exc: BaseException) -> str:
 
 def describe(exc: BaseException, url: str, timeout: float) -> str:
     """Return a sentence saying why the engine could not be reached, and what to do."""
-    where = urlsplit(url).path if url.startswith("unix:") else url
+    where = _url.split(url).path if url.startswith("unix:") else url
     if isinstance(exc, FileNotFoundError):
         return f"no engine socket at {where}: is the engine running? (or set DOCKER_HOST)"
     if isinstance(exc, PermissionError):
@@ -50,18 +53,27 @@ def describe(exc: BaseException, url: str, timeout: float) -> str:
     return f"the engine at {where} could not be reached: {exc}"
 
 
-def _connect(url: str, timeout: float) -> socket.socket:
-    parts = urlsplit(url)
+def _connect(url: str, timeout: float) -> _socket.socket:
+    parts = _url.split(url)
     if parts.scheme == "unix":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        targets: list[tuple[int, Any]] = [(_socket.AF_UNIX, parts.path)]
+    else:  # what socket.create_connection does: each address of the name in turn
+        found = _socket.getaddrinfo(
+            parts.hostname or "", parts.port or 2375, 0, _socket.SOCK_STREAM
+        )
+        targets = [(family, address) for family, _, _, _, address in found]
+    error: OSError = OSError(f"no address for {url}")
+    for family, address in targets:
+        sock = _socket.socket(family, _socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
-            sock.connect(parts.path)
-        except OSError:
+            sock.connect(address)
+        except OSError as exc:
             sock.close()
-            raise
+            error = exc
+            continue
         return sock
-    return socket.create_connection((parts.hostname or "", parts.port or 2375), timeout=timeout)
+    raise error
 
 
 def _dechunk(body: bytes) -> bytes:
@@ -92,57 +104,82 @@ def _parse(path: str, raw: bytes) -> tuple[int, bytes]:
     return int(fields[1]), body
 
 
-def get_all(url: str, paths: tuple[str, ...], *, timeout: float) -> dict[str, tuple[int, bytes]]:
-    """Return ``{path: (status, body)}``: one HTTP/1.0 GET per path, all at once, within ``timeout``.
+def _readable(fds: list[int], timeout: float) -> list[int]:
+    if hasattr(select, "poll"):  # select.select fails on descriptors above 1023 (FD_SETSIZE)
+        poller = select.poll()
+        for fd in fds:
+            poller.register(fd, select.POLLIN)
+        return [fd for fd, _ in poller.poll(timeout * 1000)]
+    return select.select(fds, [], [], timeout)[0]  # Windows: no poll
 
-    HTTP/1.0 on a fresh connection per request: the engine answers and closes, so each reply is
-    everything up to EOF. The requests run side by side (the engine's /info alone takes about
-    10 ms), and this replaces http.client, whose import (it loads the email package) cost more
-    than the requests themselves.
+
+class Exchange:
+    """One HTTP/1.0 GET per path, all sent at once; the answers are read when asked for.
+
+    Sending first lets the caller do its other work while the engine prepares the answers (its
+    /info alone takes about 10 ms). HTTP/1.0 on a fresh connection per request: the engine
+    answers and closes, so each reply is everything up to EOF. This replaces http.client, whose
+    import (it loads the email package) cost more than the requests themselves.
     """
-    import selectors  # noqa: PLC0415 - socket imports it anyway
 
-    deadline = time.monotonic() + timeout
-    replies: dict[str, list[bytes]] = {}
-    with selectors.DefaultSelector() as selector:
+    def __init__(self, url: str, paths: tuple[str, ...], *, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout  # for the whole exchange, sending included
+        self.replies: dict[str, list[bytes]] = {}
+        self.waiting: dict[int, tuple[_socket.socket, str]] = {}
         try:
             for path in paths:
                 sock = _connect(url, timeout)
+                self.waiting[sock.fileno()] = (sock, path)
                 sock.sendall(_request(path))
                 sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature
-                selector.register(sock, selectors.EVENT_READ, path)
-                replies[path] = []
-            while selector.get_map():
-                left = deadline - time.monotonic()
-                events = selector.select(left) if left > 0 else []
-                if not events:
-                    raise TimeoutError(f"no answer within {timeout:g} s")
-                for key, _ in events:
-                    ready: socket.socket = key.fileobj  # type: ignore[assignment]
-                    chunk = ready.recv(65536)
+                self.replies[path] = []
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the connections still open."""
+        for sock, _ in self.waiting.values():
+            sock.close()
+        self.waiting.clear()
+
+    def replies_by_path(self) -> dict[str, tuple[int, bytes]]:
+        """Return ``{path: (status, body)}``, waiting until the deadline at most."""
+        try:
+            while self.waiting:
+                left = self.deadline - time.monotonic()
+                ready = _readable(list(self.waiting), left) if left > 0 else []
+                if not ready:
+                    raise TimeoutError(f"no answer within {self.timeout:g} s")
+                for fd in ready:
+                    sock, path = self.waiting[fd]
+                    chunk = sock.recv(65536)
                     if chunk:
-                        replies[key.data].append(chunk)
+                        self.replies[path].append(chunk)
                     else:
-                        selector.unregister(ready)
-                        ready.close()
+                        del self.waiting[fd]
+                        sock.close()
         finally:
-            for key in list(selector.get_map().values()):
-                selector.unregister(key.fileobj)
-                key.fileobj.close()  # type: ignore[union-attr]
-    return {path: _parse(path, b"".join(chunks)) for path, chunks in replies.items()}
+            self.close()
+        return {path: _parse(path, b"".join(chunks)) for path, chunks in self.replies.items()}
+
+    def answers(self) -> dict[str, Any]:
+        """Return ``{path: JSON}`` for each path (None for 404).
+
+        Raises OSError (socket trouble, TimeoutError), EngineError or ValueError (bad JSON).
+        """
+        found: dict[str, Any] = {}
+        for path, (status, body) in self.replies_by_path().items():
+            if status == 404:
+                found[path] = None
+                continue
+            if status != 200:
+                raise EngineError(f"GET {path} answered HTTP {status}: {body[:200]!r}")
+            found[path] = _jsontext.loads(body)
+        return found
 
 
 def fetch(url: str, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:
-    """Return ``{path: JSON}`` for each path (None for 404), all within ``timeout`` seconds.
-
-    Raises OSError (socket trouble, TimeoutError), EngineError or ValueError (bad JSON).
-    """
-    found: dict[str, Any] = {}
-    for path, (status, body) in get_all(url, paths, timeout=timeout).items():
-        if status == 404:
-            found[path] = None
-            continue
-        if status != 200:
-            raise EngineError(f"GET {path} answered HTTP {status}: {body[:200]!r}")
-        found[path] = json.loads(body)
-    return found
+    """Return ``{path: JSON}`` for each path (None for 404), all within ``timeout`` seconds."""
+    return Exchange(url, paths, timeout=timeout).answers()

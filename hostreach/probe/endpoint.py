@@ -6,14 +6,17 @@ The CLI's order: ``DOCKER_HOST``, then ``DOCKER_CONTEXT``, then ``currentContext
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
-from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
+from hostreach import _jsontext, _url
 from hostreach._paths import docker_config_dir
+from hostreach._record import NamedTuple
 from hostreach.errors import EndpointError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
 DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
@@ -32,8 +35,7 @@ class Endpoint(NamedTuple):
 def check_docker_host(value: str) -> str:
     """Return DOCKER_HOST if it is a URL the engine clients accept, else raise EndpointError."""
     try:
-        parts = urlsplit(value)
-        port = parts.port  # raises ValueError on a port that is not a number
+        parts = _url.split(value)  # raises ValueError on a port that is not a number
     except ValueError as exc:
         raise EndpointError(f"DOCKER_HOST={value!r} is not a valid engine address: {exc}") from exc
     if parts.scheme not in SCHEMES:
@@ -45,7 +47,6 @@ def check_docker_host(value: str) -> str:
         raise EndpointError(f"DOCKER_HOST={value!r} names no socket path")
     if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
         raise EndpointError(f"DOCKER_HOST={value!r} names no host")
-    del port
     return value
 
 
@@ -54,7 +55,7 @@ StrPath = str | os.PathLike[str]
 
 def _read_json(*parts: str) -> object:
     with open(os.path.join(*parts), encoding="utf-8") as f:
-        return json.load(f)
+        return _jsontext.loads(f.read())
 
 
 def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
