@@ -5,7 +5,8 @@ environment that chooses the engine, the Docker CLI config, the user and hostrea
 It is replayed only while the engine's socket is the same file it was (an engine restart
 recreates it) and for at most TTL_SECONDS, the lifetime of the engine answer cache. It is never
 used with --no-cache, --facts or --debug, and failures are never stored. Anything unexpected
-(an unreadable or damaged entry) means "not cached": the full path then runs.
+(an unreadable or damaged entry) means "not cached": the full path then runs, and the engine
+is asked at once (probe.prefetch), so that it answers while the full path is being imported.
 """
 
 import os
@@ -76,8 +77,14 @@ def replay(cache_key: str) -> tuple[str, str] | None:
 def main(version: str) -> int | None:
     """Print a valid stored answer and return 0, or return None to take the full path."""
     cache_key = key(sys.argv[1:], version)
-    found = replay(cache_key) if cache_key is not None else None
+    if cache_key is None:
+        return None
+    found = replay(cache_key)
     if found is None:
+        # The full path will ask the engine: ask now, while the rest of hostreach is imported.
+        from hostreach.probe import prefetch  # noqa: PLC0415
+
+        prefetch()
         return None
     sys.stdout.write(found[0])
     sys.stderr.write(found[1])

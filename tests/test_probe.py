@@ -14,7 +14,7 @@ import pytest
 from conftest import Engine
 
 from hostreach.facts import Facts
-from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect
+from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect, prefetch
 from hostreach.probe.client import container_markers
 from hostreach.probe.endpoint import find_endpoint
 
@@ -162,3 +162,19 @@ def test_sockets_that_need_root_become_an_issue_not_a_crash(
     facts = collect(environ={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"}, ports=(5432,))
     assert facts.listening is None
     assert any(i.source == "listeners" and "needs root" in i.detail for i in facts.issues)
+
+
+def test_a_prefetched_engine_read_serves_the_next_collect_with_the_same_settings(
+    rootful: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Asked while DOCKER_HOST names the engine; collected after it names nothing: the answer
+    # can only come from the prefetch. It serves one collect, and only with the same settings.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("DOCKER_HOST", rootful.docker_host)
+    prefetch()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    assert collect(timeout=1.0).daemon is None  # other settings: asks the dead socket
+    facts = collect()
+    assert facts.daemon is not None
+    assert facts.client.endpoint == rootful.docker_host
+    assert collect(cache=False).daemon is None  # used once

@@ -86,15 +86,20 @@ def _uname() -> tuple[str, str]:
     return platform.release(), platform.node()
 
 
+def os_name() -> str:
+    """Return this machine's OS as the facts name it: linux, darwin or windows."""
+    return _OS.get(sys.platform, sys.platform)
+
+
 def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
     """Return the client fields of the facts (the endpoint is read by the endpoint probe)."""
-    os_name = _OS.get(sys.platform, sys.platform)
+    system = os_name()
     release, node = _uname()
-    markers = container_markers(root) if os_name == "linux" else ()
+    markers = container_markers(root) if system == "linux" else ()
     return {
-        "os": os_name,
+        "os": system,
         "release": release,
-        "wsl": os_name == "linux" and is_wsl(release, environ, root),
+        "wsl": system == "linux" and is_wsl(release, environ, root),
         "in_container": bool(markers),
         "container_markers": list(markers),
         "hostname": node,
