@@ -34,4 +34,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", _Formatter)
+        # Options only as spelled: the warm path (_fastpath) recognises --facts, --no-cache and
+        # --debug by name, so an abbreviation such as --fact must not mean --facts.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(**kwargs)

@@ -68,6 +68,7 @@ def test_json_format() -> None:
         ["flags", "--timeout", "nan"],
         ["flags", "--timeout", "1e9"],
         ["flags", "--format", "xml"],
+        ["flags", "--no-c"],  # no abbreviations: the warm path must see --no-cache as spelled
         ["frobnicate"],
         [],
     ],
