@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import FIXTURES
 
-from hostreach.cli import main
+from hostreach.cli import COMMANDS, bare_defaults, build_parser, main
 
 ROOTFUL = str(FIXTURES / "live" / "debian12-docker-20.10-rootful.json")
 ROOTLESS = str(FIXTURES / "live" / "debian12-docker-20.10-rootless.json")
@@ -135,3 +135,15 @@ def test_facts_prints_a_replayable_snapshot() -> None:
     done = run("facts", "--facts", ROOTFUL)
     assert done.returncode == 0
     assert json.loads(done.stdout)["daemon"]["info"]["ServerVersion"] == "20.10.24+dfsg1"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_bare_command_gets_what_argparse_would_give(command: str) -> None:
+    # `python -m hostreach flags` reads its defaults without argparse (cli._Defaults); they
+    # must be exactly what parsing gives, or None where the command needs arguments.
+    try:
+        parsed = vars(build_parser(only=command).parse_args([command]))
+    except SystemExit:
+        assert bare_defaults(command) is None
+        return
+    assert bare_defaults(command) == parsed

@@ -178,3 +178,32 @@ def test_a_prefetched_engine_read_serves_the_next_collect_with_the_same_settings
     assert facts.daemon is not None
     assert facts.client.endpoint == rootful.docker_host
     assert collect(cache=False).daemon is None  # used once
+
+
+def test_a_tcp_engine_is_read_by_name(rootful: Engine) -> None:
+    # A plain-TCP endpoint (tcp://localhost:PORT) forwarding to the real engine's socket: the
+    # name is resolved (getaddrinfo) and its addresses tried in turn, as create_connection does.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    engine_path = rootful.docker_host.removeprefix("unix://")
+
+    def forward_one() -> None:
+        conn = listener.accept()[0]
+        with conn, socket.socket(socket.AF_UNIX) as upstream:
+            upstream.connect(engine_path)
+            upstream.sendall(conn.recv(65536))
+            while chunk := upstream.recv(65536):
+                conn.sendall(chunk)
+
+    threads = [threading.Thread(target=forward_one, daemon=True) for _ in ENGINE_PATHS]
+    for thread in threads:
+        thread.start()
+    try:
+        answers = _enginehttp.fetch(f"tcp://localhost:{port}", ENGINE_PATHS, timeout=5)
+    finally:
+        for thread in threads:
+            thread.join(5)
+        listener.close()
+    direct = _enginehttp.fetch(rootful.docker_host, ENGINE_PATHS, timeout=5)
+    assert answers["/version"] == direct["/version"]
+    assert answers["/info"]["ID"] == direct["/info"]["ID"]

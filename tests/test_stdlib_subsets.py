@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from hostreach import _jsontext, _url
 from hostreach._record import NamedTuple
-from hostreach.cli import COMMANDS, bare_defaults, build_parser
 from hostreach.engine import parse_version
 
 BUDGET = settings(max_examples=500, deadline=None)
@@ -199,15 +198,3 @@ def test_records_refuse_what_typing_refuses() -> None:
 )
 def test_parse_version(text: object, expected: tuple[int, ...] | None) -> None:
     assert parse_version(text) == expected
-
-
-@pytest.mark.parametrize("command", list(COMMANDS))
-def test_a_bare_command_gets_what_argparse_would_give(command: str) -> None:
-    # `python -m hostreach flags` reads its defaults without argparse (cli._Defaults); they
-    # must be exactly what parsing gives, or None where the command needs arguments.
-    try:
-        parsed = vars(build_parser(only=command).parse_args([command]))
-    except SystemExit:
-        assert bare_defaults(command) is None
-        return
-    assert bare_defaults(command) == parsed
