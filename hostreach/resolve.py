@@ -379,7 +379,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         strategy=strategy,
         hosts=MappingProxyType(hosts),
         flag_words=flags,
-        reason=_reason(runtime, strategy, facts, hosts),
+        reason=_reason(runtime, strategy, facts, hosts, remote=remote),
         warnings=tuple(dict.fromkeys(warnings)),
         network_mode=network_mode,
         extra_hosts=extra_hosts,
@@ -411,18 +411,21 @@ def _vantage_warnings(facts: Facts, *, remote: bool, shares: bool) -> list[str]:
 
 _REASONS: dict[str, str] = {
     "native": "{title} resolves {names} by itself",
-    "host-gateway": "{title} maps host-gateway to this machine",
-    "gateway-ip": "{title} reaches this machine at its default bridge gateway {address}",
+    "host-gateway": "{title} maps host-gateway to {machine}",
+    "gateway-ip": "{title} reaches {machine} at its default bridge gateway {address}",
     "lan-ip": "{title} cannot reach this machine through host-gateway{rootless}, so the names"
     " point at this machine's primary address {address}",
-    "host-loopback": "{title} forwards {address} to this machine's loopback",
+    "host-loopback": "{title} forwards {address} to {machine}'s loopback",
     "host-network": "the container shares the host's network, where 127.0.0.1 is the host",
 }
 
 
-def _reason(runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[str, str]) -> str:
+def _reason(
+    runtime: Runtime, strategy: Strategy, facts: Facts, hosts: Mapping[str, str], *, remote: bool
+) -> str:
     text = _REASONS[strategy].format(
         title=runtime.title,
+        machine="the engine's machine (not this one)" if remote else "this machine",
         names=", ".join(hosts),
         address=literal_address(hosts) or "",
         rootless=" (rootless engine)" if engine.rootless(facts) else "",

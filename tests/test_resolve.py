@@ -177,3 +177,11 @@ def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
     assert "not Windows" in warning
     assert "ip route show default" in warning  # NAT mode: the gateway is Windows
     assert "mirrored mode" in warning
+
+
+def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
+    # Published: DOCKER_HOST=ssh://... and that engine's `docker info` (compose-cli#1456).
+    route = resolve(load(FIXTURES / "published" / "docker-engine-20.10.5-remote-ssh.json"))
+    assert route.remote is True
+    assert "the engine's machine (not this one)" in route.reason
+    assert "this machine" not in route.reason.replace("not this one", "")

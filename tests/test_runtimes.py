@@ -66,8 +66,11 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
     assert route.runtime == expect["runtime"]
     assert route.rootless is expect["rootless"]
     assert route.strategy == expect["strategy"]
+    assert route.remote is expect.get("remote", False)
     if "flags" in expect:
         assert list(route.flags) == expect["flags"]
+    if "warning" in expect:
+        assert any(expect["warning"] in warning for warning in route.warnings)
 
 
 def test_desktop_gives_host_gateway_for_other_names() -> None:
