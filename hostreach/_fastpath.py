@@ -81,10 +81,12 @@ def main(version: str) -> int | None:
         return None
     found = replay(cache_key)
     if found is None:
-        # The full path will ask the engine: ask now, while the rest of hostreach is imported.
-        from hostreach.probe import prefetch  # noqa: PLC0415
+        # The full path will ask the engine: ask now, while the rest of hostreach is imported
+        # (with the default timeout: a --timeout of its own is left to the full path).
+        if not any(arg.split("=", 1)[0] == "--timeout" for arg in sys.argv[1:]):
+            from hostreach.probe import prefetch  # noqa: PLC0415
 
-        prefetch()
+            prefetch()
         return None
     sys.stdout.write(found[0])
     sys.stderr.write(found[1])

@@ -434,9 +434,14 @@ RUNTIMES: tuple[Runtime, ...] = (
         title="Lima",
         detect=_lima,
         builtin_names=_names(),
-        provides=("host.lima.internal",),  # in the VM; containers get 192.168.5.2
+        # host.lima.internal in the VM; Lima's docker template also answers host.docker.internal
+        # inside containers (hostResolver.hosts), but a VM from another template need not, so
+        # names get 192.168.5.2 written in, which is the same address either way.
+        provides=("host.lima.internal", "host.docker.internal"),
         host_gateway=lambda f: _engine_host_gateway(
-            f, vm="on Lima host-gateway is the VM's docker0, not this machine"
+            f,
+            vm="on Lima host-gateway stays inside the VM (its docker0, or RootlessKit's namespace"
+            " with Lima's default docker template, which is rootless), not this machine",
         ),
         fallback=lambda _: "host-loopback",
         notes=lambda _: (
@@ -453,6 +458,7 @@ RUNTIMES: tuple[Runtime, ...] = (
         sources=(
             "https://lima-vm.io/docs/config/network/user/",
             "https://github.com/lima-vm/lima/issues/450",
+            "https://github.com/lima-vm/lima/blob/master/templates/docker.yaml",
         ),
     ),
     Runtime(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Engine
 
-from hostreach import _fastpath
+from hostreach import _fastpath, probe
 
 VERSION = "test"
 
@@ -113,3 +113,24 @@ def test_warm_call_answers_the_same_without_loading_the_cli(rootful: Engine) -> 
     assert warm.stdout == cold.stdout == "--add-host=warm:host-gateway\n"
     assert "hostreach.cli" in cold.stderr
     assert "hostreach.cli" not in warm.stderr  # replayed by _fastpath alone
+
+
+@pytest.mark.parametrize(
+    ("argv", "asks_early"),
+    [
+        (["flags"], True),
+        (["flags", "--alias", "local"], True),
+        (["flags", "--timeout", "5"], False),  # its own timeout: the full path asks
+        (["flags", "--timeout=5"], False),
+        (["flags", "--facts", "f.json"], False),  # a replay probes nothing
+        (["doctor"], False),
+    ],
+)
+def test_a_miss_asks_the_engine_before_the_full_path(
+    argv: list[str], asks_early: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
+    monkeypatch.setattr(sys, "argv", ["hostreach", *argv])
+    monkeypatch.setattr(probe, "_prefetched", {})
+    assert _fastpath.main(VERSION) is None  # nothing stored: the full path runs
+    assert bool(probe._prefetched) is asks_early
