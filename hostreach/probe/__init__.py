@@ -275,7 +275,7 @@ def engine_get(
     """GET one Engine API path at the current endpoint; None for 404. Raise EngineError."""
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
-    found = endpoint.find_endpoint(environ, home, windows=os.name == "nt")
+    found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
     return _start_fetch(environ, found, (path,), timeout=timeout)().get(path)
 
 
