@@ -207,3 +207,42 @@ def test_a_tcp_engine_is_read_by_name(rootful: Engine) -> None:
     direct = _enginehttp.fetch(rootful.docker_host, ENGINE_PATHS, timeout=5)
     assert answers["/version"] == direct["/version"]
     assert answers["/info"]["ID"] == direct["/info"]["ID"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "says"),
+    [
+        (
+            b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>hello</html>",
+            "did not answer JSON",
+        ),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", "not an HTTP answer"),
+    ],
+)
+def test_something_other_than_an_engine_on_the_socket_is_a_bad_answer(
+    tmp_path: Path, reply: bytes, says: str
+) -> None:
+    # No engine answers like this; a socket taken by another program does.
+    path = str(tmp_path / "other.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(8)
+
+    def answer() -> None:
+        for _ in ENGINE_PATHS:
+            conn = server.accept()[0]
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        facts = collect(timeout=2, environ={"DOCKER_HOST": f"unix://{path}"}, cache=False)
+    finally:
+        thread.join(5)
+        server.close()
+    assert facts.daemon is None
+    (issue,) = [i for i in facts.issues if i.source == "engine"]
+    assert issue.reason == "bad-answer"
+    assert says in issue.detail

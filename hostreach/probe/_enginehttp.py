@@ -176,7 +176,12 @@ class Exchange:
                 continue
             if status != 200:
                 raise EngineError(f"GET {path} answered HTTP {status}: {body[:200]!r}")
-            found[path] = _jsontext.loads(body)
+            try:
+                found[path] = _jsontext.loads(body)
+            except ValueError as exc:  # also UnicodeDecodeError
+                raise EngineError(
+                    f"GET {path} did not answer JSON ({exc}): is this socket a container engine's?"
+                ) from exc
         return found
 
 
