@@ -167,10 +167,8 @@ def test_python_api_route_with_given_facts() -> None:
 
 
 def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
-    # The captured Debian engine with a WSL 2 kernel string (as published for Desktop's backend
-    # in tests/fixtures/published/docker-desktop-windows-wsl2-20.10.21.json).
-    facts = variant(ROOTFUL, daemon__info__KernelVersion="5.15.153.1-microsoft-standard-WSL2")
-    route = resolve(facts)
+    # Published: Docker Engine 29.4.1 installed inside a WSL 2 Ubuntu distro (no Desktop).
+    route = resolve(load(FIXTURES / "published" / "docker-engine-29.4.1-wsl2.json"))
     assert route.runtime == "docker-engine"
     assert route.strategy == "host-gateway"  # the WSL distro, where this engine runs
     (warning,) = [w for w in route.warnings if "WSL 2" in w]
