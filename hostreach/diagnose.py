@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Literal, NamedTuple
 
-from hostreach import iptables, nftables
+from hostreach import engine, iptables, nftables
 from hostreach.errors import HostreachError
 from hostreach.facts import Facts, Listener, ProbeResult
 from hostreach.resolve import Route, bridge_gateway, shares_network
@@ -28,6 +28,8 @@ FINDINGS: dict[str, str] = {
     "wsl-two-hosts": "The engine runs inside WSL 2: the route reaches the WSL distro, not Windows.",
     "rootless-loopback": "A rootless engine cannot reach this machine's 127.0.0.1 by design.",
     "lima-network": "Lima's fixed host address holds only in its default user-mode network.",
+    "windows-containers": "The engine runs Windows containers, which ignore --add-host and"
+    " extra_hosts.",
     "not-listening": "Nothing listens on the port on this machine.",
     "loopback-only": "The service listens on 127.0.0.1 or ::1 only, which containers cannot"
     " reach here.",
@@ -293,6 +295,20 @@ def diagnose(
         Finding(n.id, "warning", n.message[0].upper() + n.message[1:] + ".", n.fix)
         for n in row.notes(facts)
     ]
+    if route.extra_hosts and engine.containers_os(facts) == "windows":
+        findings.append(
+            Finding(
+                "windows-containers",
+                "warning",
+                "The engine runs Windows containers, which ignore --add-host and extra_hosts"
+                " (moby/moby#41165): the names given will not resolve inside them.",
+                "inside the container, connect to the host's address itself"
+                + "".join(
+                    f" ({a})"
+                    for a in sorted(set(route.hosts.values()) - {"native", "host-gateway"})
+                ),
+            )
+        )
     if route.remote:
         findings.append(
             Finding(

@@ -113,6 +113,11 @@ def rootless(facts: Facts) -> bool:
     return any(opt.split(",")[0] == "name=rootless" for opt in info_list(facts, "SecurityOptions"))
 
 
+def containers_os(facts: Facts) -> str:
+    """Return the OS the engine's containers run ("linux", "windows"; "" when not reported)."""
+    return info(facts, "OSType") or version_field(facts, "Os")
+
+
 def kernel(facts: Facts) -> str:
     """Return the engine's kernel release (where the containers really run)."""
     return info(facts, "KernelVersion") or version_field(facts, "KernelVersion")

@@ -370,6 +370,12 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
     if network_mode is not None:
         flags = (f"--network={network_mode}", *flags)
 
+    if extra_hosts and engine.containers_os(facts) == "windows":
+        # Still open: https://github.com/moby/moby/issues/41165
+        warnings.append(
+            "the engine runs Windows containers, which ignore --add-host and extra_hosts"
+            " (moby/moby#41165): inside the container use the address itself, not the name"
+        )
     warnings += [note.message for note in runtime.notes(facts)]
     warnings += _vantage_warnings(facts, remote=remote, shares=ctx.shares_network)
     return Route(

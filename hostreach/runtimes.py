@@ -240,8 +240,7 @@ def _docker_engine(facts: Facts) -> bool:
     # Any engine running Linux containers; a pasted partial `docker info` may lack OSType.
     if facts.daemon is None:
         return False
-    os_type = engine.info(facts, "OSType") or engine.version_field(facts, "Os")
-    return os_type in ("linux", "")
+    return engine.containers_os(facts) in ("linux", "")
 
 
 def _docker_engine_host_gateway(facts: Facts) -> Verdict:

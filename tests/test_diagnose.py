@@ -11,7 +11,7 @@ from hostreach import iptables, nftables
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError
 from hostreach.facts import Facts, Firewall, Issue, Listener, Listening, dumps, load, loads
-from hostreach.resolve import Route, resolve
+from hostreach.resolve import Request, Route, resolve
 from hostreach.runtimes import RUNTIMES
 
 ROOTFUL = FIXTURES / "live" / "debian12-docker-20.10-rootful.json"
@@ -236,3 +236,21 @@ def test_wsl2_engine_gives_the_two_hosts_finding() -> None:
     info = {**daemon.info, "KernelVersion": "5.15.153.1-microsoft-standard-WSL2"}
     facts = facts._replace(daemon=daemon._replace(info=info))
     assert ids(facts) == {"wsl-two-hosts": "warning"}
+
+
+def test_windows_containers_are_a_finding_when_the_route_needs_add_host() -> None:
+    # moby/moby#41165: Windows containers ignore --add-host, so the doctor says so.
+    data = load(ROOTFUL)
+    assert data.daemon is not None
+    info = {**data.daemon.info, "OSType": "windows"}
+    facts = data._replace(daemon=data.daemon._replace(info=info))
+    route = resolve(facts, Request(aliases=("local",), strategy="gateway-ip"))
+    (finding,) = [f for f in diagnose(facts, route).findings if f.id == "windows-containers"]
+    assert "(172.17.0.1)" in finding.fix
+    assert "windows-containers" not in ids(load(ROOTFUL))
+
+
+def test_the_readme_lists_every_finding_id() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    listed = readme[readme.index("Finding ids:") : readme.index("`--format json` gives")]
+    assert [i for i in FINDINGS if f"`{i}`" not in listed] == []

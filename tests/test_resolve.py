@@ -183,3 +183,58 @@ def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
     assert route.remote is True
     assert "the engine's machine (not this one)" in route.reason
     assert "this machine" not in route.reason.replace("not this one", "")
+
+
+def test_windows_containers_are_told_that_add_host_is_ignored() -> None:
+    # moby/moby#41165: --add-host and extra_hosts have no effect on Windows containers.
+    windows = variant(ROOTFUL, daemon__info__OSType="windows")
+    route = resolve(windows, Request(aliases=("local",), strategy="gateway-ip"))
+    assert route.flags == ["--add-host=local:172.17.0.1"]
+    assert any("ignore --add-host" in w for w in route.warnings)
+    linux = resolve(load(ROOTFUL), Request(aliases=("local",), strategy="gateway-ip"))
+    assert not any("ignore --add-host" in w for w in linux.warnings)
+    # A name the runtime resolves itself needs no flag, so nothing is ignored.
+    native = resolve(load(FIXTURES / "published" / "windows-containers-19.03.8.json"))
+    assert native.flags == []
+    assert not any("ignore --add-host" in w for w in native.warnings)
+
+
+def podman_variant(path: Path, version: str, **client: Any) -> Facts:
+    """A captured Podman snapshot as another Podman version would answer, seen from ``client``."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for component in data["daemon"]["version"]["Components"]:
+        if component["Name"] == "Podman Engine":
+            component["Version"] = version
+    data["client"] = {**data.get("client", {}), **client}
+    return from_json(data)
+
+
+PODMAN_ROOTLESS = LIVE / "debian12-podman-4.3.1-rootless.json"
+
+
+def test_rootless_podman_5_with_pasta_warns_that_loopback_is_not_reached() -> None:
+    # Podman 5 (pasta by default) cannot run here; the captured rootless 4.3.1 answers as 5.3.0.
+    # pasta maps the names to this machine's main interface, never its loopback.
+    facts = podman_variant(PODMAN_ROOTLESS, "5.3.0")
+    route = resolve(facts)
+    assert (route.runtime, route.rootless, route.strategy) == ("podman", True, "native")
+    assert route.flags == []  # host.docker.internal is written in from 4.7
+    assert any("pasta" in w and "127.0.0.1" in w for w in route.warnings)
+    other = resolve(facts, Request(aliases=("local",)))
+    assert other.flags == ["--add-host=local:host-gateway"]  # valid from 4.7
+    # The real 4.3.1 it was captured from: no pasta, no host-gateway, this machine's address.
+    old = resolve(load(PODMAN_ROOTLESS))
+    assert old.strategy == "lan-ip"
+    assert not any("pasta" in w for w in old.warnings)
+
+
+def test_podman_machine_answers_both_names_through_its_own_dns() -> None:
+    # podman machine (macOS, Windows): gvproxy's DNS answers both zones, even on Podman 4.3.1,
+    # which on Linux resolves neither name here.
+    names = ("host.containers.internal", "host.docker.internal")
+    on_mac = podman_variant(PODMAN, "4.3.1", os="darwin")
+    assert resolve(on_mac, Request(aliases=names)).flags == []
+    on_linux = resolve(load(PODMAN), Request(aliases=names))
+    assert on_linux.flags == ["--add-host=host.docker.internal:10.88.0.1"]
+    rootless_mac = podman_variant(PODMAN_ROOTLESS, "5.3.0", os="darwin")
+    assert not any("pasta" in w for w in resolve(rootless_mac).warnings)  # gvproxy, not pasta
