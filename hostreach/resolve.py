@@ -371,7 +371,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         flags = (f"--network={network_mode}", *flags)
 
     if extra_hosts and engine.containers_os(facts) == "windows":
-        # Still open: https://github.com/moby/moby/issues/41165
+        # https://github.com/moby/moby/issues/41165 (open): Windows ignores the hosts entries
         warnings.append(
             "the engine runs Windows containers, which ignore --add-host and extra_hosts"
             " (moby/moby#41165): inside the container use the address itself, not the name"

@@ -230,7 +230,7 @@ def test_rootless_podman_5_with_pasta_warns_that_loopback_is_not_reached() -> No
 
 def test_podman_machine_answers_both_names_through_its_own_dns() -> None:
     # podman machine (macOS, Windows): gvproxy's DNS answers both zones, even on Podman 4.3.1,
-    # which on Linux resolves neither name here.
+    # which on Linux writes in host.containers.internal only.
     names = ("host.containers.internal", "host.docker.internal")
     on_mac = podman_variant(PODMAN, "4.3.1", os="darwin")
     assert resolve(on_mac, Request(aliases=names)).flags == []
