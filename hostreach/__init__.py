@@ -7,21 +7,21 @@
     route.flags                          # ['--add-host=host.docker.internal:host-gateway']
 """
 
-# No `from __future__ import annotations` and no `from typing import TYPE_CHECKING` here: this
-# module is on the warm path of every `python -m hostreach flags`, where each import shows.
-TYPE_CHECKING = False
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing would be this module's only cost: it is the root of every import
 if TYPE_CHECKING:
     from hostreach.facts import Facts
-    from hostreach.resolve import Route, StrategyChoice
+    from hostreach.routes import Route, StrategyChoice
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["__version__", "collect", "route"]
 
-_facts: "Facts | None" = None
-_routes: "dict[tuple[object, ...], Route]" = {}
+_facts: Facts | None = None
+_routes: dict[tuple[object, ...], Route] = {}
 
 
-def collect(*, timeout: float = 2.0, refresh: bool = False) -> "Facts":
+def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
     """Return the facts of this machine, probed once per process (``refresh=True`` probes again)."""
     global _facts  # noqa: PLW0603 - the process-wide cache is the point
     if _facts is None or refresh:
@@ -34,27 +34,37 @@ def collect(*, timeout: float = 2.0, refresh: bool = False) -> "Facts":
 
 def route(
     *aliases: str,
-    strategy: "StrategyChoice" = "auto",
+    strategy: StrategyChoice = "auto",
     runtime: str | None = None,
-    facts: "Facts | None" = None,
+    facts: Facts | None = None,
     timeout: float = 2.0,
-) -> "Route":
+) -> Route:
     """Return the route by which containers reach this host (default alias host.docker.internal).
 
-    Raises :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input,
-    NoRouteError where nothing works.
+    The answer is kept, in this process and for later ones, as long as the engine's answer it
+    came from holds (see :mod:`hostreach._fastpath`). Raises
+    :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input, NoRouteError
+    where nothing works.
     """
     key = (aliases, strategy, runtime)
+    if facts is None and key in _routes:
+        return _routes[key]
+    from hostreach import answers  # noqa: PLC0415
+
+    cache_key = answers.route_key(*key)
     if facts is None:
-        cached = _routes.get(key)
-        if cached is not None and _facts is not None:
-            return cached
+        stored = answers.replay_route(cache_key)
+        if stored is not None:
+            _routes[key] = stored
+            return stored
         facts = collect(timeout=timeout)
-    from hostreach.resolve import DEFAULT_ALIAS, Request, resolve  # noqa: PLC0415
+    from hostreach.resolve import resolve  # noqa: PLC0415
+    from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
 
     answer = resolve(
         facts, Request(aliases=aliases or (DEFAULT_ALIAS,), strategy=strategy, runtime=runtime)
     )
     if facts is _facts:
         _routes[key] = answer
+        answers.remember_route(cache_key, facts, answer)
     return answer

@@ -2,11 +2,6 @@
 
 import sys
 
-from hostreach import __version__, _fastpath
+from hostreach._fastpath import main
 
-code = _fastpath.main(__version__)
-if code is None:
-    from hostreach.cli import main
-
-    code = main()
-sys.exit(code)
+sys.exit(main())

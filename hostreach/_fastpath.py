@@ -1,93 +1,189 @@
-"""The warm path of ``python -m hostreach flags``: replay the last answer, importing only os.
+"""The warm path of every entry point, and hostreach's one cache writer. Imports only os and sys.
 
-A successful ``flags`` answer is stored for a short time, keyed by the exact arguments, the
-environment that chooses the engine, the Docker CLI config, the user and hostreach's version.
-It is replayed only while the engine's socket is the same file it was (an engine restart
-recreates it) and for at most TTL_SECONDS, the lifetime of the engine answer cache. It is never
-used with --no-cache, --facts or --debug, and failures are never stored. Anything unexpected
-(an unreadable or damaged entry) means "not cached": the full path then runs, and the engine
-is asked at once (probe.prefetch), so that it answers while the full path is being imported.
+``python -m hostreach``, the ``hostreach`` console script and :func:`hostreach.route` all replay
+a stored answer when one is valid, before anything else of hostreach is imported. The probe
+stores the engine's own answers here too. An entry is kept as long as what it depends on holds,
+with no expiry:
+
+- its key: hostreach's version, the user, the environment that selects the engine
+  (``DOCKER_HOST``, ``DOCKER_CONTEXT``, ...), the Docker CLI config file's identity (``docker
+  context use`` rewrites it), and the exact arguments;
+- its dependencies, checked at every replay: the engine socket's identity (an engine restart
+  makes a new socket file) and, for a route that points at this machine's main address, that
+  the default route still leaves through the same interface holding that address.
+
+Only answers made from the engine's own reply are stored (never a guess made without it), and
+only where a dependency can be checked: an engine on a unix socket. Anything unexpected (an
+unreadable, damaged or foreign entry) means "not cached", and the full path runs.
 """
 
 import os
 import sys
-import time
 
-from hostreach._paths import cache_dir, docker_config_dir, file_identity, short_hash, uid
+from hostreach import __version__
 
-TTL_SECONDS = 60.0
-_MAGIC = "hostreach-answer 1"
-_ENV = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
-_UNCACHED = ("--no-cache", "--facts", "--debug", "-h", "--help")
+TYPE_CHECKING = False  # the one such block: typing would cost more than a whole warm answer
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_MAGIC = "hostreach-cache 2"
+ENGINE_ENV = (
+    "DOCKER_HOST",
+    "DOCKER_CONTEXT",
+    "DOCKER_CONFIG",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_CERT_PATH",
+)
+"""The environment variables that choose the engine (and so belong in every key)."""
+_MAX_ENTRY = 1 << 20  # an engine's three answers are about 10 KB; anything larger is not ours
+_SEP = "\x1f"
 
 
-def _stat(path: str) -> str:
-    return file_identity(path) or "-"
+def cache_dir() -> str:
+    """Return ``$XDG_CACHE_HOME/hostreach`` (default ``~/.cache/hostreach``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "hostreach")
 
 
-def key(argv: list[str], version: str) -> str | None:
-    """Return the cache key for these arguments, or None when the answer must not be cached."""
-    if not argv or argv[0] != "flags" or any(a.split("=", 1)[0] in _UNCACHED for a in argv):
+def docker_config_dir(environ: "Mapping[str, str]" = os.environ, home: str = "") -> str:
+    """Return the Docker CLI's configuration directory (DOCKER_CONFIG or ~/.docker)."""
+    return environ.get("DOCKER_CONFIG") or os.path.join(home or os.path.expanduser("~"), ".docker")
+
+
+def file_identity(path: str) -> str:
+    """Return ``device:inode:mtime`` of a file (a recreated socket differs), or "" if absent."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ""
+    return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+
+
+def uid() -> int:
+    """Return this process's user id (0 where there is none: Windows has no getuid)."""
+    return os.getuid() if hasattr(os, "getuid") else 0
+
+
+def key(*parts: str) -> str:
+    """Return the cache key of an answer to ``parts``, in the current engine selection."""
+    selection = [f"{name}={os.environ.get(name, '')}" for name in ENGINE_ENV]
+    config = file_identity(os.path.join(docker_config_dir(), "config.json"))
+    return repr((__version__, uid(), *selection, config, *parts))
+
+
+def _file_name(cache_key: str) -> str:
+    # 64-bit FNV-1a: it only spreads entries over file names; the full key inside is checked.
+    value = 0xCBF29CE484222325
+    for byte in cache_key.encode("utf-8", "surrogateescape"):
+        value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(cache_dir(), f"{value:016x}")
+
+
+def socket_dependency(endpoint: str | None) -> str | None:
+    """Return the dependency on an engine socket (``unix://PATH``), or None for other endpoints."""
+    if not endpoint or not endpoint.startswith("unix://"):
         return None
-    parts = [version, str(uid()), "\0".join(argv)]
-    parts += [f"{name}={os.environ.get(name, '')}" for name in _ENV]
-    parts.append(_stat(os.path.join(docker_config_dir(), "config.json")))  # `docker context use`
-    return "\n".join(parts)
+    path = endpoint[len("unix://") :]
+    identity = file_identity(path)
+    return f"file{_SEP}{path}{_SEP}{identity}" if identity else None
 
 
-def _path(cache_key: str) -> str:
-    return os.path.join(cache_dir(), f"answer-{short_hash(cache_key)}")
+def address_dependency(interface: str, address: str) -> str | None:
+    """Return the dependency on this machine's main address, or None where it cannot be checked."""
+    if not sys.platform.startswith("linux") or not _main_address_holds(interface, address):
+        return None
+    return f"main{_SEP}{interface}{_SEP}{address}"
 
 
-def store(cache_key: str, socket_path: str, out: str, err: str) -> None:
-    """Remember a successful answer; a cache that cannot be written is skipped."""
-    path = _path(cache_key)
-    header = [_MAGIC, repr(time.time()), socket_path, _stat(socket_path) if socket_path else "-"]
-    body = "\n".join(header) + "\n" + f"{len(out)} {len(err)}\n" + out + err
+def _read_text(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as f:
+        return f.read(_MAX_ENTRY)
+
+
+def _main_address_holds(interface: str, address: str) -> bool:
+    """Whether the IPv4 default route leaves through ``interface`` and ``address`` is local.
+
+    Read from /proc without netifaces: the kernel's routing table and its local address trie.
+    """
+    try:
+        routes = _read_text("/proc/net/route").splitlines()[1:]
+        trie = _read_text("/proc/net/fib_trie")
+    except OSError:
+        return False
+    default = [f[0] for f in (line.split() for line in routes) if len(f) > 2 and f[1] == "00000000"]
+    if default[:1] != [interface]:
+        return False
+    lines = trie.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() == f"|-- {address}" and "/32 host LOCAL" in lines[i + 1]:
+            return True
+    return False
+
+
+def _holds(dependency: str) -> bool:
+    kind, _, rest = dependency.partition(_SEP)
+    first, _, second = rest.partition(_SEP)
+    if kind == "file":
+        return file_identity(first) == second
+    if kind == "main":
+        return _main_address_holds(first, second)
+    return False
+
+
+def write(cache_key: str, dependencies: "list[str]", payload: str) -> None:
+    """Store ``payload`` under the key, valid while every dependency holds; errors are ignored.
+
+    The file is written whole and renamed into place, so a reader never sees half an entry.
+    """
+    if not dependencies or any("\n" in d for d in dependencies):
+        return
+    path = _file_name(cache_key)
+    text = "\n".join(
+        [_MAGIC, cache_key.replace("\n", "\\n"), str(len(dependencies)), *dependencies]
+    )
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(cache_key.replace("\n", "\x1e") + "\n" + body)
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(f"{text}\n{payload}")
         os.replace(tmp, path)
     except OSError:
         return
 
 
-def replay(cache_key: str) -> tuple[str, str] | None:
-    """Return the stored ``(stdout, stderr)`` if still valid, else None."""
+def read(cache_key: str) -> str | None:
+    """Return the payload stored under the key while its dependencies hold, else None."""
     try:
-        with open(_path(cache_key), encoding="utf-8") as f:
-            text = f.read()
-        stored_key, magic, written, socket_path, identity, sizes, rest = text.split("\n", 6)
-        if stored_key != cache_key.replace("\n", "\x1e") or magic != _MAGIC:
-            return None
-        if not 0 <= time.time() - float(written) < TTL_SECONDS:
-            return None
-        if socket_path and _stat(socket_path) != identity:
-            return None  # the engine restarted (or went away): ask it again
-        n_out, n_err = (int(n) for n in sizes.split(" "))
+        with open(_file_name(cache_key), encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read(_MAX_ENTRY + 1)
+        magic, stored_key, count, rest = text.split("\n", 3)
+        n = int(count)
+        *dependencies, payload = rest.split("\n", n)
     except (OSError, ValueError):
         return None
-    if len(rest) != n_out + n_err:
+    if magic != _MAGIC or stored_key != cache_key.replace("\n", "\\n") or len(text) > _MAX_ENTRY:
         return None
-    return rest[:n_out], rest[n_out:]
+    if len(dependencies) != n or not n or not all(map(_holds, dependencies)):
+        return None
+    return payload
 
 
-def main(version: str) -> int | None:
-    """Print a valid stored answer and return 0, or return None to take the full path."""
-    cache_key = key(sys.argv[1:], version)
-    if cache_key is None:
-        return None
-    found = replay(cache_key)
-    if found is None:
-        # The full path will ask the engine: ask now, while the rest of hostreach is imported
-        # (with the default timeout: a --timeout of its own is left to the full path).
-        if not any(arg.split("=", 1)[0] == "--timeout" for arg in sys.argv[1:]):
-            from hostreach.probe import prefetch  # noqa: PLC0415
+def answer_key(argv: "list[str]") -> str | None:
+    """Return the key of a stored CLI answer for these arguments, or None (only ``flags``)."""
+    return key("cli", *argv) if argv[:1] == ["flags"] else None
 
-            prefetch()
-        return None
-    sys.stdout.write(found[0])
-    sys.stderr.write(found[1])
-    return 0
+
+def main(argv: "list[str] | None" = None) -> int:
+    """Entry point of ``python -m hostreach`` and the ``hostreach`` script: replay, else run."""
+    argv = sys.argv[1:] if argv is None else argv
+    cache_key = answer_key(argv)
+    stored = read(cache_key) if cache_key is not None else None
+    if stored is not None:
+        size, _, rest = stored.partition("\n")
+        if size.isdigit() and int(size) <= len(rest):
+            sys.stdout.write(rest[: int(size)])
+            sys.stderr.write(rest[int(size) :])
+            return 0
+    from hostreach.cli import main as full  # noqa: PLC0415 - the full path, only on a miss
+
+    return full(argv)

@@ -5,46 +5,29 @@ Exit codes: 0 answered, 1 no usable route or a failure, 2 bad usage or bad input
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import sys
-from types import SimpleNamespace
+from collections.abc import Callable, Sequence
+from typing import TextIO, TypeAlias
 
 from hostreach import __version__
-from hostreach.commands import PROG
+from hostreach.commands import PROG, directions, doctor, route
 from hostreach.errors import HostreachError
-from hostreach.resolve import DEFAULT_ALIAS, STRATEGIES
+from hostreach.render import RENDERERS
+from hostreach.routes import DEFAULT_ALIAS, STRATEGIES
 from hostreach.runtimes import RUNTIME_IDS
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
-    from argparse import ArgumentParser
-    from collections.abc import Callable, Sequence
-    from typing import Any, Protocol, TextIO
-
-    from hostreach.commands import Args
-
-    Handler = Callable[[Args, TextIO, TextIO], int]
-
-    class Options(Protocol):
-        """What the command builders call: an ArgumentParser, or _Defaults reading defaults."""
-
-        def add_argument(self, *names: str, **kwargs: Any) -> object: ...
-        def set_defaults(self, **kwargs: Any) -> None: ...
-
-    class Commands(Protocol):
-        """What COMMANDS' builders add their command to: argparse's subparsers, or _Defaults."""
-
-        def add_parser(self, name: str, *, help: str, description: str) -> Options: ...
-
+Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
+Parser = argparse.ArgumentParser
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
-FLAG_FORMATS = ("shell", "args", "json", "compose", "env")
-"""The names of hostreach.render.RENDERERS, here so that building the parser imports nothing."""
+FLAG_FORMATS = tuple(RENDERERS)
 MAX_TIMEOUT = 300.0
 
 
 def _timeout(text: str) -> float:
-    import argparse  # noqa: PLC0415 - only called while parsing
-
     try:
         value = float(text)
     except ValueError:
@@ -55,8 +38,6 @@ def _timeout(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    import argparse  # noqa: PLC0415 - only called while parsing
-
     try:
         value = int(text, 10)
     except ValueError:
@@ -67,14 +48,10 @@ def _port(text: str) -> int:
 
 
 def _target(text: str) -> tuple[str, int]:
-    import argparse  # noqa: PLC0415 - only called while parsing
-
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:5432, not {text!r}")
-    import ipaddress  # noqa: PLC0415
-
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -83,22 +60,26 @@ def _target(text: str) -> tuple[str, int]:
     return host, _port(port)
 
 
-def _ports(parser: Options, help_text: str) -> None:
+def _ports(parser: Parser, help_text: str) -> None:
     parser.add_argument(
         "--port", type=_port, action="append", default=[], metavar="N", help=help_text
     )
 
 
-def _common(
-    parser: Options,
-    *,
-    timeout_help: str = "the most any engine call may take",
-) -> None:
+def _replay(parser: Parser) -> None:
+    """--facts: only for the commands that can answer from a snapshot alone."""
     parser.add_argument(
         "--facts",
         metavar="FILE",
         help="replay a snapshot written by `hostreach facts` instead of probing anything",
     )
+
+
+def _common(
+    parser: Parser,
+    *,
+    timeout_help: str = "the most any engine call may take",
+) -> None:
     parser.add_argument(
         "--timeout",
         type=_timeout,
@@ -115,7 +96,7 @@ def _common(
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
-def _route_options(parser: Options) -> None:
+def _route_options(parser: Parser) -> None:
     parser.add_argument(
         "--alias",
         action="append",
@@ -135,7 +116,7 @@ def _route_options(parser: Options) -> None:
     )
 
 
-def _add_flags(commands: Commands) -> None:
+def _add_flags(commands: Subparsers) -> None:
     flags = commands.add_parser(
         "flags",
         help="print the `docker run` flags that make the host reachable",
@@ -157,11 +138,12 @@ def _add_flags(commands: Commands) -> None:
         metavar="NAME",
         help="with --format compose: print a whole override file for these services",
     )
+    _replay(flags)
     _common(flags)
-    flags.set_defaults(handler="route:flags")
+    flags.set_defaults(handler=route.flags)
 
 
-def _add_address(commands: Commands) -> None:
+def _add_address(commands: Subparsers) -> None:
     address = commands.add_parser(
         "address",
         help="inside a container: print the address at which this container reaches the host",
@@ -170,11 +152,12 @@ def _add_address(commands: Commands) -> None:
         " default gateway. Exit 1 if there is none.",
     )
     address.add_argument("--format", choices=("text", "json"), default="text")
+    _replay(address)
     _common(address)
-    address.set_defaults(handler="route:address")
+    address.set_defaults(handler=route.address)
 
 
-def _add_run(commands: Commands) -> None:
+def _add_run(commands: Subparsers) -> None:
     run = commands.add_parser(
         "run",
         help="run a container with the route: `hostreach run [OPTIONS] IMAGE [COMMAND]`",
@@ -184,11 +167,12 @@ def _add_run(commands: Commands) -> None:
         " other word (or --) starts the engine's.",
     )
     _route_options(run)
+    _replay(run)
     _common(run)
-    run.set_defaults(handler="route:run")
+    run.set_defaults(handler=route.run)
 
 
-def _add_endpoint(commands: Commands) -> None:
+def _add_endpoint(commands: Subparsers) -> None:
     endpoint = commands.add_parser(
         "endpoint",
         help="host -> container: print where this process reaches a container's published port",
@@ -200,10 +184,10 @@ def _add_endpoint(commands: Commands) -> None:
     endpoint.add_argument("port", metavar="PORT", help="the container's port: 8000 or 8000/udp")
     endpoint.add_argument("--format", choices=("text", "json"), default="text")
     _common(endpoint)
-    endpoint.set_defaults(handler="directions:endpoint")
+    endpoint.set_defaults(handler=directions.endpoint)
 
 
-def _add_network(commands: Commands) -> None:
+def _add_network(commands: Subparsers) -> None:
     network = commands.add_parser(
         "network",
         help="container -> container: ensure a user-defined network; print --network=NAME",
@@ -214,10 +198,10 @@ def _add_network(commands: Commands) -> None:
     network.add_argument("name", metavar="NAME")
     network.add_argument("--format", choices=("shell", "json"), default="shell")
     _common(network)
-    network.set_defaults(handler="directions:network")
+    network.set_defaults(handler=directions.network)
 
 
-def _add_compose_override(commands: Commands) -> None:
+def _add_compose_override(commands: Subparsers) -> None:
     override = commands.add_parser(
         "compose-override",
         help="print a compose override file that gives every service the route",
@@ -231,25 +215,27 @@ def _add_compose_override(commands: Commands) -> None:
         help="the compose file (default: the one docker compose finds here)",
     )
     _route_options(override)
+    _replay(override)
     _common(override)
-    override.set_defaults(handler="route:compose_override")
+    override.set_defaults(handler=route.compose_override)
 
 
-def _add_doctor(commands: Commands) -> None:
-    doctor = commands.add_parser(
+def _add_doctor(commands: Subparsers) -> None:
+    parser = commands.add_parser(
         "doctor",
         help="explain why containers cannot reach a service on this machine, and how to fix it",
         description="Combine the route with the sockets listening on each --port and the host"
         " firewall, and report each problem with its fix. Exit 1 if any finding is an error.",
     )
-    _ports(doctor, "a TCP port of the host service; may repeat")
-    _route_options(doctor)
-    doctor.add_argument("--format", choices=("text", "json"), default="text")
-    _common(doctor)
-    doctor.set_defaults(handler="doctor:doctor")
+    _ports(parser, "a TCP port of the host service; may repeat")
+    _route_options(parser)
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    _replay(parser)
+    _common(parser)
+    parser.set_defaults(handler=doctor.doctor)
 
 
-def _add_check(commands: Commands) -> None:
+def _add_check(commands: Subparsers) -> None:
     check = commands.add_parser(
         "check",
         help="prove it: connect to the host service from a real, throwaway container",
@@ -271,10 +257,10 @@ def _add_check(commands: Commands) -> None:
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     _common(check, timeout_help="seconds to wait for the connection, and for each engine call")
-    check.set_defaults(handler="doctor:check", strategy="auto", runtime=None)
+    check.set_defaults(handler=doctor.check, strategy="auto", runtime=None)
 
 
-def _add_relay(commands: Commands) -> None:
+def _add_relay(commands: Subparsers) -> None:
     relay = commands.add_parser(
         "relay",
         help="forward containers' connections to a service that must stay on 127.0.0.1",
@@ -292,10 +278,10 @@ def _add_relay(commands: Commands) -> None:
     )
     _route_options(relay)
     _common(relay)
-    relay.set_defaults(handler="doctor:relay")
+    relay.set_defaults(handler=doctor.relay)
 
 
-def _add_facts(commands: Commands) -> None:
+def _add_facts(commands: Subparsers) -> None:
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
@@ -303,11 +289,12 @@ def _add_facts(commands: Commands) -> None:
         " also the sockets listening on those ports and the firewall, for the doctor.",
     )
     _ports(facts, "also record what listens on this TCP port, and the firewall; may repeat")
+    _replay(facts)
     _common(facts)
-    facts.set_defaults(handler="route:facts")
+    facts.set_defaults(handler=route.facts)
 
 
-COMMANDS: dict[str, Callable[[Commands], None]] = {
+COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "flags": _add_flags,
     "address": _add_address,
     "run": _add_run,
@@ -322,35 +309,25 @@ COMMANDS: dict[str, Callable[[Commands], None]] = {
 """Every subcommand and the function that adds its parser, in the order --help lists them."""
 
 
-def build_parser(only: str | None = None) -> ArgumentParser:
-    """Return the argument parser (importable without side effects, for the docs).
-
-    ``only``: build just that command's subparser. Building all of them costs about as much as
-    the rest of a warm ``flags`` call, and parsing one command needs only its own.
-    """
-    from hostreach._parser import Parser  # noqa: PLC0415 - argparse: only when parsing
-
+def build_parser() -> Parser:
+    """Return the argument parser (importable without side effects, for the docs)."""
     parser = Parser(
         prog=PROG,
         description="Find how a process inside a container reaches a service on the host.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=Parser
-    )
-    for name, add in COMMANDS.items():
-        if only is None or name == only:
-            add(commands)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS.values():
+        add(commands)
     return parser
 
 
 def _run_options() -> dict[str, bool]:
     """hostreach's own options for ``run`` (True: takes a value), read from the same builders
     that give ``run`` its options, so the split cannot drift from the parser."""
-    from hostreach._parser import Parser  # noqa: PLC0415
-
-    parser = Parser()
+    parser = Parser(add_help=False)
     _route_options(parser)
+    _replay(parser)
     _common(parser)
     return {opt: action.nargs != 0 for action in parser._actions for opt in action.option_strings}
 
@@ -373,77 +350,20 @@ def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, list(argv[i:])
 
 
-class _Defaults:
-    """Stands in for a parser to read one command's defaults from its builder, without argparse.
-
-    A command given no arguments (``python -m hostreach flags``, the common call) needs only its
-    defaults; argparse with re, gettext and locale would cost about 13 ms of the start. The
-    values are what argparse gives (tests/test_cli.py compares them for every command).
-    """
-
-    def __init__(self) -> None:
-        self.values: dict[str, object] = {}
-        self.needs_arguments = False
-
-    def add_parser(self, name: str, *, help: str, description: str) -> _Defaults:
-        """Return itself: it reads one command."""
-        del name, help, description
-        return self
-
-    def add_argument(self, *names: str, **kwargs: Any) -> None:
-        """Record the option's default under the destination argparse would give it."""
-        if kwargs.get("required") or not names[0].startswith("-"):
-            self.needs_arguments = True
-        longs = [name for name in names if name.startswith("--")]
-        dest = kwargs.get("dest") or (longs or list(names))[0].lstrip("-").replace("-", "_")
-        flag = {"store_true": False, "store_false": True}.get(kwargs.get("action", ""))
-        default = kwargs.get("default", flag)
-        if isinstance(default, str) and "type" in kwargs:
-            default = kwargs["type"](default)  # argparse converts string defaults
-        self.values[dest] = default
-
-    def set_defaults(self, **kwargs: Any) -> None:
-        """Record values set without an option, such as the handler."""
-        self.values.update(kwargs)
-
-
-def bare_defaults(command: str) -> dict[str, object] | None:
-    """Return what parsing just ``command`` gives, or None if it needs arguments (or is unknown)."""
-    if command not in COMMANDS:
-        return None
-    defaults = _Defaults()
-    COMMANDS[command](defaults)
-    return None if defaults.needs_arguments else {"command": command, **defaults.values}
-
-
-def _handler(path: str) -> Handler:
-    import importlib  # noqa: PLC0415
-
-    module, _, name = path.partition(":")
-    handler: Handler = getattr(importlib.import_module(f"hostreach.commands.{module}"), name)
-    return handler
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    bare = bare_defaults(argv[0]) if len(argv) == 1 else None
     engine_args: list[str] = []
-    args: Args
-    if bare is not None:
-        args = SimpleNamespace(**bare)
-    else:
-        if argv[:1] == ["run"]:
-            own, engine_args = split_run(argv[1:])
-            argv = ["run", *own]
-        parser = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
-            return exc.code if isinstance(exc.code, int) else 2
+    if argv[:1] == ["run"]:
+        own, engine_args = split_run(argv[1:])
+        argv = ["run", *own]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
+        return exc.code if isinstance(exc.code, int) else 2
     args.engine_args = engine_args
     args.argv = argv
-    handler = _handler(args.handler)
+    handler: Handler = args.handler
     try:
         return handler(args, sys.stdout, sys.stderr)
     except HostreachError as exc:

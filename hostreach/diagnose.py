@@ -7,13 +7,15 @@ the troubleshooting docs key on it): see :data:`FINDINGS`.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-from hostreach import engine, iptables, nftables
+from hostreach import iptables, nftables, vantage
 from hostreach.errors import HostreachError
 from hostreach.facts import Facts, Listener, ProbeResult
-from hostreach.resolve import Route, bridge_gateway, shares_network
-from hostreach.runtimes import Runtime, by_id, identify
+from hostreach.routes import Route
+from hostreach.runtimes import Runtime, by_id
+from hostreach.vantage import Vantage
 
 Severity = Literal["error", "warning", "info"]
 
@@ -41,6 +43,9 @@ FINDINGS: dict[str, str] = {
     "unresolved": "The container could not resolve the host name.",
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
+    "host-network": "--network=host removes the container's network isolation.",
+    "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"
+    " namespace than this one.",
 }
 """Every finding id, with what it means (the troubleshooting page is built from this table)."""
 
@@ -101,7 +106,7 @@ class Arrival(NamedTuple):
     main: bool = False  # the address is this machine's main (LAN) address, not a bridge's
 
 
-def arrival(facts: Facts, route: Route, runtime: Runtime) -> Arrival:
+def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: bool) -> Arrival:
     """Return where containers' connections by this route land on this machine."""
     literal = route.address
     bridge = facts.daemon.bridge_interface if facts.daemon else None
@@ -119,7 +124,7 @@ def arrival(facts: Facts, route: Route, runtime: Runtime) -> Arrival:
     reaches = runtime.reaches_loopback(facts)
     if reaches:
         return Arrival(None, loopback=True, interface=None)
-    address = bridge_gateway(facts, shares_network=shares_network(facts))
+    address = vantage.bridge_gateway(facts, shares_network=shares_network)
     return Arrival(address, loopback=reaches, interface=bridge if reaches is False else None)
 
 
@@ -278,68 +283,59 @@ def _nft_allow(rule: str, interface: str, port: int) -> str:
     return f'sudo nft insert rule {family} {table} {chain} iifname "{interface}" tcp dport {port} accept'
 
 
-def diagnose(
-    facts: Facts,
-    route: Route | HostreachError,
-    ports: tuple[int, ...] = (),
-    probes: tuple[ProbeResult, ...] = (),
-    runtime: str | None = None,
-) -> Report:
-    """Return the findings for containers reaching these ports on this machine by this route."""
-    findings = _engine_findings(facts)
-    if isinstance(route, HostreachError):
-        findings.append(Finding("no-route", "error", str(route), ""))
-        return Report(None, (), tuple(findings), probes)
-    row = by_id(runtime) if runtime else identify(facts)
-    findings += [
-        Finding(n.id, "warning", n.message[0].upper() + n.message[1:] + ".", n.fix)
-        for n in row.notes(facts)
-    ]
-    if route.extra_hosts and engine.containers_os(facts) == "windows":
-        findings.append(
-            Finding(
-                "windows-containers",
-                "warning",
-                "The engine runs Windows containers, which ignore --add-host and extra_hosts"
-                " (moby/moby#41165): the names given will not resolve inside them.",
-                "inside the container, connect to the host's address itself"
-                + "".join(
-                    f" ({a})"
-                    for a in sorted(set(route.hosts.values()) - {"native", "host-gateway"})
-                ),
-            )
-        )
-    if route.remote:
-        findings.append(
-            Finding(
-                "remote-engine",
-                "warning",
-                f"The engine runs on another machine ({facts.client.endpoint}): its containers"
-                " reach that machine, not this one, and this machine's sockets say nothing"
-                " about it.",
-                "forward the port to the engine's machine: ssh -N -R 0.0.0.0:PORT:127.0.0.1:PORT"
-                " ENGINE-HOST (its sshd needs GatewayPorts clientspecified)",
-            )
-        )
-        return Report(route, (), tuple(findings), probes)
-    listening = facts.listening
-    # Without the engine's answer there is no telling whether we share its host's network.
-    known = facts.daemon is not None
-    if ports and known and facts.client.in_container and not shares_network(facts):
-        findings.append(
-            Finding(
-                "in-container",
-                "warning",
-                FINDINGS["in-container"],
-                "run the doctor on the engine's host",
-            )
-        )
-        return Report(route, (), tuple(findings), probes)
-    missing = [p for p in ports if listening is None or p not in listening.ports]
-    if missing:
-        details = "; ".join(i.detail for i in facts.issues if i.source == "listeners")
-        shown = " ".join(f"--port {p}" for p in missing)
-        findings.append(
+class _Case(NamedTuple):
+    """What the checks read: the facts, the route and where its containers arrive."""
+
+    facts: Facts
+    route: Route
+    ports: tuple[int, ...]
+    probes: tuple[ProbeResult, ...]
+    vantage: Vantage
+    target: Arrival
+
+
+class _Found(NamedTuple):
+    findings: list[Finding]
+    final: bool = False
+    """No later check applies (this machine's sockets say nothing about the route)."""
+
+
+def _check_engine(case: _Case) -> _Found:
+    return _Found(_engine_findings(case.facts))
+
+
+# Notes the doctor checks in detail itself: the engine's reachability, and where the service
+# listens (the port checks name the address and the process).
+_CHECKED_ITSELF = frozenset({"engine-unreachable", "listen-address"})
+
+
+def _check_notes(case: _Case) -> _Found:
+    """The route's notes as warnings: each is worded once, in the rule that found it."""
+    return _Found(
+        [
+            Finding(n.id, "warning", n.message[0].upper() + n.message[1:] + ".", n.fix)
+            for n in case.route.notes
+            if n.id not in _CHECKED_ITSELF
+        ]
+    )
+
+
+def _check_elsewhere(case: _Case) -> _Found:
+    """Stop where this machine's sockets and firewall say nothing about the route's target."""
+    return _Found(
+        [], final=case.route.remote or any(n.id == "in-container" for n in case.route.notes)
+    )
+
+
+def _check_listeners_read(case: _Case) -> _Found:
+    listening = case.facts.listening
+    missing = [p for p in case.ports if listening is None or p not in listening.ports]
+    if not missing:
+        return _Found([])
+    details = "; ".join(i.detail for i in case.facts.issues if i.source == "listeners")
+    shown = " ".join(f"--port {p}" for p in missing)
+    return _Found(
+        [
             Finding(
                 "listeners-unknown",
                 "warning",
@@ -351,23 +347,61 @@ def diagnose(
                 if details
                 else f"record them with: python -m hostreach facts {shown} > facts.json",
             )
-        )
-    target = arrival(facts, route, row)
-    for port in ports:
-        probe = next((p for p in probes if p.port == port), None)
+        ]
+    )
+
+
+def _check_ports(case: _Case) -> _Found:
+    """For each port: does the service listen where containers arrive, and does a firewall drop?"""
+    listening = case.facts.listening
+    findings = []
+    for port in case.ports:
+        probe = next((p for p in case.probes if p.port == port), None)
         bound = True
         if listening is not None and port in listening.ports:
             sockets = [s for s in listening.sockets if s.port == port]
-            bind = _bind_findings(target, port, sockets)
+            bind = _bind_findings(case.target, port, sockets)
             findings += bind
             bound = not bind
-        findings += _firewall_findings(facts, target, port, probe, bound=bound)
+        findings += _firewall_findings(case.facts, case.target, port, probe, bound=bound)
+    return _Found(findings)
+
+
+_CHECKS: tuple[Callable[[_Case], _Found], ...] = (
+    _check_engine,
+    _check_notes,
+    _check_elsewhere,
+    _check_listeners_read,
+    _check_ports,
+)
+"""The doctor's checks, in order; a final one ends the list."""
+
+
+def diagnose(
+    facts: Facts,
+    route: Route | HostreachError,
+    ports: tuple[int, ...] = (),
+    probes: tuple[ProbeResult, ...] = (),
+) -> Report:
+    """Return the findings for containers reaching these ports on this machine by this route."""
+    if isinstance(route, HostreachError):
+        findings = [*_engine_findings(facts), Finding("no-route", "error", str(route), "")]
+        return Report(None, (), tuple(findings), probes)
+    here = vantage.of(facts)
+    target = arrival(facts, route, by_id(route.runtime), shares_network=here.shares_network)
+    case = _Case(facts, route, ports, probes, here, target)
+    findings = []
+    for check in _CHECKS:
+        found = check(case)
+        findings += found.findings
+        if found.final:
+            break
     if not any(f.id == "loopback-only" for f in findings):
         # Said as a warning only where it explains a failure; otherwise it is background.
         findings = [
             f._replace(severity="info") if f.id == "rootless-loopback" else f for f in findings
         ]
-    listeners = listening.sockets if listening is not None else ()
+    listeners = facts.listening.sockets if facts.listening is not None and not found.final else ()
     return Report(route, listeners, tuple(dict.fromkeys(findings)), probes)
 
 

@@ -7,12 +7,9 @@ module only reads Engine API fields safely, whatever a pasted ``docker info`` ha
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
-    from typing import Any
-
-    from hostreach.facts import Facts
+from hostreach.facts import Facts
 
 Version = tuple[int, ...]
 

@@ -7,16 +7,12 @@ snapshot accepts any key missing or extra; a value of the wrong type is a :class
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any, Literal, NamedTuple
 
-from hostreach._record import NamedTuple
 from hostreach.errors import FactsError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
-    import os
-    from typing import Any, Literal
 
 SCHEMA = 1
 """The schema major this version writes and reads."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 Action = Literal["accept", "drop", "reject", "unknown"]
@@ -94,6 +95,39 @@ def _address_matches(spec: str, address: str | None) -> bool | None:
 _IGNORED_MODULES = {"tcp", "comment", "multiport", "conntrack", "state", "addrtype"}
 
 
+def _dport(value: str, packet: Packet) -> bool | None:
+    try:
+        return any(low <= packet.port <= high for low, high in _ports(value))
+    except ValueError:
+        return None
+
+
+# option -> (does its value match the packet (None: cannot judge), how many words it takes)
+_OPTIONS: dict[str, tuple[Callable[[str, Packet], bool | None], int]] = {
+    "--comment": (lambda _v, _p: True, 2),
+    "-m": (lambda v, _p: True if v in _IGNORED_MODULES else None, 2),
+    "-i": (lambda v, p: _interface_matches(v, p.interface), 2),
+    "-p": (lambda v, _p: v.lower() in ("tcp", "6", "all", "0"), 2),
+    "--dport": (_dport, 2),
+    "--ctstate": (lambda v, _p: "NEW" in v.split(","), 2),
+    "--dst-type": (lambda v, _p: v == "LOCAL", 2),
+    "-d": (lambda v, p: _address_matches(v, p.destination), 2),
+    "--syn": (lambda _v, _p: True, 1),
+    "--tcp-flags": (lambda _v, _p: True, 3),
+}
+_ALIASES = {
+    "--in-interface": "-i",
+    "--protocol": "-p",
+    "--destination-port": "--dport",
+    "--dports": "--dport",
+    "--destination-ports": "--dport",
+    "--state": "--ctstate",
+    "--destination": "-d",
+}
+# Anything else (-s: the container's address varies; --sport, -m limit, -m set ...) is not judged.
+_UNJUDGED: tuple[Callable[[str, Packet], bool | None], int] = (lambda _v, _p: None, 2)
+
+
 def _matches(words: list[str], packet: Packet) -> bool | None:
     """Whether a rule's matches hold for the packet; None where one cannot be judged."""
     result: bool | None = True
@@ -101,37 +135,13 @@ def _matches(words: list[str], packet: Packet) -> bool | None:
     i = 0
     while i < len(words):
         word = words[i]
-        value = words[i + 1] if i + 1 < len(words) else ""
-        step = 2
-        one: bool | None
         if word == "!":
             negate, i = True, i + 1
             continue
         if word in ("-j", "-g"):
             break  # what follows is the target and its options (--reject-with ...)
-        if word == "--comment":
-            one = True
-        elif word == "-m":
-            one = True if value in _IGNORED_MODULES else None
-        elif word in ("-i", "--in-interface"):
-            one = _interface_matches(value, packet.interface)
-        elif word in ("-p", "--protocol"):
-            one = value.lower() in ("tcp", "6", "all", "0")
-        elif word in ("--dport", "--destination-port", "--dports", "--destination-ports"):
-            try:
-                one = any(low <= packet.port <= high for low, high in _ports(value))
-            except ValueError:
-                one = None
-        elif word in ("--ctstate", "--state"):
-            one = "NEW" in value.split(",")
-        elif word == "--dst-type":
-            one = value == "LOCAL"
-        elif word in ("-d", "--destination"):
-            one = _address_matches(value, packet.destination)
-        elif word in ("--syn", "--tcp-flags"):
-            one, step = True, (1 if word == "--syn" else 3)
-        else:  # -s (the container's address varies), --sport, -m limit, -m set, ...
-            one = None
+        match, step = _OPTIONS.get(_ALIASES.get(word, word), _UNJUDGED)
+        one = match(words[i + 1] if i + 1 < len(words) else "", packet)
         if negate and one is not None:
             one = not one
         negate = False

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from hostreach.iptables import Packet, Verdict
@@ -19,7 +20,6 @@ _TOKEN = re.compile(r'\{[^}]*\}|"[^"]*"|\S+')
 _PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50}
 _MAX_DEPTH = 32
 _TERMINAL = {"accept", "drop", "reject"}
-_SKIP_WORDS = {"log", "comment", "notrack"}
 _IPTABLES_TABLES = {("ip", "filter"), ("ip6", "filter")}
 
 
@@ -102,6 +102,91 @@ def _address_matches(token: str, address: str | None) -> bool | None:
         return None
 
 
+def _at(words: list[str], i: int) -> str:
+    return words[i] if i < len(words) else ""
+
+
+def _operand(words: list[str], i: int) -> tuple[bool, str, int]:
+    """Return (negated, value, words taken) of the operand at ``i``: ``VALUE`` or ``!= VALUE``."""
+    if _at(words, i) == "!=":
+        return True, _at(words, i + 1), 2
+    return False, _at(words, i), 1
+
+
+# Each reads one match at words[i]: (does it hold (None: cannot judge), how many words it takes).
+_Reader = Callable[[list[str], int, Packet], tuple[bool | None, int]]
+
+
+def _compare(
+    words: list[str], i: int, test: Callable[[str], bool | None]
+) -> tuple[bool | None, int]:
+    """The operand at ``i`` tested, negated for ``!=``; the words taken include those before it."""
+    negated, value, taken = _operand(words, i)
+    one = test(value)
+    return (not one if negated and one is not None else one), i + taken
+
+
+def _iifname(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    one, end = _compare(words, i + 1, lambda v: _name_matches(v, packet.interface))
+    return one, end - i
+
+
+def _transport(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    if _at(words, i + 1) != "dport":
+        return None, 1
+    one, end = _compare(words, i + 2, lambda v: _port_matches(v, packet.port))
+    return one, end - i
+
+
+def _l4proto(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    if _at(words, i + 1) != "l4proto":
+        return None, 1
+    one, end = _compare(words, i + 2, lambda v: "tcp" in _values(v))
+    return one, end - i
+
+
+def _conntrack(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    # A new connection to the host is in state "new", and not DNATed by the host.
+    kind = _at(words, i + 1)
+    if kind not in ("state", "status"):
+        return None, 1
+    one, end = _compare(words, i + 2, lambda v: kind == "state" and "new" in _values(v))
+    return one, end - i
+
+
+def _daddr(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    if _at(words, i + 1) != "daddr":
+        return None, 1
+    one, end = _compare(words, i + 2, lambda v: _address_matches(v, packet.destination))
+    return one, end - i
+
+
+def _fib(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    if words[i + 1 : i + 4] == ["daddr", "type", "local"]:
+        return True, 4
+    return None, 1
+
+
+_READERS: dict[str, _Reader] = {
+    "iifname": _iifname,
+    "iif": _iifname,
+    "tcp": _transport,
+    "th": _transport,
+    "udp": lambda _w, _i, _p: (False, 3),
+    "sctp": lambda _w, _i, _p: (False, 3),
+    "meta": _l4proto,
+    "ct": _conntrack,
+    "fib": _fib,
+    "ip": _daddr,
+    "ip6": _daddr,
+    # listed with its numbers: "counter packets 82 bytes 5442"
+    "counter": lambda w, i, _p: (True, 5 if _at(w, i + 1) == "packets" else 1),
+    "log": lambda w, i, _p: (True, 2 if _at(w, i + 1).startswith('"') else 1),
+    "comment": lambda w, i, _p: (True, 2 if _at(w, i + 1).startswith('"') else 1),
+    "notrack": lambda _w, _i, _p: (True, 1),
+}
+
+
 def _match(words: list[str], packet: Packet) -> tuple[bool | None, str | None, str | None]:
     """Return (matches, verdict word, its argument) for one rule."""
     result: bool | None = True
@@ -109,37 +194,10 @@ def _match(words: list[str], packet: Packet) -> tuple[bool | None, str | None, s
     while i < len(words):
         word = words[i]
         if word in _TERMINAL or word in ("jump", "goto", "return", "continue"):
-            target = words[i + 1] if word in ("jump", "goto") and i + 1 < len(words) else None
-            return result, word, target
-        negate = i + 2 < len(words) and words[i + 1] == "!="
-        value = words[i + 2] if negate else (words[i + 1] if i + 1 < len(words) else "")
-        step = 3 if negate else 2
-        one: bool | None
-        if word in ("iifname", "iif"):
-            one = _name_matches(value, packet.interface)
-        elif word in ("tcp", "th") and i + 1 < len(words) and words[i + 1] == "dport":
-            negate = i + 3 < len(words) and words[i + 2] == "!="
-            value = words[i + 3] if negate else (words[i + 2] if i + 2 < len(words) else "")
-            one, step = _port_matches(value, packet.port), (4 if negate else 3)
-        elif word in ("udp", "sctp"):
-            one, step = False, 3
-        elif word == "meta" and i + 1 < len(words) and words[i + 1] == "l4proto":
-            one, step = "tcp" in _values(words[i + 2] if i + 2 < len(words) else ""), 3
-        elif word == "ct" and i + 1 < len(words) and words[i + 1] in ("state", "status"):
-            # A new connection to the host is in state "new", and not DNATed by the host.
-            one, step = words[i + 1] == "state" and "new" in _values(words[i + 2]), 3
-        elif word == "fib" and words[i + 1 : i + 4] == ["daddr", "type", "local"]:
-            one, step = True, 4
-        elif word in ("ip", "ip6") and i + 1 < len(words) and words[i + 1] == "daddr":
-            one, step = _address_matches(words[i + 2], packet.destination), 3
-        elif word == "counter":  # listed with its numbers: "counter packets 82 bytes 5442"
-            one, step = True, (5 if words[i + 1 : i + 2] == ["packets"] else 1)
-        elif word in _SKIP_WORDS:
-            one, step = True, (2 if word in ("comment", "log") and value.startswith('"') else 1)
-        else:
-            one, step = None, 1
-        if negate and one is not None:
-            one = not one
+            target = _at(words, i + 1) if word in ("jump", "goto") else None
+            return result, word, target or None
+        reader = _READERS.get(word)
+        one, step = reader(words, i, packet) if reader is not None else (None, 1)
         if one is False:
             return False, None, None
         if one is None:

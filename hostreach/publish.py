@@ -12,10 +12,11 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from hostreach import vantage
 from hostreach.errors import NoRouteError, UsageError
 from hostreach.facts import Facts
-from hostreach.resolve import endpoint_host, host_address, is_remote, shares_network
-from hostreach.runtimes import HOST_NAMES
+from hostreach.routes import host_port
+from hostreach.runtimes import host_names
 
 
 class Endpoint(NamedTuple):
@@ -28,7 +29,7 @@ class Endpoint(NamedTuple):
     @property
     def address(self) -> str:
         """``host:port``, with brackets around an IPv6 host."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
     def to_json(self) -> dict[str, Any]:
         """Return the endpoint as plain JSON data."""
@@ -86,8 +87,8 @@ def published_endpoint(facts: Facts, container: Mapping[str, Any], port: str) ->
     name = str(container.get("Name", "")).lstrip("/") or "the container"
     settings = container.get("NetworkSettings")
     settings = settings if isinstance(settings, Mapping) else {}
-    local = shares_network(facts)
-    if facts.client.in_container and not local:
+    here = vantage.of(facts)
+    if facts.client.in_container and not here.shares_network:
         same = _same_network(facts, settings)
         if same is not None:
             return Endpoint(same[1], number, f"on network {same[0]} with {name}")
@@ -98,20 +99,20 @@ def published_endpoint(facts: Facts, container: Mapping[str, Any], port: str) ->
             f" HOSTPORT:{number}), or put this process on one of its networks"
         )
     wildcard = [p for ip, p in bindings if ip in ("", "0.0.0.0", "::")]
-    if is_remote(facts):
-        _, host = endpoint_host(facts.client.endpoint)
+    if here.remote:
+        host = here.engine_host
         if not wildcard or host is None:
             raise NoRouteError(
                 f"{name} publishes {key} only on the engine machine's {bindings[0][0]}:"
                 f" publish it on all interfaces (-p {number}) to reach it from here"
             )
         return Endpoint(host, wildcard[0], "published on the remote engine's machine")
-    if local:
+    if here.shares_network:
         if wildcard:
             return Endpoint("localhost", wildcard[0], "published on this machine")
         ip, host_port = bindings[0]
         return Endpoint(ip, host_port, f"published on this machine's {ip} only")
-    found = host_address(facts, HOST_NAMES)
+    found = vantage.host_address(facts, host_names())
     if not wildcard:
         raise NoRouteError(
             f"{name} publishes {key} only on the host's {bindings[0][0]}, which this container"

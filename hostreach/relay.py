@@ -18,7 +18,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TextIO
 
-from hostreach.errors import HostreachError
+from hostreach import vantage
+from hostreach.diagnose import arrival
+from hostreach.errors import HostreachError, UsageError
+from hostreach.facts import Facts
+from hostreach.routes import Route, host_port
+from hostreach.runtimes import by_id
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _CHUNK = 64 * 1024
@@ -44,6 +49,39 @@ class Plan(NamedTuple):
         if isinstance(source, ipaddress.IPv6Address) and source.ipv4_mapped is not None:
             source = source.ipv4_mapped
         return any(source in net for net in self.allowed)
+
+
+def plan(
+    facts: Facts,
+    route: Route,
+    *,
+    port: int,
+    target: tuple[str, int] | None,
+    allowed: tuple[Network, ...],
+) -> Plan:
+    """Return where the relay listens and forwards, for containers of this route. Pure.
+
+    Raise RelayError where no relay is needed or none can help, UsageError for a target that is
+    the listening address itself.
+    """
+    if route.remote:
+        raise RelayError(
+            f"the engine runs on another machine ({facts.client.endpoint}): its containers never"
+            " arrive here; forward the port with `ssh -R` instead"
+        )
+    here = vantage.of(facts)
+    where = arrival(facts, route, by_id(route.runtime), shares_network=here.shares_network)
+    if where.address is None:
+        if where.loopback:
+            raise RelayError(
+                f"no relay needed: {route.reason[:-1]}, and its containers already reach this"
+                " machine's 127.0.0.1"
+            )
+        raise RelayError("the address at which containers reach this machine is unknown here")
+    target = target or ("127.0.0.1", port)
+    if target == (where.address, port):
+        raise UsageError(f"the target {host_port(*target)} is where the relay would listen")
+    return Plan(listen=(where.address, port), target=target, allowed=allowed)
 
 
 def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
@@ -100,7 +138,7 @@ class Relay:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
         except OSError as exc:
-            self.log(f"{peer[0]}:{peer[1]}: cannot reach {_show(self.plan.target)}: {exc}")
+            self.log(f"{peer[0]}:{peer[1]}: cannot reach {host_port(*self.plan.target)}: {exc}")
             writer.close()
             return
         try:
@@ -128,7 +166,7 @@ class Relay:
                     " with their first container; start one, or use --strategy lan-ip)"
                 )
             raise RelayError(
-                f"cannot listen on {_show(self.plan.listen)}: {exc.strerror}{hint}"
+                f"cannot listen on {host_port(*self.plan.listen)}: {exc.strerror}{hint}"
             ) from exc
         self.address = server.sockets[0].getsockname()[:2]
         ready()
@@ -163,11 +201,6 @@ def _listening_socket(address: tuple[str, int]) -> socket.socket:
     return sock
 
 
-def _show(address: tuple[str, int]) -> str:
-    host, port = address
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def run(
     plan: Plan,
     *,
@@ -186,7 +219,7 @@ def run(
         def ready() -> None:
             nets = [str(n) for n in plan.allowed if n.prefixlen < n.max_prefixlen]
             status.write(
-                f"relay: {_show(plan.listen)} -> {_show(plan.target)}, accepting only this"
+                f"relay: {host_port(*plan.listen)} -> {host_port(*plan.target)}, accepting only this"
                 f" machine and container networks ({', '.join(nets) or 'none yet'})\n"
             )
             status.flush()

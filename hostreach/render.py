@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from hostreach._jsontext import dumps as _quote
+from collections.abc import Callable
+from typing import Any
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing and the doctor's types: kept off the `flags` path
-    from collections.abc import Callable
+from hostreach.diagnose import Report, severity_order
+from hostreach.errors import HostreachError
+from hostreach.facts import Listener
+from hostreach.routes import Route
 
-    from hostreach.diagnose import Report
-    from hostreach.facts import Listener
-    from hostreach.resolve import Route
+# What a flag may hold: the words resolve writes (letters, digits, '-', '.', '=', ':'). Anything
+# else would be a second shell word, a glob or a substitution in `docker run $(...)`.
+_INERT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=:_")
+
+
+def _inert(flag: str) -> str:
+    """Return the flag if it is one inert shell word; refuse it otherwise (a last defence)."""
+    if not flag.startswith("--") or not _INERT.issuperset(flag):
+        raise HostreachError(f"refusing to print a flag that is not one plain word: {flag[:80]!r}")
+    return flag
 
 
 def shell(route: Route) -> str:
     """One flag per line: safe unquoted in bash and zsh, one argument each in fish and PowerShell."""
-    return "".join(f"{flag}\n" for flag in route.flags)
+    return "".join(f"{_inert(flag)}\n" for flag in route.flags)
 
 
 def as_json(route: Route) -> str:
     """The route as one JSON object."""
-    import json  # noqa: PLC0415 - indented output; the shell format does not need it
+    import json  # noqa: PLC0415
 
     return json.dumps(route.to_json(), indent=2) + "\n"
-
-
-def args(route: Route) -> str:
-    """One flag per line, for ``mapfile -t`` and ``xargs -d '\\n'``: shell's lines, as a contract."""
-    return shell(route)
 
 
 def env(route: Route) -> str:
@@ -35,49 +39,27 @@ def env(route: Route) -> str:
     return "".join(f"{key}={value}\n" for key, value in route.env().items())
 
 
-_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_REST = _FIRST | frozenset("0123456789.-")
-_YAML_WORDS = {"y", "yes", "n", "no", "true", "false", "on", "off", "null"}
+def _yaml(data: Any) -> str:
+    import yaml  # noqa: PLC0415 - only the compose formats
+
+    text: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+    return text
 
 
-def _key(text: str) -> str:
-    # Plain where YAML reads it back as the same string; quoted otherwise ("on", "1web").
-    plain = text[:1] in _FIRST and _REST.issuperset(text) and text.lower() not in _YAML_WORDS
-    return text if plain else _quote(text)
-
-
-def _yaml(value: object, indent: int) -> list[str]:
-    """Block YAML for dicts of lists and strings; scalars JSON-quoted (valid YAML, never ambiguous)."""
-    pad = "  " * indent
-    lines = []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, dict | list):
-                lines.append(f"{pad}{_key(str(key))}:")
-                lines += _yaml(item, indent + 1)
-            else:
-                lines.append(f"{pad}{_key(str(key))}: {_quote(item)}")
-    elif isinstance(value, list):
-        lines += [f"{pad}- {_quote(item)}" for item in value]
-    return lines
-
-
-def compose_file(fragments: dict[str, dict[str, object]], *, comment: str = "") -> str:
+def compose_file(fragments: dict[str, dict[str, Any]], *, comment: str = "") -> str:
     """A compose override file: ``services:`` with one fragment per service."""
-    head = [f"# {line}" for line in comment.splitlines()]
-    body = _yaml({"services": fragments}, 0) if fragments else ["services: {}"]
-    return "\n".join([*head, *body]) + "\n"
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    return head + _yaml({"services": fragments})
 
 
 def compose(route: Route) -> str:
     """The compose service fragment (extra_hosts, network_mode), to put under a service."""
-    lines = _yaml(route.compose(), 0) or ["{}"]
-    return f"# {route.reason}\n" + "\n".join(lines) + "\n"
+    return f"# {route.reason}\n" + _yaml(route.compose())
 
 
 RENDERERS: dict[str, Callable[[Route], str]] = {
     "shell": shell,
-    "args": args,
+    "args": shell,  # the same lines, as a contract for `mapfile -t` and `xargs -d '\\n'`
     "json": as_json,
     "compose": compose,
     "env": env,
@@ -98,8 +80,6 @@ def _listener(s: Listener) -> str:
 def report_text(report: Report, ports: tuple[int, ...] = ()) -> str:
     """The doctor's report for a person: the route, what listens, then each finding and its fix."""
     import textwrap  # noqa: PLC0415
-
-    from hostreach.diagnose import severity_order  # noqa: PLC0415
 
     lines = []
     route = report.route

@@ -4,38 +4,23 @@ Everything hostreach knows about a runtime lives in its row: how to recognise it
 facts, which host names it already resolves, whether ``host-gateway`` reaches the machine the
 user means, what to use instead, and what to warn about. Each row cites its sources, and each
 has a replay fixture under ``tests/fixtures/`` taken from a real published ``docker info``.
+Each runtime's section defines its rules, then its row; ``RUNTIMES`` at the bottom orders them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal, NamedTuple
+
 from hostreach import engine
-from hostreach._record import NamedTuple
+from hostreach.errors import UsageError
+from hostreach.facts import Facts
+from hostreach.routes import Note, Strategy
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:  # typing is not imported at run time: see _record.py
-    from collections.abc import Callable
-    from typing import Literal
-
-    from hostreach.facts import Facts
-
-    RuntimeId = Literal[
-        "docker-engine",
-        "docker-desktop",
-        "orbstack",
-        "colima",
-        "lima",
-        "rancher-desktop",
-        "podman",
-        "unknown",
-    ]
-    Strategy = Literal[
-        "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
-    ]
-    # What --add-host=NAME:host-gateway does on a runtime: it reaches the host; it is accepted
-    # but lands elsewhere (a VM or a namespace, not the host); or the engine rejects it (or
-    # writes it literally).
-    HostGateway = Literal["reaches-host", "elsewhere", "rejected"]
-    Predicate = Callable[[Facts], bool]
+# What --add-host=NAME:host-gateway does on a runtime: it reaches the host; it is accepted but
+# lands elsewhere (a VM or a namespace, not the host); or the engine rejects it (or writes it
+# literally).
+HostGateway = Literal["reaches-host", "elsewhere", "rejected"]
 
 
 class Verdict(NamedTuple):
@@ -45,64 +30,11 @@ class Verdict(NamedTuple):
     why: str = ""
 
 
-class Note(NamedTuple):
-    """A runtime-specific warning: ``id`` is the doctor's finding id, ``fix`` what to do."""
-
-    id: str
-    message: str
-    fix: str = ""
-
-
-class Runtime(NamedTuple):
-    """One container runtime: how to recognise it and how its containers reach the host."""
-
-    id: RuntimeId
-    title: str
-    detect: Predicate
-    builtin_names: Callable[[Facts], frozenset[str]]
-    host_gateway: Callable[[Facts], Verdict]
-    fallback: Callable[[Facts], Strategy | None]
-    """Strategy for names the runtime does not resolve when host-gateway is unsafe (None: none)."""
-    notes: Callable[[Facts], tuple[Note, ...]]
-    sources: tuple[str, ...]
-    loopback_address: str | None = None
-    """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
-    reaches_loopback: Callable[[Facts], bool | None] = lambda _: None
-    """Whether its own names and host-gateway land on the host's 127.0.0.1 (None: unknown).
-
-    The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
-    """
-    generic: bool = False
-    """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
-    cli: str = "docker"
-    """The engine's own command line, which ``hostreach run`` hands over to."""
-    summary: str = ""
-    """How its containers reach the host, for people (the docs' runtime pages show it)."""
-    bridges: tuple[str, ...] = ()
-    """Name prefixes of the host interfaces its containers sit behind (the relay accepts their
-    subnets); empty where containers live in a VM."""
-    provides: tuple[str, ...] = ()
-    """Every host name it resolves in some version or mode: ``address`` tries them from inside a
-    container, where the runtime cannot be asked."""
-
-
-def _none(_: Facts) -> tuple[Note, ...]:
-    return ()
-
-
-def _names(*names: str) -> Callable[[Facts], frozenset[str]]:
-    fixed = frozenset(names)
-    return lambda _: fixed
-
-
-def _at_least(version: engine.Version | None, minimum: engine.Version) -> bool:
-    return version is not None and version >= minimum
-
-
 _HOST_GATEWAY_MIN = (20, 10)  # moby/moby#40007, first released in Engine 20.10.0
 
 
-def _engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
+def engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
+    """Docker Engine's rule: host-gateway from 20.10; ``vm`` says where it lands instead."""
     version = engine.engine_version(facts)
     if version is not None and version < _HOST_GATEWAY_MIN:
         shown = ".".join(map(str, version))
@@ -110,6 +42,64 @@ def _engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
     if vm is not None:
         return Verdict("elsewhere", vm)
     return Verdict("reaches-host")
+
+
+def _no_fallback(_: Facts) -> Strategy | None:
+    return None
+
+
+def _no_notes(_: Facts) -> tuple[Note, ...]:
+    return ()
+
+
+def _unknown_loopback(_: Facts) -> bool | None:
+    return None
+
+
+def _yes(_: Facts) -> bool:
+    return True
+
+
+class Runtime(NamedTuple):
+    """One container runtime: how to recognise it and how its containers reach the host."""
+
+    id: str
+    title: str
+    detect: Callable[[Facts], bool]
+    provides: tuple[str, ...] = ()
+    """Every host name it resolves in some version or mode: ``address`` tries them from inside a
+    container, where the runtime cannot be asked."""
+    names: Callable[[Facts], frozenset[str]] | None = None
+    """Which names it resolves on these facts (None: all it ``provides``)."""
+    host_gateway: Callable[[Facts], Verdict] = engine_host_gateway
+    fallback: Callable[[Facts], Strategy | None] = _no_fallback
+    """Strategy for names the runtime does not resolve when host-gateway is unsafe (None: none)."""
+    notes: Callable[[Facts], tuple[Note, ...]] = _no_notes
+    reaches_loopback: Callable[[Facts], bool | None] = _unknown_loopback
+    """Whether its own names and host-gateway land on the host's 127.0.0.1 (None: unknown).
+
+    The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
+    """
+    loopback_address: str | None = None
+    """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
+    generic: bool = False
+    """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
+    cli: str = "docker"
+    """The engine's own command line, which ``hostreach run`` hands over to."""
+    bridges: tuple[str, ...] = ()
+    """Name prefixes of the host interfaces its containers sit behind (the relay accepts their
+    subnets); empty where containers live in a VM."""
+    summary: str = ""
+    """How its containers reach the host, for people (the docs' runtime pages show it)."""
+    sources: tuple[str, ...] = ()
+
+    def builtin_names(self, facts: Facts) -> frozenset[str]:
+        """The host names this runtime resolves by itself on these facts."""
+        return frozenset(self.provides) if self.names is None else self.names(facts)
+
+
+def _at_least(version: engine.Version | None, minimum: engine.Version) -> bool:
+    return version is not None and version >= minimum
 
 
 def _wsl_kernel(facts: Facts) -> bool:
@@ -174,6 +164,33 @@ def _podman_notes(facts: Facts) -> tuple[Note, ...]:
     return ()
 
 
+PODMAN = Runtime(
+    id="podman",
+    title="Podman",
+    detect=lambda f: _PODMAN in engine.components(f),
+    provides=("host.containers.internal", "host.docker.internal"),
+    names=_podman_names,
+    host_gateway=_podman_host_gateway,
+    fallback=_podman_fallback,
+    notes=_podman_notes,
+    # podman machine: gvproxy NATs 192.168.127.254 to the host's 127.0.0.1. On Linux the names
+    # are the bridge gateway (rootful) or the main interface (pasta), never loopback.
+    reaches_loopback=_podman_machine,
+    cli="podman",
+    bridges=("podman", "cni-"),  # netavark's podman0..., CNI's cni-podman0
+    summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
+    " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
+    " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
+    " machine's main address. podman machine answers both names through gvproxy's DNS, which"
+    " forwards to the host's 127.0.0.1.",
+    sources=(
+        "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
+        "containers/podman docs/source/markdown/options/add-host.md",
+        "https://github.com/podman-container-tools/podman/issues/28718",
+    ),
+)
+
+
 # --- Docker Desktop ---------------------------------------------------------------------------
 
 
@@ -197,7 +214,57 @@ def _desktop_names(facts: Facts) -> frozenset[str]:
     return frozenset()
 
 
-# --- Rancher Desktop, Colima, Lima, OrbStack -------------------------------------------------
+DOCKER_DESKTOP = Runtime(
+    id="docker-desktop",
+    title="Docker Desktop",
+    detect=_docker_desktop,
+    provides=("host.docker.internal",),
+    names=_desktop_names,
+    # Desktop passes dockerd --host-gateway-ip itself (moby/moby#40007 description); no
+    # fallback: never hard-code 192.168.65.x or 172.17.0.1 (docker/for-mac#6000).
+    # Outbound traffic leaves from the host-side com.docker.backend process (docker/docs
+    # desktop/features/networking/_index.md), so 127.0.0.1 services answer.
+    reaches_loopback=_yes,
+    summary="Docker Desktop resolves host.docker.internal itself (since 18.03) and forwards it"
+    " to the host's own 127.0.0.1. Older Desktop gets no host-gateway; never hard-code"
+    " 192.168.65.x or 172.17.0.1, which changed between releases.",
+    sources=(
+        "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
+        "https://github.com/moby/moby/pull/40007",
+        "https://github.com/docker/for-mac/issues/6000",
+    ),
+)
+
+
+# --- OrbStack ---------------------------------------------------------------------------------
+
+
+def _orbstack(facts: Facts) -> bool:
+    # Not the kernel alone: a user's own dockerd in an OrbStack Linux machine has an -orbstack-
+    # kernel too, and is a plain docker-engine.
+    return (
+        engine.info(facts, "OperatingSystem") == "OrbStack"
+        or engine.info(facts, "Name") == "orbstack"
+        or facts.client.context == "orbstack"
+    )
+
+
+ORBSTACK = Runtime(
+    id="orbstack",
+    title="OrbStack",
+    detect=_orbstack,
+    provides=("host.docker.internal", "host.orb.internal"),
+    reaches_loopback=_yes,  # docs.orbstack.dev/docker/network: "localhost" servers
+    summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
+    " services on the Mac's 127.0.0.1.",
+    sources=(
+        "https://docs.orbstack.dev/docker/network",
+        "https://github.com/orbstack/orbstack/discussions/102",
+    ),
+)
+
+
+# --- Rancher Desktop --------------------------------------------------------------------------
 
 
 def _rancher_desktop(facts: Facts) -> bool:
@@ -209,11 +276,58 @@ def _rancher_desktop(facts: Facts) -> bool:
     )
 
 
+RANCHER_DESKTOP = Runtime(
+    id="rancher-desktop",
+    title="Rancher Desktop",
+    detect=_rancher_desktop,
+    provides=("host.docker.internal", "host.rancher-desktop.internal"),
+    # host-gateway overrides the working name with the VM's 172.17.0.1:
+    # https://github.com/rancher-sandbox/rancher-desktop/issues/7611
+    host_gateway=lambda f: engine_host_gateway(
+        f, vm="on Rancher Desktop host-gateway is the VM's 172.17.0.1, not this machine"
+    ),
+    # Lima user-mode networking on macOS/Linux; nothing fixed on the Windows (WSL) backend.
+    fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
+    reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
+    loopback_address="192.168.5.2",
+    summary="Rancher Desktop resolves host.docker.internal and host.rancher-desktop.internal"
+    " itself. host-gateway must not be added: there it is the VM's 172.17.0.1 and overrides the"
+    " working name. Other names get Lima's 192.168.5.2.",
+    sources=(
+        "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
+        "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
+    ),
+)
+
+
+# --- Colima -----------------------------------------------------------------------------------
+
+
 def _colima(facts: Facts) -> bool:
     def named(value: str | None) -> bool:
         return value is not None and (value == "colima" or value.startswith("colima-"))
 
     return named(engine.info(facts, "Name")) or named(facts.client.context)
+
+
+COLIMA = Runtime(
+    id="colima",
+    title="Colima",
+    detect=_colima,
+    provides=("host.docker.internal",),  # since 0.3.4 (abiosoft/colima#201)
+    # host-gateway reaches the Mac from 0.5.3 (abiosoft/colima#574); before it, the VM.
+    reaches_loopback=_yes,  # host-gateway-ip is Lima's loopback alias (colima#574)
+    summary="Colima resolves host.docker.internal itself (0.3.4+); from 0.5.3 host-gateway is"
+    " Lima's loopback alias, so other names get host-gateway.",
+    sources=(
+        "https://github.com/abiosoft/colima/pull/201",
+        "https://github.com/abiosoft/colima/issues/277",
+        "abiosoft/colima environment/container/docker/daemon.go",
+    ),
+)
+
+
+# --- Lima -------------------------------------------------------------------------------------
 
 
 def _lima(facts: Facts) -> bool:
@@ -223,14 +337,38 @@ def _lima(facts: Facts) -> bool:
     return name.startswith("lima-") and not _rancher_desktop(facts)
 
 
-def _orbstack(facts: Facts) -> bool:
-    # Not the kernel alone: a user's own dockerd in an OrbStack Linux machine has an -orbstack-
-    # kernel too, and is a plain docker-engine.
-    return (
-        engine.info(facts, "OperatingSystem") == "OrbStack"
-        or engine.info(facts, "Name") == "orbstack"
-        or facts.client.context == "orbstack"
-    )
+LIMA = Runtime(
+    id="lima",
+    title="Lima",
+    detect=_lima,
+    # host.lima.internal in the VM; Lima's docker template also answers host.docker.internal
+    # inside containers (hostResolver.hosts), but a VM from another template need not, so names
+    # get 192.168.5.2 written in, which is the same address either way.
+    provides=("host.lima.internal", "host.docker.internal"),
+    names=lambda _: frozenset(),
+    host_gateway=lambda f: engine_host_gateway(
+        f,
+        vm="on Lima host-gateway stays inside the VM (its docker0, or RootlessKit's namespace"
+        " with Lima's default docker template, which is rootless), not this machine",
+    ),
+    fallback=lambda _: "host-loopback",
+    notes=lambda _: (
+        Note(
+            "lima-network",
+            "Lima: 192.168.5.2 is this machine's loopback in Lima's default user-mode network;"
+            " with another network mode, pass --strategy lan-ip",
+        ),
+    ),
+    loopback_address="192.168.5.2",
+    reaches_loopback=_yes,
+    summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
+    " Lima's default user-mode network; host-gateway is the VM's own docker0.",
+    sources=(
+        "https://lima-vm.io/docs/config/network/user/",
+        "https://github.com/lima-vm/lima/issues/450",
+        "https://github.com/lima-vm/lima/blob/master/templates/docker.yaml",
+    ),
+)
 
 
 # --- Docker Engine on Linux -------------------------------------------------------------------
@@ -252,11 +390,7 @@ def _docker_engine_host_gateway(facts: Facts) -> Verdict:
             "on a rootless engine host-gateway is 172.17.0.1 inside RootlessKit's namespace,"
             " not this machine",
         )
-    return _engine_host_gateway(facts)
-
-
-def _docker_engine_fallback(facts: Facts) -> Strategy:
-    return "lan-ip" if engine.rootless(facts) else "gateway-ip"
+    return engine_host_gateway(facts)
 
 
 def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
@@ -290,6 +424,31 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
     return tuple(notes)
 
 
+DOCKER_ENGINE = Runtime(
+    id="docker-engine",
+    title="Docker Engine",
+    detect=_docker_engine,
+    host_gateway=_docker_engine_host_gateway,
+    fallback=lambda f: "lan-ip" if engine.rootless(f) else "gateway-ip",
+    notes=_docker_engine_notes,
+    bridges=("docker0", "br-"),  # the default bridge, user-defined networks
+    # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
+    # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
+    reaches_loopback=lambda _: False,
+    generic=True,
+    summary="Docker Engine on Linux: host-gateway (20.10+) is the default bridge's gateway, this"
+    " machine; older engines get that address written in. A rootless engine's host-gateway is"
+    " inside RootlessKit's namespace, so names get this machine's main address, and services"
+    " must listen on it (RootlessKit blocks the host's 127.0.0.1). In WSL 2 the host is the WSL"
+    " distro, not Windows.",
+    sources=(
+        "https://github.com/moby/moby/pull/40007",
+        "https://github.com/moby/moby/issues/47684",
+        "docker/docs content/manuals/engine/security/rootless/tips.md",
+    ),
+)
+
+
 # --- Unknown ----------------------------------------------------------------------------------
 
 
@@ -309,212 +468,50 @@ def _unknown_notes(facts: Facts) -> tuple[Note, ...]:
             "runtime-unknown",
             "the container runtime was not recognised; this is the most widely working route."
             " Please send the output of `python -m hostreach facts` so that it can be recognised",
-            "python -m hostreach facts > facts.json, and attach it to an issue; meanwhile name"
-            " the runtime yourself with --runtime ID",
+            "python -m hostreach facts > facts.json, and attach it to an issue; meanwhile name the"
+            " runtime yourself with --runtime ID",
         ),
     )
 
 
-def _always(_: Facts) -> bool:
-    return True
+UNKNOWN = Runtime(
+    id="unknown",
+    title="an unrecognised container runtime",
+    detect=_yes,
+    provides=("host.docker.internal",),
+    names=_unknown_names,
+    fallback=lambda _: "gateway-ip",
+    notes=_unknown_notes,
+    generic=True,
+    summary="Anything not recognised: host-gateway where the engine supports it, else the bridge"
+    " gateway, with a warning and a request for the facts.",
+)
 
+
+# --- The table --------------------------------------------------------------------------------
 
 RUNTIMES: tuple[Runtime, ...] = (
-    Runtime(
-        id="podman",
-        title="Podman",
-        detect=lambda f: _PODMAN in engine.components(f),
-        builtin_names=_podman_names,
-        host_gateway=_podman_host_gateway,
-        fallback=_podman_fallback,
-        notes=_podman_notes,
-        # podman machine: gvproxy NATs 192.168.127.254 to the host's 127.0.0.1. On Linux the
-        # names are the bridge gateway (rootful) or the main interface (pasta), never loopback.
-        reaches_loopback=_podman_machine,
-        cli="podman",
-        bridges=("podman", "cni-"),  # netavark's podman0..., CNI's cni-podman0
-        provides=("host.containers.internal", "host.docker.internal"),
-        summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
-        " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships"
-        " 4.3.1) gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets"
-        " this machine's main address. podman machine answers both names through gvproxy's DNS,"
-        " which forwards to the host's 127.0.0.1.",
-        sources=(
-            "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
-            "containers/podman docs/source/markdown/options/add-host.md",
-            "https://github.com/podman-container-tools/podman/issues/28718",
-        ),
-    ),
-    Runtime(
-        id="docker-desktop",
-        title="Docker Desktop",
-        detect=_docker_desktop,
-        builtin_names=_desktop_names,
-        provides=("host.docker.internal",),
-        # Desktop passes dockerd --host-gateway-ip itself (moby/moby#40007 description).
-        host_gateway=_engine_host_gateway,
-        fallback=lambda _: None,  # never hard-code 192.168.65.x or 172.17.0.1 (docker/for-mac#6000)
-        notes=_none,
-        # Outbound traffic leaves from the host-side com.docker.backend process (docker/docs
-        # desktop/features/networking/_index.md), so 127.0.0.1 services answer.
-        reaches_loopback=lambda _: True,
-        summary="Docker Desktop resolves host.docker.internal itself (since 18.03) and forwards"
-        " it to the host's own 127.0.0.1. Older Desktop gets no host-gateway; never hard-code"
-        " 192.168.65.x or 172.17.0.1, which changed between releases.",
-        sources=(
-            "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
-            "https://github.com/moby/moby/pull/40007",
-            "https://github.com/docker/for-mac/issues/6000",
-        ),
-    ),
-    Runtime(
-        id="orbstack",
-        title="OrbStack",
-        detect=_orbstack,
-        builtin_names=_names("host.docker.internal", "host.orb.internal"),
-        provides=("host.docker.internal", "host.orb.internal"),
-        host_gateway=_engine_host_gateway,
-        fallback=lambda _: None,
-        notes=_none,
-        reaches_loopback=lambda _: True,  # docs.orbstack.dev/docker/network: "localhost" servers
-        summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
-        " services on the Mac's 127.0.0.1.",
-        sources=(
-            "https://docs.orbstack.dev/docker/network",
-            "https://github.com/orbstack/orbstack/discussions/102",
-        ),
-    ),
-    Runtime(
-        id="rancher-desktop",
-        title="Rancher Desktop",
-        detect=_rancher_desktop,
-        builtin_names=_names("host.docker.internal", "host.rancher-desktop.internal"),
-        provides=("host.docker.internal", "host.rancher-desktop.internal"),
-        # host-gateway overrides the working name with the VM's 172.17.0.1:
-        # https://github.com/rancher-sandbox/rancher-desktop/issues/7611
-        host_gateway=lambda f: _engine_host_gateway(
-            f, vm="on Rancher Desktop host-gateway is the VM's 172.17.0.1, not this machine"
-        ),
-        # Lima user-mode networking on macOS/Linux; nothing fixed on the Windows (WSL) backend.
-        fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
-        notes=_none,
-        reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
-        loopback_address="192.168.5.2",
-        summary="Rancher Desktop resolves host.docker.internal and"
-        " host.rancher-desktop.internal itself. host-gateway must not be added: there it is the"
-        " VM's 172.17.0.1 and overrides the working name. Other names get Lima's 192.168.5.2.",
-        sources=(
-            "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
-            "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
-        ),
-    ),
-    Runtime(
-        id="colima",
-        title="Colima",
-        detect=_colima,
-        # host.docker.internal since 0.3.4 (abiosoft/colima#201).
-        builtin_names=_names("host.docker.internal"),
-        provides=("host.docker.internal",),
-        # host-gateway reaches the Mac from 0.5.3 (abiosoft/colima#574); before it, the VM.
-        host_gateway=_engine_host_gateway,
-        fallback=lambda _: None,
-        notes=_none,
-        reaches_loopback=lambda _: True,  # host-gateway-ip is Lima's loopback alias (colima#574)
-        summary="Colima resolves host.docker.internal itself (0.3.4+); from 0.5.3 host-gateway"
-        " is Lima's loopback alias, so other names get host-gateway.",
-        sources=(
-            "https://github.com/abiosoft/colima/pull/201",
-            "https://github.com/abiosoft/colima/issues/277",
-            "abiosoft/colima environment/container/docker/daemon.go",
-        ),
-    ),
-    Runtime(
-        id="lima",
-        title="Lima",
-        detect=_lima,
-        builtin_names=_names(),
-        # host.lima.internal in the VM; Lima's docker template also answers host.docker.internal
-        # inside containers (hostResolver.hosts), but a VM from another template need not, so
-        # names get 192.168.5.2 written in, which is the same address either way.
-        provides=("host.lima.internal", "host.docker.internal"),
-        host_gateway=lambda f: _engine_host_gateway(
-            f,
-            vm="on Lima host-gateway stays inside the VM (its docker0, or RootlessKit's namespace"
-            " with Lima's default docker template, which is rootless), not this machine",
-        ),
-        fallback=lambda _: "host-loopback",
-        notes=lambda _: (
-            Note(
-                "lima-network",
-                "Lima: 192.168.5.2 is this machine's loopback in Lima's default user-mode"
-                " network; with another network mode, pass --strategy lan-ip",
-            ),
-        ),
-        loopback_address="192.168.5.2",
-        reaches_loopback=lambda _: True,
-        summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
-        " Lima's default user-mode network; host-gateway is the VM's own docker0.",
-        sources=(
-            "https://lima-vm.io/docs/config/network/user/",
-            "https://github.com/lima-vm/lima/issues/450",
-            "https://github.com/lima-vm/lima/blob/master/templates/docker.yaml",
-        ),
-    ),
-    Runtime(
-        id="docker-engine",
-        title="Docker Engine",
-        detect=_docker_engine,
-        builtin_names=_names(),
-        host_gateway=_docker_engine_host_gateway,
-        fallback=_docker_engine_fallback,
-        notes=_docker_engine_notes,
-        bridges=("docker0", "br-"),  # the default bridge, user-defined networks
-        # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
-        # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
-        reaches_loopback=lambda _: False,
-        generic=True,
-        summary="Docker Engine on Linux: host-gateway (20.10+) is the default bridge's gateway,"
-        " this machine; older engines get that address written in. A rootless engine's"
-        " host-gateway is inside RootlessKit's namespace, so names get this machine's main"
-        " address, and services must listen on it (RootlessKit blocks the host's 127.0.0.1). In"
-        " WSL 2 the host is the WSL distro, not Windows.",
-        sources=(
-            "https://github.com/moby/moby/pull/40007",
-            "https://github.com/moby/moby/issues/47684",
-            "docker/docs content/manuals/engine/security/rootless/tips.md",
-        ),
-    ),
-    Runtime(
-        id="unknown",
-        title="an unrecognised container runtime",
-        detect=_always,
-        builtin_names=_unknown_names,
-        provides=("host.docker.internal",),
-        host_gateway=_engine_host_gateway,
-        fallback=lambda _: "gateway-ip",
-        notes=_unknown_notes,
-        generic=True,
-        summary="Anything not recognised: host-gateway where the engine supports it, else the"
-        " bridge gateway, with a warning and a request for the facts.",
-        sources=(),
-    ),
+    PODMAN,
+    DOCKER_DESKTOP,
+    ORBSTACK,
+    RANCHER_DESKTOP,
+    COLIMA,
+    LIMA,
+    DOCKER_ENGINE,
+    UNKNOWN,
 )
 """Every runtime, in detection order; the last row matches anything."""
 
 RUNTIME_IDS: tuple[str, ...] = tuple(r.id for r in RUNTIMES)
 
-
-def _host_names() -> tuple[str, ...]:
-    provided = [name for row in RUNTIMES for name in row.provides]
-    return tuple(sorted(dict.fromkeys(provided), key=lambda n: -provided.count(n)))
-
-
-HOST_NAMES: tuple[str, ...] = _host_names()
-"""Every name some runtime publishes for the host, the most widely provided first."""
-
-
 BRIDGES: tuple[str, ...] = tuple(dict.fromkeys(p for row in RUNTIMES for p in row.bridges))
 """Every runtime's container bridge name prefixes."""
+
+
+def host_names() -> tuple[str, ...]:
+    """Every name some runtime provides for the host, the most widely provided first."""
+    provided = [name for row in RUNTIMES for name in row.provides]
+    return tuple(sorted(dict.fromkeys(provided), key=lambda n: -provided.count(n)))
 
 
 def identify(facts: Facts) -> Runtime:
@@ -523,8 +520,8 @@ def identify(facts: Facts) -> Runtime:
 
 
 def by_id(runtime_id: str) -> Runtime:
-    """Return the row with this id; KeyError if there is none."""
+    """Return the row with this id; UsageError if there is none."""
     for row in RUNTIMES:
         if row.id == runtime_id:
             return row
-    raise KeyError(runtime_id)
+    raise UsageError(f"unknown runtime {runtime_id!r}; choose from {', '.join(RUNTIME_IDS)}")

@@ -18,6 +18,15 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+LIVE = FIXTURES / "live"
+PUBLISHED = FIXTURES / "published"
+ROOTFUL = LIVE / "debian12-docker-20.10-rootful.json"
+ROOTLESS = LIVE / "debian12-docker-20.10-rootless.json"
+PODMAN = LIVE / "debian12-podman-4.3.1-rootful.json"
+PODMAN_ROOTLESS = LIVE / "debian12-podman-4.3.1-rootless.json"
+DESKTOP = PUBLISHED / "docker-desktop-mac-20.10.17.json"
+UFW = FIXTURES / "iptables" / "ufw-0.36.2-allow-22.rules"
+FIREWALLD = FIXTURES / "nftables" / "firewalld-shaped.nft"
 IMAGE = "localhost/hostreach-test:busybox"
 BUSYBOX = Path("/bin/busybox")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -128,6 +137,21 @@ def _engine(name: str) -> Engine:
     return engine
 
 
+ENGINE_FIXTURES = frozenset({"rootful", "rootless", "podman", "podman_rootless"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses a real engine carries the engine mark (so `-m "not engine"` holds)."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("engine") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(f"tests using an engine without @pytest.mark.engine: {unmarked}")
+
+
 @pytest.fixture(scope="session")
 def rootful() -> Engine:
     """The rootful Docker Engine."""
@@ -150,6 +174,78 @@ def podman() -> Engine:
 def podman_rootless() -> Engine:
     """Podman's Docker-compatible API service, run by an unprivileged user."""
     return _engine("podman_rootless")
+
+
+class FakeEngine:
+    """An Engine API on a unix socket answering one snapshot's JSON, counting what it is asked.
+
+    A fake at the probe boundary, for what a real engine cannot be made to do on demand: be
+    restarted between two calls, or be counted.
+    """
+
+    def __init__(self, path: Path, snapshot: Path = ROOTFUL) -> None:
+        daemon = load_fixture(snapshot)["daemon"]
+        assert isinstance(daemon, dict)
+        bridge = {
+            "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": daemon["bridge_gateway"]}]},
+            "Options": {"com.docker.network.bridge.name": daemon["bridge_interface"]},
+        }
+        self.answers = {
+            "/version": daemon["version"],
+            "/info": daemon["info"],
+            "/networks/bridge": bridge,
+        }
+        self.path = path
+        self.requests: list[str] = []
+        self._stop = threading.Event()
+        self._server = self._listen()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> socket.socket:
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(self.path))
+        server.listen(16)
+        server.settimeout(0.1)
+        return server
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn = self._server.accept()[0]
+            except OSError:  # a time-out, or the socket closed by restart(): look again
+                continue
+            with conn:
+                path = conn.recv(65536).split(b" ")[1].decode()
+                self.requests.append(path)
+                body = json.dumps(self.answers.get(path)).encode()
+                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+
+    @property
+    def docker_host(self) -> str:
+        """DOCKER_HOST for this engine."""
+        return f"unix://{self.path}"
+
+    def restart(self) -> None:
+        """What an engine restart does to its socket: a new file at the same path."""
+        old = self._server
+        self.path.unlink()
+        self._server = self._listen()
+        old.close()
+
+    def close(self) -> None:
+        """Stop answering."""
+        self._stop.set()
+        self._thread.join(2)
+        self._server.close()
+
+
+@pytest.fixture
+def fake_engine(tmp_path: Path) -> Iterator[FakeEngine]:
+    """A counted engine on a unix socket, answering the captured rootful Docker Engine."""
+    engine = FakeEngine(tmp_path / "engine.sock")
+    yield engine
+    engine.close()
 
 
 @dataclass
@@ -202,19 +298,26 @@ def loopback_server() -> Iterator[HostServer]:
     yield from _serve("127.0.0.1", f"loopback-{os.getpid()}")
 
 
-def hostreach(*args: str, env: dict[str, str] | None = None, check: bool = True) -> str:
-    """Run ``python -m hostreach ARGS`` as a user would; return stdout."""
+def cli(
+    *args: str | Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    check: bool = False,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m hostreach ARGS`` as a user would; ``check``: fail the test unless it exits 0."""
     done = subprocess.run(
         [sys.executable, "-m", "hostreach", *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     if check and done.returncode != 0:
-        pytest.fail(f"hostreach {' '.join(args)} exited {done.returncode}: {done.stderr}")
-    return done.stdout
+        pytest.fail(f"hostreach {' '.join(map(str, args))} exited {done.returncode}: {done.stderr}")
+    return done
 
 
 def load_fixture(path: Path) -> dict[str, object]:
@@ -265,7 +368,9 @@ def reach(
 ) -> subprocess.CompletedProcess[str]:
     """Run a throwaway container with the flags; it prints what ALIAS:PORT answers."""
     # busybox-static's nc has no -z; read the banner instead (and wget -T segfaults there).
-    script = f"nc -w 3 {alias} {port} </dev/null"
+    # The last line says the container ran and how nc ended (Podman 4.3's compat API reports
+    # exit 0 for such a container through the docker CLI).
+    script = f"nc -w 3 {alias} {port} </dev/null; echo nc-exit=$?"
     return subprocess.run(
         ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
         env=engine.env(),
@@ -274,3 +379,14 @@ def reach(
         timeout=60,
         check=False,
     )
+
+
+def assert_not_reached(done: subprocess.CompletedProcess[str], token: str, because: str) -> None:
+    """A negative control: the container ran (no engine or image error) and nc failed, ``because``.
+
+    busybox nc says "bad address 'NAME'" for a name that does not resolve and "Connection
+    refused" for a closed port; docker's own errors (no image, no engine) never count as either.
+    """
+    assert token not in done.stdout
+    assert "nc-exit=1" in done.stdout, f"the container did not run: {done.stderr}"
+    assert because in done.stderr, done.stderr

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import PODMAN, ROOTFUL, ROOTLESS, cli
 
-from hostreach.cli import COMMANDS, bare_defaults, build_parser, main
-
-ROOTFUL = str(FIXTURES / "live" / "debian12-docker-20.10-rootful.json")
-ROOTLESS = str(FIXTURES / "live" / "debian12-docker-20.10-rootless.json")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hostreach", *args], capture_output=True, text=True, check=False
-    )
+from hostreach.cli import COMMANDS, build_parser, main
 
 
 def test_shell_format_is_one_flag_per_line() -> None:
-    done = run("flags", "--facts", ROOTFUL, "--alias", "local", "--alias", "host.docker.internal")
+    done = cli("flags", "--facts", ROOTFUL, "--alias", "local", "--alias", "host.docker.internal")
     assert done.returncode == 0
     assert done.stdout == (
         "--add-host=local:host-gateway\n--add-host=host.docker.internal:host-gateway\n"
@@ -32,14 +22,14 @@ def test_shell_format_is_one_flag_per_line() -> None:
 
 
 def test_warnings_go_to_stderr_only() -> None:
-    done = run("flags", "--facts", ROOTLESS)
+    done = cli("flags", "--facts", ROOTLESS)
     assert done.returncode == 0
     assert done.stdout == "--add-host=host.docker.internal:192.0.2.2\n"
     assert "warning: the host service must listen on 192.0.2.2" in done.stderr
 
 
 def test_json_format() -> None:
-    done = run("flags", "--facts", ROOTFUL, "--format", "json")
+    done = cli("flags", "--facts", ROOTFUL, "--format", "json")
     route = json.loads(done.stdout)
     for key in (
         "runtime",
@@ -68,13 +58,12 @@ def test_json_format() -> None:
         ["flags", "--timeout", "nan"],
         ["flags", "--timeout", "1e9"],
         ["flags", "--format", "xml"],
-        ["flags", "--no-c"],  # no abbreviations: the warm path must see --no-cache as spelled
         ["frobnicate"],
         [],
     ],
 )
 def test_bad_usage_exits_2_with_nothing_on_stdout(args: list[str]) -> None:
-    done = run(*args, "--facts", ROOTFUL) if args and args[0] == "flags" else run(*args)
+    done = cli(*args, "--facts", ROOTFUL) if args and args[0] == "flags" else cli(*args)
     assert done.returncode == 2
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
@@ -95,7 +84,7 @@ def test_bad_facts_files_exit_2(tmp_path: Path, content: str | None, message: st
     if content is not None:
         path.write_text(content, encoding="utf-8")
     for command in ("flags", "facts"):
-        done = run(command, "--facts", str(path))
+        done = cli(command, "--facts", str(path))
         assert done.returncode == 2
         assert done.stdout == ""
         assert message in done.stderr
@@ -103,20 +92,14 @@ def test_bad_facts_files_exit_2(tmp_path: Path, content: str | None, message: st
 
 
 def test_no_route_exits_1() -> None:
-    done = run(
-        "flags",
-        "--facts",
-        str(FIXTURES / "live" / "debian12-podman-4.3.1-rootful.json"),
-        "--strategy",
-        "host-gateway",
-    )
+    done = cli("flags", "--facts", PODMAN, "--strategy", "host-gateway")
     assert done.returncode == 1
     assert done.stdout == ""
     assert "does not support host-gateway" in done.stderr
 
 
 def test_debug_shows_the_traceback() -> None:
-    done = run("flags", "--facts", "/nonexistent.json", "--debug")
+    done = cli("flags", "--facts", "/nonexistent.json", "--debug")
     assert done.returncode != 0
     assert "Traceback" in done.stderr
 
@@ -132,18 +115,29 @@ def test_malformed_docker_host_exits_2(
 
 
 def test_facts_prints_a_replayable_snapshot() -> None:
-    done = run("facts", "--facts", ROOTFUL)
+    done = cli("facts", "--facts", ROOTFUL)
     assert done.returncode == 0
     assert json.loads(done.stdout)["daemon"]["info"]["ServerVersion"] == "20.10.24+dfsg1"
 
 
+REPLAYABLE = {"flags", "address", "run", "compose-override", "doctor", "facts"}
+LIVE_ONLY = {
+    "endpoint": ["web", "80"],
+    "network": ["net"],
+    "check": ["--port", "1"],
+    "relay": ["--port", "1"],
+}
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_a_bare_command_gets_what_argparse_would_give(command: str) -> None:
-    # `python -m hostreach flags` reads its defaults without argparse (cli._Defaults); they
-    # must be exactly what parsing gives, or None where the command needs arguments.
-    try:
-        parsed = vars(build_parser(only=command).parse_args([command]))
-    except SystemExit:
-        assert bare_defaults(command) is None
-        return
-    assert bare_defaults(command) == parsed
+def test_facts_is_offered_exactly_where_a_snapshot_answers(command: str) -> None:
+    # check, relay, endpoint and network act on a live engine or this machine: no --facts.
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    options = {o for a in subparsers.choices[command]._actions for o in a.option_strings}
+    assert ("--facts" in options) is (command in REPLAYABLE)
+    if command not in REPLAYABLE:
+        done = cli(command, *LIVE_ONLY[command], "--facts", ROOTFUL)
+        assert done.returncode == 2
+        assert "unrecognized arguments: --facts" in done.stderr

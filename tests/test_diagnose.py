@@ -5,20 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import DESKTOP, FIREWALLD, FIXTURES, PODMAN, ROOTFUL, ROOTLESS, UFW
 
 from hostreach import iptables, nftables
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError
 from hostreach.facts import Facts, Firewall, Issue, Listener, Listening, dumps, load, loads
-from hostreach.resolve import Request, Route, resolve
+from hostreach.resolve import resolve
+from hostreach.routes import Request, Route
 from hostreach.runtimes import RUNTIMES
-
-ROOTFUL = FIXTURES / "live" / "debian12-docker-20.10-rootful.json"
-ROOTLESS = FIXTURES / "live" / "debian12-docker-20.10-rootless.json"
-PODMAN = FIXTURES / "live" / "debian12-podman-4.3.1-rootful.json"
-DESKTOP = FIXTURES / "published" / "docker-desktop-mac-20.10.17.json"
-UFW = FIXTURES / "iptables" / "ufw-0.36.2-allow-22.rules"
 
 
 def with_listeners(path: Path, *addresses: str, port: int = 5432) -> Facts:
@@ -195,8 +190,6 @@ def test_a_rule_it_cannot_judge_makes_the_answer_uncertain() -> None:
 
 
 # --- nftables -------------------------------------------------------------------------------
-
-FIREWALLD = FIXTURES / "nftables" / "firewalld-shaped.nft"
 
 
 @pytest.mark.parametrize(

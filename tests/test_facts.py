@@ -6,15 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import LIVE
 
 from hostreach.errors import FactsError
 from hostreach.facts import SCHEMA, Facts, from_json, load, loads, to_json
 
-LIVE = sorted((FIXTURES / "live").glob("*.json"))
+LIVE_FILES = sorted(LIVE.glob("*.json"))
 
 
-@pytest.mark.parametrize("path", LIVE, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", LIVE_FILES, ids=lambda p: p.stem)
 def test_round_trip(path: Path) -> None:
     facts = load(path)
     again = from_json(json.loads(json.dumps(to_json(facts))))
@@ -35,7 +35,7 @@ def test_extra_keys_are_ignored() -> None:
 
 
 def test_snapshot_is_frozen() -> None:
-    facts = load(LIVE[0])
+    facts = load(LIVE_FILES[0])
     assert facts.daemon is not None
     with pytest.raises(TypeError):
         facts.daemon.info["OSType"] = "windows"  # type: ignore[index]

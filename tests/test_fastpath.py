@@ -1,113 +1,140 @@
-"""The warm path: a stored `flags` answer is replayed only while it is still the right one."""
+"""The warm path: a stored answer is replayed exactly while what it depends on holds."""
 
 from __future__ import annotations
 
 import os
-import socket
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
+import netifaces
 import pytest
-from conftest import Engine
+from conftest import ROOTLESS, Engine, FakeEngine, cli
 
-from hostreach import _fastpath, probe
-
-VERSION = "test"
+from hostreach import _fastpath
 
 
 @pytest.fixture(autouse=True)
 def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    return tmp_path
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    return tmp_path / "cache" / "hostreach"
 
 
-@pytest.fixture
-def engine_socket(tmp_path: Path) -> Iterator[Path]:
-    """A real unix socket file standing for the engine's (its identity is what counts)."""
-    path = tmp_path / "engine.sock"
-    sock = socket.socket(socket.AF_UNIX)
-    sock.bind(str(path))
-    yield path
-    sock.close()
+def env_for(engine: FakeEngine | Engine, cache: Path) -> dict[str, str]:
+    return {**os.environ, "DOCKER_HOST": engine.docker_host, "XDG_CACHE_HOME": str(cache.parent)}
 
 
-def test_only_plain_flags_calls_are_cached() -> None:
-    assert _fastpath.key(["flags", "--alias", "db"], VERSION) is not None
-    for argv in (
-        ["flags", "--no-cache"],
-        ["flags", "--facts", "f.json"],
-        ["flags", "--facts=f.json"],
-        ["flags", "--debug"],
-        ["flags", "--help"],
-        ["doctor", "--port", "1"],
-        [],
-    ):
-        assert _fastpath.key(argv, VERSION) is None, argv
+def test_only_flags_answers_have_a_key() -> None:
+    assert _fastpath.answer_key(["flags", "--alias", "db"]) is not None
+    for argv in (["doctor", "--port", "1"], ["facts"], []):
+        assert _fastpath.answer_key(argv) is None, argv
 
 
-def test_the_key_follows_the_engine_choice(monkeypatch: pytest.MonkeyPatch) -> None:
-    first = _fastpath.key(["flags"], VERSION)
+def test_the_key_follows_the_engine_choice_and_the_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = _fastpath.answer_key(["flags"])
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
-    assert _fastpath.key(["flags"], VERSION) != first
+    assert _fastpath.answer_key(["flags"]) != first
     monkeypatch.delenv("DOCKER_HOST")
-    assert _fastpath.key(["flags"], VERSION) == first
-    assert _fastpath.key(["flags"], "other version") != first
-    assert _fastpath.key(["flags", "--alias", "x"], VERSION) != first
+    assert _fastpath.answer_key(["flags"]) == first
+    assert _fastpath.answer_key(["flags", "--alias", "x"]) != first
 
 
-def test_docker_context_use_invalidates(cache_home: Path) -> None:
-    config = cache_home / "docker-config"
+def test_docker_context_use_changes_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "docker-config"
     config.mkdir()
     (config / "config.json").write_text('{"currentContext": "a"}', encoding="utf-8")
-    before = _fastpath.key(["flags"], VERSION)
+    before = _fastpath.answer_key(["flags"])
     (config / "config.json").unlink()
     (config / "config.json").write_text('{"currentContext": "b"}', encoding="utf-8")
-    assert _fastpath.key(["flags"], VERSION) != before
+    assert _fastpath.answer_key(["flags"]) != before
 
 
-def test_replay_returns_what_was_stored(engine_socket: Path) -> None:
-    key = _fastpath.key(["flags"], VERSION)
-    assert key is not None
-    assert _fastpath.replay(key) is None
-    _fastpath.store(key, str(engine_socket), "--add-host=a:b\n", "hostreach: warning: w\n")
-    assert _fastpath.replay(key) == ("--add-host=a:b\n", "hostreach: warning: w\n")
+def test_a_warm_answer_is_the_cold_one_until_the_engine_restarts(
+    fake_engine: FakeEngine, cache_home: Path
+) -> None:
+    env = env_for(fake_engine, cache_home)
+    cold = cli("flags", "--alias", "db", env=env, check=True)
+    asked = len(fake_engine.requests)
+    assert asked == 3  # /version, /info, /networks/bridge
+    warm = cli("flags", "--alias", "db", env=env, check=True)
+    assert (
+        (warm.stdout, warm.stderr)
+        == (cold.stdout, cold.stderr)
+        == ("--add-host=db:host-gateway\n", "")
+    )
+    assert len(fake_engine.requests) == asked  # replayed: the engine was not asked
+    fake_engine.restart()
+    cli("flags", "--alias", "db", env=env, check=True)
+    assert len(fake_engine.requests) == asked + 3  # a new socket: asked again
 
 
-def test_an_engine_restart_invalidates(engine_socket: Path) -> None:
-    key = _fastpath.key(["flags"], VERSION)
-    assert key is not None
-    _fastpath.store(key, str(engine_socket), "old\n", "")
-    engine_socket.unlink()  # what a restarting engine does: a new socket file
-    again = socket.socket(socket.AF_UNIX)
-    again.bind(str(engine_socket))
-    try:
-        assert _fastpath.replay(key) is None
-    finally:
-        again.close()
+def test_a_guess_is_never_stored(tmp_path: Path, cache_home: Path) -> None:
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    done = cli("flags", env=env, check=True)
+    assert "this answer is a guess" in done.stderr
+    assert not cache_home.exists() or list(cache_home.iterdir()) == []
 
 
-def test_expired_or_damaged_entries_are_ignored(engine_socket: Path) -> None:
-    key = _fastpath.key(["flags"], VERSION)
-    assert key is not None
-    _fastpath.store(key, str(engine_socket), "x\n", "")
-    path = Path(_fastpath._path(key))
-    text = path.read_text(encoding="utf-8").split("\n")
-    text[2] = repr(float(text[2]) - _fastpath.TTL_SECONDS - 1)
-    path.write_text("\n".join(text), encoding="utf-8")
-    assert _fastpath.replay(key) is None
-    path.write_text("garbage", encoding="utf-8")
-    assert _fastpath.replay(key) is None
-    path.write_bytes(b"\xff\xfe not utf-8")
-    assert _fastpath.replay(key) is None
+def test_no_cache_and_facts_answers_are_not_stored(
+    fake_engine: FakeEngine, cache_home: Path
+) -> None:
+    env = env_for(fake_engine, cache_home)
+    cli("flags", "--no-cache", env=env, check=True)
+    cli("flags", "--facts", str(ROOTLESS), env=env, check=True)
+    assert not cache_home.exists() or list(cache_home.iterdir()) == []
+
+
+def test_damaged_entries_mean_not_cached(fake_engine: FakeEngine, cache_home: Path) -> None:
+    env = env_for(fake_engine, cache_home)
+    cli("flags", env=env, check=True)
+    cli("flags", env=env, check=True)  # the engine's answer and the flags answer are stored
+    asked = len(fake_engine.requests)
+    for damage in (b"garbage", b"\xff\xfe not utf-8", b"", b"hostreach-cache 2\nx\n99\n"):
+        for entry in cache_home.iterdir():
+            entry.write_bytes(damage)
+        done = cli("flags", env=env, check=True)
+        assert done.stdout == "--add-host=host.docker.internal:host-gateway\n"
+        assert len(fake_engine.requests) == asked + 3  # asked again, and stored again
+        asked += 3
+
+
+def test_an_entry_for_another_key_is_not_replayed(fake_engine: FakeEngine) -> None:
+    dependency = _fastpath.socket_dependency(fake_engine.docker_host)
+    assert dependency is not None
+    _fastpath.write("a key", [dependency], "the answer")
+    assert _fastpath.read("a key") == "the answer"
+    assert _fastpath.read("another key") is None
+    _fastpath.write("no dependency", [], "never stored")
+    assert _fastpath.read("no dependency") is None
+
+
+def test_the_main_address_dependency_holds_only_for_this_machines_route() -> None:
+    gateways = netifaces.gateways().get("default", {})
+    if netifaces.AF_INET not in gateways:
+        pytest.skip("this machine has no IPv4 default route")
+    interface = gateways[netifaces.AF_INET][1]
+    address = netifaces.ifaddresses(interface)[netifaces.AF_INET][0]["addr"]
+    assert _fastpath.address_dependency(interface, address) is not None
+    assert _fastpath.address_dependency(interface, "192.0.2.254") is None  # not ours
+    assert _fastpath.address_dependency("lo", address) is None  # not the default route's
 
 
 @pytest.mark.engine
-def test_warm_call_answers_the_same_without_loading_the_cli(rootful: Engine) -> None:
-    env = rootful.env(XDG_CACHE_HOME=os.environ["XDG_CACHE_HOME"])
-    run = [sys.executable, "-X", "importtime", "-m", "hostreach", "flags", "--alias", "warm"]
+@pytest.mark.parametrize("entry", ["module", "script"])
+def test_both_entry_points_replay_without_loading_the_cli(
+    entry: str, rootful: Engine, cache_home: Path
+) -> None:
+    script = shutil.which("hostreach", path=os.path.dirname(sys.executable))
+    if entry == "script" and script is None:
+        pytest.fail(f"the hostreach console script is not installed next to {sys.executable}")
+    argv = [sys.executable, "-m", "hostreach"] if entry == "module" else [str(script)]
+    env = {**env_for(rootful, cache_home), "PYTHONPROFILEIMPORTTIME": "1"}
+    run = [*argv, "flags", "--alias", "warm"]
     cold = subprocess.run(run, env=env, capture_output=True, text=True, check=True, timeout=60)
     warm = subprocess.run(run, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert warm.stdout == cold.stdout == "--add-host=warm:host-gateway\n"
@@ -115,22 +142,21 @@ def test_warm_call_answers_the_same_without_loading_the_cli(rootful: Engine) -> 
     assert "hostreach.cli" not in warm.stderr  # replayed by _fastpath alone
 
 
-@pytest.mark.parametrize(
-    ("argv", "asks_early"),
-    [
-        (["flags"], True),
-        (["flags", "--alias", "local"], True),
-        (["flags", "--timeout", "5"], False),  # its own timeout: the full path asks
-        (["flags", "--timeout=5"], False),
-        (["flags", "--facts", "f.json"], False),  # a replay probes nothing
-        (["doctor"], False),
-    ],
-)
-def test_a_miss_asks_the_engine_before_the_full_path(
-    argv: list[str], asks_early: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.engine
+def test_route_replays_in_a_later_process_without_probing(
+    rootful: Engine, cache_home: Path
 ) -> None:
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
-    monkeypatch.setattr(sys, "argv", ["hostreach", *argv])
-    monkeypatch.setattr(probe, "_prefetched", {})
-    assert _fastpath.main(VERSION) is None  # nothing stored: the full path runs
-    assert bool(probe._prefetched) is asks_early
+    code = (
+        "import sys, hostreach\n"
+        "r = hostreach.route('db')\n"
+        "print(r.flags, r.runtime, 'hostreach.probe' in sys.modules)"
+    )
+    env = env_for(rootful, cache_home)
+    first = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert first.stdout == "['--add-host=db:host-gateway'] docker-engine True\n"
+    assert again.stdout == "['--add-host=db:host-gateway'] docker-engine False\n"

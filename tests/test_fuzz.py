@@ -15,7 +15,8 @@ from hostreach.diagnose import diagnose
 from hostreach.errors import HostreachError
 from hostreach.facts import from_json, loads
 from hostreach.publish import published_endpoint
-from hostreach.resolve import Request, Route, resolve
+from hostreach.resolve import resolve
+from hostreach.routes import Request, Route
 from hostreach.runtimes import RUNTIME_IDS
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,7 +115,7 @@ def test_any_json_replays_or_fails_cleanly(
             route: Route | HostreachError = resolve(facts, Request(runtime=runtime))
         except HostreachError as exc:
             route = exc
-        diagnose(facts, route, (5432, 8000), runtime=runtime)
+        diagnose(facts, route, (5432, 8000))
 
     safely(doctor)
 

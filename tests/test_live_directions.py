@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import IMAGE, Engine, hostreach, reach, run_inside
+from conftest import IMAGE, Engine, assert_not_reached, cli, reach, run_inside
 
 pytestmark = pytest.mark.engine
 
@@ -44,7 +44,9 @@ def test_endpoint_from_the_host_is_localhost_and_the_published_port(
 ) -> None:
     engine: Engine = request.getfixturevalue(engine_name)
     name, token = serve(engine, names, "-p", "8000")
-    found = json.loads(hostreach("endpoint", name, "8000", "--format", "json", env=engine.env()))
+    found = json.loads(
+        cli("endpoint", name, "8000", "--format", "json", env=engine.env(), check=True).stdout
+    )
     published = engine.docker("port", name, "8000/tcp").split()[0].rsplit(":", 1)[1]
     assert found["host"] == "localhost"
     assert found["port"] == int(published)
@@ -64,7 +66,7 @@ def test_endpoint_from_a_container_on_the_same_network_is_the_container(
 ) -> None:
     net = f"hr-net-{uuid.uuid4().hex[:8]}"
     names.append((rootful, "network", net))
-    assert hostreach("network", net, env=rootful.env()) == f"--network={net}\n"
+    assert cli("network", net, env=rootful.env(), check=True).stdout == f"--network={net}\n"
     name, token = serve(rootful, names, f"--network={net}", "-p", "8000")
     # hostreach in a CI-job-like container on that network, with the engine socket mounted.
     script = f'a=$($HOSTREACH endpoint {name} 8000) && echo "$a" && nc -w 3 ${{a%:*}} ${{a#*:}}'
@@ -89,8 +91,8 @@ def test_endpoint_from_a_container_elsewhere_goes_through_the_host(
     published = rootful.docker("port", name, "8000/tcp").split()[0].rsplit(":", 1)[1]
     other = f"hr-net-{uuid.uuid4().hex[:8]}"  # the job's container: another network
     names.append((rootful, "network", other))
-    hostreach("network", other, env=rootful.env())
-    flags = hostreach("flags", env=rootful.env()).split()
+    cli("network", other, env=rootful.env(), check=True)
+    flags = cli("flags", env=rootful.env(), check=True).stdout.split()
     done = run_inside(
         rootful,
         [*flags, f"--network={other}", "-v=/var/run/docker.sock:/var/run/docker.sock"],
@@ -108,12 +110,16 @@ def test_network_lets_containers_reach_each_other_by_name(
 ) -> None:
     net = f"hr-net-{uuid.uuid4().hex[:8]}"
     names.append((rootful, "network", net))
-    first = json.loads(hostreach("network", net, "--format", "json", env=rootful.env()))
-    again = json.loads(hostreach("network", net, "--format", "json", env=rootful.env()))
+    first = json.loads(
+        cli("network", net, "--format", "json", env=rootful.env(), check=True).stdout
+    )
+    again = json.loads(
+        cli("network", net, "--format", "json", env=rootful.env(), check=True).stdout
+    )
     assert (first["created"], again["created"]) == (True, False)
-    flag = hostreach("network", net, env=rootful.env()).strip()
+    flag = cli("network", net, env=rootful.env(), check=True).stdout.strip()
     name, token = serve(rootful, names, flag)
     done = reach(rootful, [flag], name, 8000)
     assert token in done.stdout, done.stderr
     # The control: on the default bridge the name does not resolve.
-    assert token not in reach(rootful, [], name, 8000).stdout
+    assert_not_reached(reach(rootful, [], name, 8000), token, f"bad address '{name}'")

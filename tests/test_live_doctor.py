@@ -15,24 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAGE, IN_CI, Engine, HostServer, hostreach, reach
+from conftest import IMAGE, IN_CI, Engine, HostServer, cli, reach
 
 pytestmark = pytest.mark.engine
 
 
-def run(*args: str, engine: Engine) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hostreach", *args],
-        env=engine.env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def report(*args: str, engine: Engine) -> tuple[int, dict[str, Any]]:
-    done = run(*args, "--format", "json", "--no-cache", engine=engine)
+    done = cli(*args, "--format", "json", "--no-cache", env=engine.env())
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -226,7 +215,7 @@ def no_nc_image(rootful: Engine, tmp_path: Path) -> str:
 def test_check_says_when_the_image_has_no_nc(
     rootful: Engine, server: HostServer, no_nc_image: str, clean: None
 ) -> None:
-    done = run("check", "--port", str(server.port), "--image", no_nc_image, engine=rootful)
+    done = cli("check", "--port", str(server.port), "--image", no_nc_image, env=rootful.env())
     assert done.returncode == 1
     assert "has no `nc`" in done.stderr
     assert "Traceback" not in done.stderr
@@ -251,7 +240,7 @@ def test_relay_makes_loopback_service_reachable(
         status = relay.stdout.readline()
         assert status.startswith("relay: "), relay.stderr.read() if relay.stderr else ""
         assert f"-> 127.0.0.1:{port}" in status
-        flags = hostreach("flags", env=engine.env()).split()
+        flags = cli("flags", env=engine.env(), check=True).stdout.split()
         answers = [reach(engine, flags, "host.docker.internal", loopback_server.port).stdout]
         answers.append(reach(engine, flags, "host.docker.internal", loopback_server.port).stdout)
         assert all(loopback_server.token in a for a in answers), answers

@@ -11,33 +11,21 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import IMAGE, IN_CI, Engine, HostServer
+from conftest import IMAGE, IN_CI, Engine, HostServer, cli
 
 pytestmark = pytest.mark.engine
 
 
-def run_hostreach_run(engine: Engine, *args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m hostreach run ARGS`` against this engine."""
-    return subprocess.run(
-        [sys.executable, "-m", "hostreach", "run", *args],
-        env=engine.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_run_inserts_the_flags_and_keeps_the_exit_code(rootful: Engine, server: HostServer) -> None:
     script = f"nc -w 3 local {server.port} </dev/null; exit 7"
-    done = run_hostreach_run(rootful, "--alias", "local", "--rm", IMAGE, "sh", "-c", script)
+    done = cli("run", "--alias", "local", "--rm", IMAGE, "sh", "-c", script, env=rootful.env())
     assert done.returncode == 7, done.stderr
     assert server.token in done.stdout
 
 
 def test_run_on_podman_reaches_the_host(podman: Engine, server: HostServer) -> None:
     script = f"nc -w 3 host.docker.internal {server.port} </dev/null"
-    done = run_hostreach_run(podman, "--", "--rm", IMAGE, "sh", "-c", script)
+    done = cli("run", "--", "--rm", IMAGE, "sh", "-c", script, env=podman.env())
     assert done.returncode == 0, done.stderr
     assert server.token in done.stdout
 

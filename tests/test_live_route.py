@@ -8,16 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Engine, HostServer, hostreach, reach
+from conftest import Engine, HostServer, assert_not_reached, cli, reach
 
 pytestmark = pytest.mark.engine
 
 
 def assert_reaches(engine: Engine, server: HostServer, *aliases: str) -> dict[str, Any]:
     args = [a for alias in aliases for a in ("--alias", alias)]
-    flags = hostreach("flags", *args, env=engine.env()).splitlines()
+    flags = cli("flags", *args, env=engine.env(), check=True).stdout.splitlines()
     route: dict[str, Any] = json.loads(
-        hostreach("flags", "--format", "json", *args, env=engine.env())
+        cli("flags", "--format", "json", *args, env=engine.env(), check=True).stdout
     )
     assert route["flags"] == flags
     for alias in aliases or ("host.docker.internal",):
@@ -41,7 +41,7 @@ def test_rootful_engine_reaches_host(
 def test_rootful_without_flags_does_not_resolve(rootful: Engine, server: HostServer) -> None:
     # The control: without hostreach's flags the name does not exist on native Linux.
     done = reach(rootful, [], "host.docker.internal", server.port)
-    assert server.token not in done.stdout
+    assert_not_reached(done, server.token, "bad address 'host.docker.internal'")
 
 
 @pytest.mark.parametrize("aliases", [(), ("local",)])
@@ -63,19 +63,23 @@ def test_rootless_host_gateway_is_refused(rootless: Engine, server: HostServer) 
         "host.docker.internal",
         server.port,
     )
-    assert server.token not in done.stdout
+    assert_not_reached(done, server.token, "Connection refused")
 
 
 def test_gateway_ip_strategy_on_engine_20_10(rootful: Engine, server: HostServer) -> None:
     # Engine 20.10 reports no Gateway for the default bridge: the address comes from docker0.
-    flags = hostreach("flags", "--strategy", "gateway-ip", env=rootful.env()).splitlines()
+    flags = cli(
+        "flags", "--strategy", "gateway-ip", env=rootful.env(), check=True
+    ).stdout.splitlines()
     assert flags
     assert "host-gateway" not in flags[0]
     assert server.token in reach(rootful, flags, "host.docker.internal", server.port).stdout
 
 
 def test_host_network_strategy(rootful: Engine, server: HostServer) -> None:
-    flags = hostreach("flags", "--strategy", "host-network", env=rootful.env()).splitlines()
+    flags = cli(
+        "flags", "--strategy", "host-network", env=rootful.env(), check=True
+    ).stdout.splitlines()
     assert flags[0] == "--network=host"
     assert server.token in reach(rootful, flags, "host.docker.internal", server.port).stdout
 
@@ -86,19 +90,29 @@ def test_replayed_facts_give_the_live_route(
 ) -> None:
     engine: Engine = request.getfixturevalue(engine_name)
     snapshot = tmp_path / "facts.json"
-    snapshot.write_text(hostreach("facts", env=engine.env()), encoding="utf-8")
-    live = json.loads(hostreach("flags", "--format", "json", "--alias", "local", env=engine.env()))
+    snapshot.write_text(cli("facts", env=engine.env(), check=True).stdout, encoding="utf-8")
+    live = json.loads(
+        cli("flags", "--format", "json", "--alias", "local", env=engine.env(), check=True).stdout
+    )
     # During the replay the engine is unreachable: the answer can only come from the file.
     dead = engine.env(DOCKER_HOST="unix:///nonexistent/docker.sock")
     replayed = json.loads(
-        hostreach(
-            "flags", "--format", "json", "--alias", "local", "--facts", str(snapshot), env=dead
-        )
+        cli(
+            "flags",
+            "--format",
+            "json",
+            "--alias",
+            "local",
+            "--facts",
+            str(snapshot),
+            env=dead,
+            check=True,
+        ).stdout
     )
     assert replayed == live
-    assert json.loads(hostreach("facts", "--facts", str(snapshot), env=dead)) == json.loads(
-        snapshot.read_text(encoding="utf-8")
-    )
+    assert json.loads(
+        cli("facts", "--facts", str(snapshot), env=dead, check=True).stdout
+    ) == json.loads(snapshot.read_text(encoding="utf-8"))
 
 
 def test_podman_reaches_host_through_host_docker_internal(
@@ -110,7 +124,8 @@ def test_podman_reaches_host_through_host_docker_internal(
     assert route["runtime"] == "podman"
     assert route["strategy"] == "gateway-ip"
     done = reach(podman, [], "host.docker.internal", server.port)
-    assert server.token not in done.stdout  # the control: without the flags it does not resolve
+    # The control: without the flags it does not resolve.
+    assert_not_reached(done, server.token, "bad address 'host.docker.internal'")
 
 
 def test_podman_builtin_name_is_native(podman: Engine, server: HostServer) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Engine, HostServer, hostreach, reach, run_inside
+from conftest import Engine, HostServer, cli, reach, run_inside
 
 pytestmark = pytest.mark.engine
 
 
 def test_address_inside_a_container_uses_the_name(rootful: Engine, server: HostServer) -> None:
-    flags = hostreach("flags", env=rootful.env()).splitlines()
+    flags = cli("flags", env=rootful.env(), check=True).stdout.splitlines()
     done = run_inside(rootful, flags, "address", "--format", "json")
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FIXTURES
+from conftest import DESKTOP, ROOTFUL, ROOTLESS, cli
 
 from hostreach.cli import FLAG_FORMATS, split_run
 from hostreach.facts import Listener, Listening, dumps, load
 from hostreach.render import RENDERERS
-from hostreach.resolve import Request, resolve
-
-ROOTFUL = str(FIXTURES / "live" / "debian12-docker-20.10-rootful.json")
-ROOTLESS = str(FIXTURES / "live" / "debian12-docker-20.10-rootless.json")
-DESKTOP = str(FIXTURES / "published" / "docker-desktop-mac-20.10.17.json")
-
-
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hostreach", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=cwd,
-    )
+from hostreach.resolve import resolve
+from hostreach.routes import Request
 
 
 def test_the_cli_offers_exactly_the_renderers() -> None:
@@ -35,32 +20,32 @@ def test_the_cli_offers_exactly_the_renderers() -> None:
 
 
 def test_args_is_one_flag_per_line() -> None:
-    done = run("flags", "--facts", ROOTFUL, "--format", "args", "--alias", "a", "--alias", "b")
+    done = cli("flags", "--facts", ROOTFUL, "--format", "args", "--alias", "a", "--alias", "b")
     assert done.stdout.splitlines() == ["--add-host=a:host-gateway", "--add-host=b:host-gateway"]
 
 
 def test_env_names_the_host_and_a_fixed_address() -> None:
-    lines = run("flags", "--facts", ROOTLESS, "--format", "env").stdout.splitlines()
+    lines = cli("flags", "--facts", ROOTLESS, "--format", "env").stdout.splitlines()
     assert lines == [
         "HOSTREACH_HOST=host.docker.internal",
         "HOSTREACH_ADDRESS=192.0.2.2",
         "HOSTREACH_RUNTIME=docker-engine",
         "HOSTREACH_STRATEGY=lan-ip",
     ]
-    native = run("flags", "--facts", DESKTOP, "--format", "env").stdout
+    native = cli("flags", "--facts", DESKTOP, "--format", "env").stdout
     assert "HOSTREACH_ADDRESS=\n" in native  # the runtime resolves the name: no fixed address
 
 
 @pytest.mark.parametrize("strategy", ["auto", "host-network"])
 def test_compose_fragment_is_the_routes_compose_dict(strategy: str) -> None:
-    done = run("flags", "--facts", ROOTFUL, "--format", "compose", "--strategy", strategy)
+    done = cli("flags", "--facts", ROOTFUL, "--format", "compose", "--strategy", strategy)
     route = resolve(load(ROOTFUL), Request(strategy=strategy))  # type: ignore[arg-type]
     assert yaml.safe_load(done.stdout) == route.compose()
     assert ("network_mode" in route.compose()) is (strategy == "host-network")
 
 
 def test_compose_with_services_is_an_override_file() -> None:
-    done = run("flags", "--facts", ROOTFUL, "--format", "compose", "--service", "web",
+    done = cli("flags", "--facts", ROOTFUL, "--format", "compose", "--service", "web",
                "--service", "on")  # fmt: skip
     data = yaml.safe_load(done.stdout)
     assert data == {
@@ -88,7 +73,7 @@ def test_compose_override_covers_every_service(tmp_path: Path) -> None:
         "sidecar: {image: x, network_mode: 'container:api'}\n",
         encoding="utf-8",
     )
-    done = run("compose-override", "--facts", ROOTFUL, cwd=tmp_path)
+    done = cli("compose-override", "--facts", ROOTFUL, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert set(yaml.safe_load(done.stdout)["services"]) == {"api", "worker"}
     assert "sidecar" in done.stderr
@@ -107,7 +92,7 @@ def test_compose_override_bad_input_exits_2(
 ) -> None:
     if content is not None:
         (tmp_path / "compose.yaml").write_text(content, encoding="utf-8")
-    done = run("compose-override", "--facts", ROOTFUL, cwd=tmp_path)
+    done = cli("compose-override", "--facts", ROOTFUL, cwd=tmp_path)
     assert done.returncode == 2
     assert done.stdout == ""
     assert message in done.stderr
@@ -132,7 +117,7 @@ def test_compose_override_bad_input_exits_2(
     ],
 )
 def test_bad_input_to_the_commands_exits_2(args: list[str]) -> None:
-    done = run(*args, "--facts", ROOTFUL) if args[0] != "run" else run(*args)
+    done = cli(*args, "--facts", ROOTFUL) if args[0] != "run" else cli(*args)
     assert done.returncode == 2, done.stderr
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
@@ -161,7 +146,7 @@ def test_doctor_replays_from_facts_without_probing(tmp_path: Path) -> None:
         dumps(facts._replace(listening=Listening((5432,), (Listener(5432, "127.0.0.1"),)))),
         encoding="utf-8",
     )
-    done = run("doctor", "--port", "5432", "--facts", str(path))
+    done = cli("doctor", "--port", "5432", "--facts", str(path))
     assert done.returncode == 1
     assert "[error] loopback-only" in done.stdout
     assert "172.17.0.1:5432" in done.stdout

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import Engine
+from conftest import Engine, FakeEngine
 
 from hostreach.facts import Facts
-from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect, prefetch
+from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect
 from hostreach.probe.client import container_markers
-from hostreach.probe.endpoint import find_endpoint
+from hostreach.probe.endpoint import find_endpoint, split_address
 
 
 @pytest.fixture
@@ -66,7 +66,8 @@ def test_missing_socket_is_an_issue(tmp_path: Path) -> None:
 
 
 def test_permission_denied_says_what_to_do(tmp_path: Path) -> None:
-    message = _enginehttp.describe(PermissionError(13, "denied"), "unix:///var/run/docker.sock", 2)
+    where = split_address("unix:///var/run/docker.sock")
+    message = _enginehttp.describe(PermissionError(13, "denied"), where, 2)
     assert "docker group" in message
     assert "rootless" in message
 
@@ -109,27 +110,28 @@ def test_container_markers(tmp_path: Path) -> None:
 def test_sdk_and_stdlib_probes_read_the_same_engine(rootful: Engine) -> None:
     # The docker SDK path (ssh, TLS, npipe) and the stdlib fast path give the same raw JSON.
     env = rootful.env()
-    fast = _enginehttp.fetch(rootful.docker_host, ENGINE_PATHS, timeout=5)
+    fast = _enginehttp.fetch(split_address(rootful.docker_host), ENGINE_PATHS, timeout=5)
     sdk = _docker.fetch(env, ENGINE_PATHS, timeout=5)
     assert sdk["/version"] == fast["/version"]
     assert sdk["/networks/bridge"]["Id"] == fast["/networks/bridge"]["Id"]
     assert sdk["/info"]["ID"] == fast["/info"]["ID"]
 
 
-@pytest.mark.engine
-def test_engine_cache_is_used_and_a_damaged_one_ignored(rootful: Engine, tmp_path: Path) -> None:
-    env = {**rootful.env(), "XDG_CACHE_HOME": str(tmp_path)}
+def test_the_engines_answers_are_kept_while_its_socket_is_the_same(
+    fake_engine: FakeEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    env = {"DOCKER_HOST": fake_engine.docker_host}
     first = collect(environ=env)
     assert first.daemon is not None
-    (entry,) = (tmp_path / "hostreach").glob("engine-*.json")
-    data = json.loads(entry.read_text())
-    data["daemon"]["info"]["Name"] = "from-the-cache"
-    entry.write_text(json.dumps(data))
-    assert engine_name(collect(environ=env)) == "from-the-cache"  # served from the cache
-    assert engine_name(collect(environ=env, cache=False)) != "from-the-cache"
-    data["daemon"]["info"] = "damaged"
-    entry.write_text(json.dumps(data))
-    assert engine_name(collect(environ=env)) == engine_name(first)  # damaged: asked again
+    assert len(fake_engine.requests) == 3
+    assert collect(environ=env) == first  # kept: not asked again
+    assert len(fake_engine.requests) == 3
+    assert collect(environ=env, cache=False) == first
+    assert len(fake_engine.requests) == 6
+    fake_engine.restart()
+    assert collect(environ=env) == first
+    assert len(fake_engine.requests) == 9  # a new socket: asked again
 
 
 def engine_name(facts: Facts) -> object:
@@ -164,22 +166,7 @@ def test_sockets_that_need_root_become_an_issue_not_a_crash(
     assert any(i.source == "listeners" and "needs root" in i.detail for i in facts.issues)
 
 
-def test_a_prefetched_engine_read_serves_the_next_collect_with_the_same_settings(
-    rootful: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Asked while DOCKER_HOST names the engine; collected after it names nothing: the answer
-    # can only come from the prefetch. It serves one collect, and only with the same settings.
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setenv("DOCKER_HOST", rootful.docker_host)
-    prefetch()
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/none.sock")
-    assert collect(timeout=1.0).daemon is None  # other settings: asks the dead socket
-    facts = collect()
-    assert facts.daemon is not None
-    assert facts.client.endpoint == rootful.docker_host
-    assert collect(cache=False).daemon is None  # used once
-
-
+@pytest.mark.engine
 def test_a_tcp_engine_is_read_by_name(rootful: Engine) -> None:
     # A plain-TCP endpoint (tcp://localhost:PORT) forwarding to the real engine's socket: the
     # name is resolved (getaddrinfo) and its addresses tried in turn, as create_connection does.
@@ -199,12 +186,14 @@ def test_a_tcp_engine_is_read_by_name(rootful: Engine) -> None:
     for thread in threads:
         thread.start()
     try:
-        answers = _enginehttp.fetch(f"tcp://localhost:{port}", ENGINE_PATHS, timeout=5)
+        answers = _enginehttp.fetch(
+            split_address(f"tcp://localhost:{port}"), ENGINE_PATHS, timeout=5
+        )
     finally:
         for thread in threads:
             thread.join(5)
         listener.close()
-    direct = _enginehttp.fetch(rootful.docker_host, ENGINE_PATHS, timeout=5)
+    direct = _enginehttp.fetch(split_address(rootful.docker_host), ENGINE_PATHS, timeout=5)
     assert answers["/version"] == direct["/version"]
     assert answers["/info"]["ID"] == direct["/info"]["ID"]
 

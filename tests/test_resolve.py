@@ -7,17 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES
+from conftest import LIVE, PODMAN, PODMAN_ROOTLESS, PUBLISHED, ROOTFUL, ROOTLESS
 
 import hostreach
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load
-from hostreach.resolve import Request, check_alias, resolve
-
-LIVE = FIXTURES / "live"
-ROOTFUL = LIVE / "debian12-docker-20.10-rootful.json"
-ROOTLESS = LIVE / "debian12-docker-20.10-rootless.json"
-PODMAN = LIVE / "debian12-podman-4.3.1-rootful.json"
+from hostreach.resolve import resolve
+from hostreach.routes import Request, check_alias
 
 
 def variant(path: Path, **changes: Any) -> Facts:
@@ -168,7 +164,7 @@ def test_python_api_route_with_given_facts() -> None:
 
 def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
     # Published: Docker Engine 29.4.1 installed inside a WSL 2 Ubuntu distro (no Desktop).
-    route = resolve(load(FIXTURES / "published" / "docker-engine-29.4.1-wsl2.json"))
+    route = resolve(load(PUBLISHED / "docker-engine-29.4.1-wsl2.json"))
     assert route.runtime == "docker-engine"
     assert route.strategy == "host-gateway"  # the WSL distro, where this engine runs
     (warning,) = [w for w in route.warnings if "WSL 2" in w]
@@ -179,7 +175,7 @@ def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
 
 def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
     # Published: DOCKER_HOST=ssh://... and that engine's `docker info` (compose-cli#1456).
-    route = resolve(load(FIXTURES / "published" / "docker-engine-20.10.5-remote-ssh.json"))
+    route = resolve(load(PUBLISHED / "docker-engine-20.10.5-remote-ssh.json"))
     assert route.remote is True
     assert "the engine's machine (not this one)" in route.reason
     assert "this machine" not in route.reason.replace("not this one", "")
@@ -194,7 +190,7 @@ def test_windows_containers_are_told_that_add_host_is_ignored() -> None:
     linux = resolve(load(ROOTFUL), Request(aliases=("local",), strategy="gateway-ip"))
     assert not any("ignore --add-host" in w for w in linux.warnings)
     # A name the runtime resolves itself needs no flag, so nothing is ignored.
-    native = resolve(load(FIXTURES / "published" / "windows-containers-19.03.8.json"))
+    native = resolve(load(PUBLISHED / "windows-containers-19.03.8.json"))
     assert native.flags == []
     assert not any("ignore --add-host" in w for w in native.warnings)
 
@@ -207,9 +203,6 @@ def podman_variant(path: Path, version: str, **client: Any) -> Facts:
             component["Version"] = version
     data["client"] = {**data.get("client", {}), **client}
     return from_json(data)
-
-
-PODMAN_ROOTLESS = LIVE / "debian12-podman-4.3.1-rootless.json"
 
 
 def test_rootless_podman_5_with_pasta_warns_that_loopback_is_not_reached() -> None:

@@ -7,16 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, PUBLISHED, ROOTFUL
 
 from hostreach import engine
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
-from hostreach.resolve import Request, resolve
-from hostreach.runtimes import BRIDGES, HOST_NAMES, RUNTIMES, by_id, identify
+from hostreach.resolve import resolve
+from hostreach.routes import Request
+from hostreach.runtimes import BRIDGES, RUNTIMES, by_id, host_names, identify
 
 ALL = sorted(FIXTURES.glob("*/*.json"))
-PUBLISHED = sorted((FIXTURES / "published").glob("*.json"))
+PUBLISHED_FILES = sorted(PUBLISHED.glob("*.json"))
 
 
 def fixture(path: Path) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def test_fixture_matches_exactly_its_row(path: Path) -> None:
         assert specific == [expect["runtime"]]
 
 
-@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", PUBLISHED_FILES, ids=lambda p: p.stem)
 def test_published_fixture_gives_its_route(path: Path) -> None:
     expect = fixture(path)["expect"]
     facts = load(path)
@@ -74,14 +75,14 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
 
 
 def test_desktop_gives_host_gateway_for_other_names() -> None:
-    facts = load(FIXTURES / "published" / "docker-desktop-mac-20.10.17.json")
+    facts = load(PUBLISHED / "docker-desktop-mac-20.10.17.json")
     route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
     assert route.hosts == {"host.docker.internal": "native", "local": "host-gateway"}
     assert route.flags == ["--add-host=local:host-gateway"]
 
 
 def test_runtime_override_skips_detection() -> None:
-    facts = load(FIXTURES / "live" / "debian12-docker-20.10-rootful.json")
+    facts = load(ROOTFUL)
     route = resolve(facts, Request(runtime="rancher-desktop"))
     assert route.runtime == "rancher-desktop"
     assert route.strategy == "native"
@@ -96,14 +97,14 @@ def test_every_row_cites_sources() -> None:
 
 def test_rancher_desktop_never_gets_host_gateway() -> None:
     # host-gateway would override the working name with the VM's 172.17.0.1 (rancher-desktop#7611).
-    facts = load(FIXTURES / "published" / "rancher-desktop-name-only.json")
+    facts = load(PUBLISHED / "rancher-desktop-name-only.json")
     route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
     assert route.hosts == {"host.docker.internal": "native", "local": "192.168.5.2"}
     assert "host-gateway" not in " ".join(route.flags)
 
 
 def test_a_wsl2_kernel_under_docker_desktop_is_docker_desktop() -> None:
-    facts = load(FIXTURES / "published" / "docker-desktop-windows-wsl2-20.10.21.json")
+    facts = load(PUBLISHED / "docker-desktop-windows-wsl2-20.10.21.json")
     route = resolve(facts)
     assert route.runtime == "docker-desktop"
     assert not any("WSL" in w for w in route.warnings)  # Desktop reaches Windows itself
@@ -113,7 +114,7 @@ def test_a_wsl2_kernel_under_docker_desktop_is_docker_desktop() -> None:
 def test_every_name_a_row_resolves_is_one_address_tries(path: Path) -> None:
     facts = load(path)
     for row in RUNTIMES:
-        assert row.builtin_names(facts) <= set(row.provides) <= set(HOST_NAMES)
+        assert row.builtin_names(facts) <= set(row.provides) <= set(host_names())
 
 
 def test_engines_whose_containers_sit_on_this_machine_name_their_bridges() -> None:

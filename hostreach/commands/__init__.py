@@ -6,25 +6,19 @@ subclasses, which cli.main turns into one line on stderr and the exit code.
 
 from __future__ import annotations
 
-from hostreach.resolve import DEFAULT_ALIAS, Request
+import argparse
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import argparse
-    from types import SimpleNamespace
-
-    from hostreach.facts import Facts
-    from hostreach.resolve import Route
-
-    Args = argparse.Namespace | SimpleNamespace
-    """A command's arguments: parsed, or for a bare command its defaults (cli._Defaults)."""
+from hostreach.facts import Facts
+from hostreach.routes import DEFAULT_ALIAS, Request, Route
 
 PROG = "hostreach"
 
 
-def load_facts(args: Args, *, names: tuple[str, ...] = (), ports: tuple[int, ...] = ()) -> Facts:
-    """Return the facts: replayed from --facts FILE, else probed (the same reader for both)."""
-    if args.facts is not None:
+def load_facts(
+    args: argparse.Namespace, *, names: tuple[str, ...] = (), ports: tuple[int, ...] = ()
+) -> Facts:
+    """Return the facts: replayed from --facts FILE where the command offers it, else probed."""
+    if getattr(args, "facts", None) is not None:
         from hostreach.facts import load  # noqa: PLC0415
 
         return load(args.facts)
@@ -33,7 +27,7 @@ def load_facts(args: Args, *, names: tuple[str, ...] = (), ports: tuple[int, ...
     return collect(timeout=args.timeout, names=names, cache=args.cache, ports=ports)
 
 
-def request_from(args: Args) -> Request:
+def request_from(args: argparse.Namespace) -> Request:
     """Return the validated route request of --alias, --strategy and --runtime."""
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
     return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime).check()

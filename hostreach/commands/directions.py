@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+import argparse
+import json
+from typing import TextIO
 
 from hostreach.commands import PROG, load_facts
-from hostreach.errors import NoRouteError, UsageError
-
-if TYPE_CHECKING:
-    from hostreach.commands import Args
+from hostreach.errors import NoRouteError
+from hostreach.routes import check_name
 
 
-def endpoint(args: Args, out: TextIO, err: TextIO) -> int:
+def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print where this process reaches a container's published port."""
-    import json  # noqa: PLC0415
-
+    from hostreach.probe import engine_get  # noqa: PLC0415
     from hostreach.publish import parse_port, published_endpoint  # noqa: PLC0415
-    from hostreach.resolve import check_name  # noqa: PLC0415
-    from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
+    from hostreach.runtimes import host_names  # noqa: PLC0415
 
     check_name(args.container, "container")
     parse_port(args.port)
-    if args.facts is not None:
-        raise UsageError("endpoint asks the engine about a running container: no --facts")
-    from hostreach.probe import engine_get  # noqa: PLC0415
-
-    facts = load_facts(args, names=HOST_NAMES)
+    facts = load_facts(args, names=host_names())
     container = engine_get(f"/containers/{args.container}/json", timeout=args.timeout)
     if not isinstance(container, dict):
         raise NoRouteError(f"no such container: {args.container}")
@@ -38,17 +32,11 @@ def endpoint(args: Args, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def network(args: Args, out: TextIO, err: TextIO) -> int:
+def network(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Ensure a user-defined bridge network; print --network=NAME."""
-    import json  # noqa: PLC0415
-
-    from hostreach.resolve import check_name  # noqa: PLC0415
-
-    check_name(args.name, "network")
-    if args.facts is not None:
-        raise UsageError("network creates a network on the engine: no --facts")
     from hostreach.probe import ensure_network  # noqa: PLC0415
 
+    check_name(args.name, "network")
     created = ensure_network(args.name, timeout=args.timeout)
     if args.format == "json":
         out.write(json.dumps({"network": args.name, "created": created}) + "\n")

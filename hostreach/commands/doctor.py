@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TextIO
+import argparse
+from typing import TextIO
 
 from hostreach.commands import PROG, load_facts, request_from
+from hostreach.diagnose import Report, diagnose
 from hostreach.errors import HostreachError, UsageError
-from hostreach.resolve import Request, Route, resolve
-
-if TYPE_CHECKING:
-    from hostreach.commands import Args
-    from hostreach.diagnose import Report
-    from hostreach.facts import ProbeResult
+from hostreach.facts import ProbeResult
+from hostreach.resolve import resolve
+from hostreach.routes import Request, Route
 
 
 def _diagnosis(
-    args: Args, request: Request, ports: tuple[int, ...], *, probe: bool = False
+    args: argparse.Namespace, request: Request, ports: tuple[int, ...], *, probe: bool = False
 ) -> Report:
-    from hostreach.diagnose import diagnose  # noqa: PLC0415
-
     facts = load_facts(args, ports=ports)
     try:
         route: Route | HostreachError = resolve(facts, request)
@@ -40,7 +37,7 @@ def _diagnosis(
                 timeout=args.timeout,
             ),
         )
-    return diagnose(facts, route, ports, probes, runtime=request.runtime)
+    return diagnose(facts, route, ports, probes)
 
 
 def _print_report(fmt: str, report: Report, ports: tuple[int, ...], out: TextIO) -> None:
@@ -49,7 +46,7 @@ def _print_report(fmt: str, report: Report, ports: tuple[int, ...], out: TextIO)
     out.write(report_json(report) if fmt == "json" else report_text(report, ports))
 
 
-def doctor(args: Args, out: TextIO, err: TextIO) -> int:
+def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Report what stops containers reaching the ports, with fixes."""
     request = request_from(args)
     ports = tuple(dict.fromkeys(args.port))
@@ -58,7 +55,7 @@ def doctor(args: Args, out: TextIO, err: TextIO) -> int:
     return 0 if report.ok else 1
 
 
-def check(args: Args, out: TextIO, err: TextIO) -> int:
+def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Connect from a throwaway container and report the outcome with the findings."""
     import signal  # noqa: PLC0415
 
@@ -66,8 +63,6 @@ def check(args: Args, out: TextIO, err: TextIO) -> int:
         raise KeyboardInterrupt  # so the container is removed, as on Ctrl-C (CI cancels so)
 
     request = Request(aliases=(args.alias,)).check()
-    if args.facts is not None:
-        raise UsageError("check runs a real container: it cannot replay --facts")
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         report = _diagnosis(args, request, (args.port,), probe=True)
@@ -80,42 +75,23 @@ def check(args: Args, out: TextIO, err: TextIO) -> int:
     return 0 if reached else 1
 
 
-def relay(args: Args, out: TextIO, err: TextIO) -> int:
+def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
-    from hostreach.diagnose import arrival  # noqa: PLC0415
+    from hostreach import relay as relays  # noqa: PLC0415
     from hostreach.probe import relay_networks  # noqa: PLC0415
-    from hostreach.relay import Network, Plan, RelayError, allowed_networks, run  # noqa: PLC0415
-    from hostreach.runtimes import BRIDGES, by_id  # noqa: PLC0415
+    from hostreach.runtimes import BRIDGES  # noqa: PLC0415
 
-    if args.facts is not None:
-        raise UsageError("relay listens on this machine: it cannot replay --facts")
     facts = load_facts(args)
     route = resolve(facts, request_from(args))
-    if route.remote:
-        raise RelayError(
-            f"the engine runs on another machine ({facts.client.endpoint}): its containers never"
-            " arrive here; forward the port with `ssh -R` instead"
-        )
-    where = arrival(facts, route, by_id(route.runtime))
-    if where.address is None:
-        if where.loopback:
-            raise RelayError(
-                f"no relay needed: {route.reason[:-1]}, and its containers already reach this"
-                " machine's 127.0.0.1"
-            )
-        raise RelayError("the address at which containers reach this machine is unknown here")
-    target = args.target or ("127.0.0.1", args.port)
-    if target == (where.address, args.port):
-        raise UsageError(f"the target {target[0]}:{target[1]} is where the relay would listen")
 
-    def allowed() -> tuple[Network, ...]:
-        return allowed_networks(relay_networks(facts, BRIDGES))
+    def allowed() -> tuple[relays.Network, ...]:
+        return relays.allowed_networks(relay_networks(facts, BRIDGES))
 
-    plan = Plan(listen=(where.address, args.port), target=target, allowed=allowed())
+    plan = relays.plan(facts, route, port=args.port, target=args.target, allowed=allowed())
 
     def log(line: str) -> None:
         err.write(f"{PROG}: relay: {line}\n")
         err.flush()
 
-    run(plan, status=out, log=log, refresh=allowed)
+    relays.run(plan, status=out, log=log, refresh=allowed)
     return 0

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TextIO
+
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
-from hostreach.resolve import check_name, resolve
+from hostreach.resolve import resolve
+from hostreach.routes import check_name
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import TextIO
-
-    from hostreach.commands import Args
+Args = argparse.Namespace
 
 
 def flags(args: Args, out: TextIO, err: TextIO) -> int:
@@ -33,19 +33,14 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
         text = render(route, args.format)
     err.write(warnings)
     out.write(text)
-    _remember(args, facts.client.endpoint, text, warnings)
+    if args.facts is None and args.cache and not args.debug:
+        from hostreach import _fastpath  # noqa: PLC0415
+        from hostreach.answers import remember  # noqa: PLC0415
+
+        cache_key = _fastpath.answer_key(args.argv)
+        if cache_key is not None:
+            remember(cache_key, facts, route, f"{len(text)}\n{text}{warnings}")
     return 0
-
-
-def _remember(args: Args, endpoint: str | None, out: str, err: str) -> None:
-    """Store the answer for the warm path of ``python -m hostreach flags`` (see _fastpath)."""
-    from hostreach import __version__, _fastpath  # noqa: PLC0415
-
-    key = _fastpath.key(getattr(args, "argv", []), __version__)
-    if key is None:
-        return
-    socket_path = endpoint[len("unix://") :] if endpoint and endpoint.startswith("unix://") else ""
-    _fastpath.store(key, socket_path, out, err)
 
 
 def run(args: Args, out: TextIO, err: TextIO) -> int:
@@ -105,10 +100,11 @@ def address(args: Args, out: TextIO, err: TextIO) -> int:
     """Print where this process, in a container, reaches the host."""
     import json  # noqa: PLC0415
 
-    from hostreach.resolve import host_address  # noqa: PLC0415
-    from hostreach.runtimes import HOST_NAMES  # noqa: PLC0415
+    from hostreach.runtimes import host_names  # noqa: PLC0415
+    from hostreach.vantage import host_address  # noqa: PLC0415
 
-    found = host_address(load_facts(args, names=HOST_NAMES), HOST_NAMES)
+    names = host_names()
+    found = host_address(load_facts(args, names=names), names)
     if args.format == "json":
         out.write(json.dumps({"address": found.address, "via": found.via}) + "\n")
     else:

@@ -6,22 +6,20 @@ it means. Third-party libraries are imported by one private module each, only wh
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+from hostreach import _fastpath
 from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
-from hostreach.probe import _cache, client, endpoint
+from hostreach.probe import _enginehttp, client, endpoint
+from hostreach.probe.endpoint import StrPath
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Callable
-    from typing import Any, TypeVar
-
-    from hostreach.probe.endpoint import StrPath
-
-    T = TypeVar("T")
-    EngineFields = tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]
+T = TypeVar("T")
+EngineFields = tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]
 
 ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
 DEFAULT_TIMEOUT = 2.0
@@ -36,10 +34,9 @@ def bridge_fields(network: object) -> dict[str, str | None]:
         for config in configs if isinstance(configs, list) else ():
             if not isinstance(config, Mapping):
                 continue
-            value, net = config.get("Gateway"), config.get("Subnet")
-            if isinstance(net, str) and net and ":" not in net and subnet is None:
-                subnet = net
-            if isinstance(value, str) and value and ":" not in value:
+            value, net = _ipv4(config.get("Gateway")), _ipv4_network(config.get("Subnet"))
+            subnet = subnet or net
+            if value:
                 gateway = value
                 break
         options = network.get("Options")
@@ -47,6 +44,21 @@ def bridge_fields(network: object) -> dict[str, str | None]:
             name = options.get("com.docker.network.bridge.name")
             interface = name if isinstance(name, str) else None
     return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
+
+
+def _ipv4(value: object) -> str | None:
+    """The IPv4 address ``value`` holds, else None: an engine's answer is validated, not trusted."""
+    try:
+        return str(ipaddress.IPv4Address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _ipv4_network(value: object) -> str | None:
+    try:
+        return str(ipaddress.IPv4Network(value, strict=False)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _valid_daemon(daemon: Mapping[str, Any]) -> bool:
@@ -68,12 +80,10 @@ class _FetchError(EngineError):
 
 def _guarded(found: endpoint.Endpoint, timeout: float, call: Callable[[], T]) -> T:
     """Return ``call()``; its socket, HTTP or JSON failure becomes a _FetchError with a reason."""
-    from hostreach.probe import _enginehttp  # noqa: PLC0415 - socket: only when asking
-
     try:
         return call()
     except OSError as exc:
-        detail = _enginehttp.describe(exc, found.url, timeout)
+        detail = _enginehttp.describe(exc, found.address, timeout)
         raise _FetchError(detail, _enginehttp.reason(exc)) from exc
     except (EngineError, ValueError) as exc:
         raise _FetchError(f"{found.url}: {exc}", "bad-answer") from exc
@@ -86,11 +96,9 @@ def _start_fetch(
 
     Both raise _FetchError. The docker SDK cannot split the two: it asks when called.
     """
-    from hostreach.probe import _enginehttp  # noqa: PLC0415
-
-    if _enginehttp.supports(found.url, tls=found.tls):
+    if _enginehttp.supports(found.address, tls=found.tls):
         exchange = _guarded(
-            found, timeout, lambda: _enginehttp.Exchange(found.url, paths, timeout=timeout)
+            found, timeout, lambda: _enginehttp.Exchange(found.address, paths, timeout=timeout)
         )
         return lambda: _guarded(found, timeout, exchange.answers)
 
@@ -113,11 +121,10 @@ def start_engine(
         issue = Issue("endpoint", str(exc), "bad-endpoint")
         return lambda: ({}, None, [issue])
     where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
-    cache_key = _cache.key(found.url) if cache else None
-    if cache_key is not None:
-        cached = _cache.read(environ, cache_key)
-        if cached is not None and _valid_daemon(cached):
-            return lambda: (where, cached, [])
+    cache_key = _fastpath.key("engine", found.url) if cache else None
+    cached = _cached_daemon(cache_key)
+    if cached is not None:
+        return lambda: (where, cached, [])
     try:
         answers = _start_fetch(environ, found, ENGINE_PATHS, timeout=timeout)
     except _FetchError as exc:
@@ -134,29 +141,24 @@ def start_engine(
             "version": answered.get("/version") or {},
             **bridge_fields(answered.get("/networks/bridge")),
         }
-        if cache_key is not None:
-            _cache.write(environ, cache_key, daemon)
+        dependency = _fastpath.socket_dependency(found.url)
+        if cache_key is not None and dependency is not None:
+            _fastpath.write(cache_key, [dependency], json.dumps(daemon))
         return where, daemon, []
 
     return finish
 
 
-_prefetched: dict[tuple[float, bool], Callable[[], EngineFields]] = {}
-
-
-def prefetch(*, timeout: float = DEFAULT_TIMEOUT, cache: bool = True) -> None:
-    """Start reading the engine now, for the next collect() with these settings and no others.
-
-    ``python -m hostreach flags`` calls it when no answer is cached, before importing the rest
-    of hostreach: the engine then prepares its answers (about 10 ms) while that happens.
-    """
-    _prefetched[(timeout, cache)] = start_engine(
-        os.environ,
-        os.path.expanduser("~"),
-        timeout=timeout,
-        windows=client.os_name() == "windows",
-        cache=cache,
-    )
+def _cached_daemon(cache_key: str | None) -> dict[str, Any] | None:
+    """The engine's answers kept from an earlier call while its socket is the same, else None."""
+    stored = _fastpath.read(cache_key) if cache_key is not None else None
+    if stored is None:
+        return None
+    try:
+        daemon = json.loads(stored)
+    except (ValueError, RecursionError):
+        return None
+    return daemon if isinstance(daemon, dict) and _valid_daemon(daemon) else None
 
 
 def collect(
@@ -177,12 +179,10 @@ def collect(
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
-    engine = _prefetched.pop((timeout, cache), None) if environ is None and home is None else None
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
-    if engine is None:
-        windows = client.os_name() == "windows"
-        engine = start_engine(environ, home, timeout=timeout, windows=windows, cache=cache)
+    windows = client.os_name() == "windows"
+    engine = start_engine(environ, home, timeout=timeout, windows=windows, cache=cache)
     # The rest is read while the engine prepares its answers.
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)

@@ -7,22 +7,19 @@ urllib3), while these three GETs cost one round trip each. Paths are unversioned
 
 from __future__ import annotations
 
-import _socket  # not socket: its enums cost more than the engine's answer on a cold call
+import json
 import select
+import socket
 import time
+from typing import Any
 
-from hostreach import _jsontext, _url
 from hostreach.errors import EngineError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from hostreach.probe.endpoint import Address
 
 
-def supports(url: str, *, tls: bool) -> bool:
+def supports(address: Address, *, tls: bool) -> bool:
     """Whether this module can talk to the endpoint (else the docker SDK probe does)."""
-    scheme = _url.split(url).scheme
-    return scheme == "unix" or (scheme in ("tcp", "http") and not tls)
+    return address.scheme == "unix" or (address.scheme in ("tcp", "http") and not tls)
 
 
 def reason(exc: BaseException) -> str:
@@ -36,9 +33,9 @@ def reason(exc: BaseException) -> str:
     return next((code for kind, code in codes if isinstance(exc, kind)), "unreachable")
 
 
-def describe(exc: BaseException, url: str, timeout: float) -> str:
+def describe(exc: BaseException, address: Address, timeout: float) -> str:
     """Return a sentence saying why the engine could not be reached, and what to do."""
-    where = _url.split(url).path if url.startswith("unix:") else url
+    where = address.path if address.scheme == "unix" else address.url
     if isinstance(exc, FileNotFoundError):
         return f"no engine socket at {where}: is the engine running? (or set DOCKER_HOST)"
     if isinstance(exc, PermissionError):
@@ -53,21 +50,18 @@ def describe(exc: BaseException, url: str, timeout: float) -> str:
     return f"the engine at {where} could not be reached: {exc}"
 
 
-def _connect(url: str, timeout: float) -> _socket.socket:
-    parts = _url.split(url)
-    if parts.scheme == "unix":
-        targets: list[tuple[int, Any]] = [(_socket.AF_UNIX, parts.path)]
+def _connect(address: Address, timeout: float) -> socket.socket:
+    if address.scheme == "unix":
+        targets: list[tuple[int, Any]] = [(socket.AF_UNIX, address.path)]
     else:  # what socket.create_connection does: each address of the name in turn
-        found = _socket.getaddrinfo(
-            parts.hostname or "", parts.port or 2375, 0, _socket.SOCK_STREAM
-        )
-        targets = [(family, address) for family, _, _, _, address in found]
-    error: OSError = OSError(f"no address for {url}")
-    for family, address in targets:
-        sock = _socket.socket(family, _socket.SOCK_STREAM)
+        found = socket.getaddrinfo(address.host or "", address.port or 2375, 0, socket.SOCK_STREAM)
+        targets = [(family, target) for family, _, _, _, target in found]
+    error: OSError = OSError(f"no address for {address.url}")
+    for family, target in targets:
+        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         try:
-            sock.connect(address)
+            sock.connect(target)
         except OSError as exc:
             sock.close()
             error = exc
@@ -122,14 +116,14 @@ class Exchange:
     import (it loads the email package) cost more than the requests themselves.
     """
 
-    def __init__(self, url: str, paths: tuple[str, ...], *, timeout: float) -> None:
+    def __init__(self, address: Address, paths: tuple[str, ...], *, timeout: float) -> None:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout  # for the whole exchange, sending included
         self.replies: dict[str, list[bytes]] = {}
-        self.waiting: dict[int, tuple[_socket.socket, str]] = {}
+        self.waiting: dict[int, tuple[socket.socket, str]] = {}
         try:
             for path in paths:
-                sock = _connect(url, timeout)
+                sock = _connect(address, timeout)
                 self.waiting[sock.fileno()] = (sock, path)
                 sock.sendall(_request(path))
                 sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature
@@ -177,14 +171,14 @@ class Exchange:
             if status != 200:
                 raise EngineError(f"GET {path} answered HTTP {status}: {body[:200]!r}")
             try:
-                found[path] = _jsontext.loads(body)
-            except ValueError as exc:  # also UnicodeDecodeError
+                found[path] = json.loads(body)
+            except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
                 raise EngineError(
                     f"GET {path} did not answer JSON ({exc}): is this socket a container engine's?"
                 ) from exc
         return found
 
 
-def fetch(url: str, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:
+def fetch(address: Address, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:
     """Return ``{path: JSON}`` for each path (None for 404), all within ``timeout`` seconds."""
-    return Exchange(url, paths, timeout=timeout).answers()
+    return Exchange(address, paths, timeout=timeout).answers()

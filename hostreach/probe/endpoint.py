@@ -6,36 +6,49 @@ The CLI's order: ``DOCKER_HOST``, then ``DOCKER_CONTEXT``, then ``currentContext
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
-from hostreach import _jsontext, _url
-from hostreach._paths import docker_config_dir
-from hostreach._record import NamedTuple
+from hostreach._fastpath import docker_config_dir
 from hostreach.errors import EndpointError
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
 DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
 SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https", "fd")
 
 
+class Address(NamedTuple):
+    """An engine address, split once: ``unix:///var/run/docker.sock``, ``tcp://host:2375``."""
+
+    url: str
+    scheme: str
+    host: str | None
+    port: int | None
+    path: str
+
+
 class Endpoint(NamedTuple):
     """The engine endpoint in use, and where that choice came from."""
 
-    url: str
+    address: Address
     context: str | None
     docker_host: str | None
     tls: bool
 
+    @property
+    def url(self) -> str:
+        """The endpoint as the Docker CLI writes it."""
+        return self.address.url
 
-def check_docker_host(value: str) -> str:
-    """Return DOCKER_HOST if it is a URL the engine clients accept, else raise EndpointError."""
+
+def split_address(value: str) -> Address:
+    """Return the parts of an engine address; raise EndpointError when it is not one."""
     try:
-        parts = _url.split(value)  # raises ValueError on a port that is not a number
+        parts = urlsplit(value)
+        port = parts.port  # raises ValueError on a port that is not a number
     except ValueError as exc:
         raise EndpointError(f"DOCKER_HOST={value!r} is not a valid engine address: {exc}") from exc
     if parts.scheme not in SCHEMES:
@@ -47,7 +60,7 @@ def check_docker_host(value: str) -> str:
         raise EndpointError(f"DOCKER_HOST={value!r} names no socket path")
     if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
         raise EndpointError(f"DOCKER_HOST={value!r} names no host")
-    return value
+    return Address(value, parts.scheme, parts.hostname, port, parts.path)
 
 
 StrPath = str | os.PathLike[str]
@@ -55,7 +68,7 @@ StrPath = str | os.PathLike[str]
 
 def _read_json(*parts: str) -> object:
     with open(os.path.join(*parts), encoding="utf-8") as f:
-        return _jsontext.loads(f.read())
+        return json.loads(f.read())
 
 
 def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
@@ -77,10 +90,11 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
     tls = bool(environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_CERT_PATH"))
     docker_host = environ.get("DOCKER_HOST")
     if docker_host:
-        return Endpoint(check_docker_host(docker_host), None, docker_host, tls=tls)
+        return Endpoint(split_address(docker_host), None, docker_host, tls=tls)
     context = current_context(environ, home)
     if context is None:
-        return Endpoint(DEFAULT_NPIPE if windows else DEFAULT_UNIX, None, None, tls=False)
+        default = split_address(DEFAULT_NPIPE if windows else DEFAULT_UNIX)
+        return Endpoint(default, None, None, tls=False)
     import hashlib  # noqa: PLC0415 - 8 ms, only when a context is in use
 
     # The CLI stores each context under the SHA-256 of its name.
@@ -96,4 +110,4 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
     if not isinstance(host, str):
         raise EndpointError(f"docker context {context!r} has no docker endpoint")
     has_tls = os.path.isdir(os.path.join(contexts, "tls", digest, "docker"))
-    return Endpoint(check_docker_host(host), context, None, tls=has_tls)
+    return Endpoint(split_address(host), context, None, tls=has_tls)

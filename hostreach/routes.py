@@ -1,0 +1,226 @@
+"""The records a route is made of (Request, Route, Note) and the checks on what goes into them.
+
+Every name and address that reaches a flag passes a check here first: that is what keeps each
+printed flag a single, inert shell word (``docker run $(hostreach flags)`` executes them).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Literal, NamedTuple, get_args
+
+from hostreach.errors import UsageError
+
+DEFAULT_ALIAS = "host.docker.internal"
+STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
+"""The strategies a caller may ask for; ``native`` and ``host-loopback`` are chosen by auto."""
+
+StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
+Strategy = Literal[
+    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
+]
+
+_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_LABEL_CHARS = _ALNUM | {"-"}
+_NAME_CHARS = _ALNUM | {"_", ".", "-"}
+
+
+def _label(label: str) -> bool:
+    # RFC 1123: 1-63 letters, digits and '-', neither first nor last a '-'.
+    return (
+        0 < len(label) <= 63
+        and label[0] in _ALNUM
+        and label[-1] in _ALNUM
+        and _LABEL_CHARS.issuperset(label)
+    )
+
+
+def check_alias(name: str) -> str:
+    """Return ``name`` if it is a valid host name (RFC 1123), else raise UsageError."""
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(map(_label, labels)):
+        shown = name if len(name) <= 60 else name[:57] + "..."
+        raise UsageError(
+            f"invalid alias {shown!r}: use a host name of letters, digits, '-' and '.'"
+            " (RFC 1123, at most 253 characters)"
+        )
+    return name
+
+
+def check_name(name: str, what: str) -> str:
+    """Return a container, network or compose service name if valid, else raise UsageError.
+
+    One rule for the three (compose-spec, moby's validContainerNamePattern
+    ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, here at most 254 characters), which also keeps them safe
+    in a URL path and a shell word.
+    """
+    if not (0 < len(name) <= 254 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)):
+        raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
+    return name
+
+
+def host_port(host: str, port: int) -> str:
+    """Return ``host:port``, with brackets around an IPv6 host."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Request(NamedTuple):
+    """What the caller asks for: names to make resolvable, how, and optionally for which runtime."""
+
+    aliases: tuple[str, ...] = (DEFAULT_ALIAS,)
+    strategy: StrategyChoice = "auto"
+    runtime: str | None = None
+
+    def check(self) -> Request:
+        """Return the request if its aliases and strategy are valid, else raise UsageError.
+
+        (An unknown ``runtime`` is refused where the registry is: resolve.)
+        """
+        if not self.aliases:
+            raise UsageError("at least one alias is needed")
+        for alias in self.aliases:
+            check_alias(alias)
+        if self.strategy not in STRATEGIES:
+            raise UsageError(
+                f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}"
+            )
+        return self
+
+
+class Note(NamedTuple):
+    """Something the user should know about a route: ``id`` is the doctor's finding id.
+
+    resolve attaches notes to the Route; its warnings and the doctor's findings are both read
+    from them, so each fact is worded in one place.
+    """
+
+    id: str
+    message: str
+    fix: str = ""
+
+
+HOST_GATEWAY = "host-gateway"
+NATIVE = "native"
+
+
+def literal_address(hosts: Mapping[str, str]) -> str | None:
+    """Return the first literal address among alias values (not ``native``/``host-gateway``)."""
+    return next((v for v in hosts.values() if v not in (NATIVE, HOST_GATEWAY)), None)
+
+
+class Route(NamedTuple):
+    """How a container reaches the host: the flags to pass, and why."""
+
+    runtime: str
+    rootless: bool
+    remote: bool
+    strategy: Strategy
+    hosts: Mapping[str, str]
+    """alias -> an IP address, ``"host-gateway"``, or ``"native"`` (the runtime resolves it)."""
+    reason: str
+    notes: tuple[Note, ...] = ()
+    network_mode: str | None = None
+
+    @property
+    def address(self) -> str | None:
+        """The literal address the names point at, or None (``native``, ``host-gateway``)."""
+        return literal_address(self.hosts)
+
+    @property
+    def extra_hosts(self) -> tuple[str, ...]:
+        """``NAME:VALUE`` entries, the form the Engine API and compose ``extra_hosts`` take."""
+        return tuple(f"{a}:{v}" for a, v in self.hosts.items() if v != NATIVE)
+
+    @property
+    def flags(self) -> list[str]:
+        """The ``docker run`` flags, one word each: a new list, yours to extend."""
+        # No brackets around IPv6 addresses: bash would glob "[::1]" against file names.
+        network = [f"--network={self.network_mode}"] if self.network_mode else []
+        return network + [f"--add-host={entry}" for entry in self.extra_hosts]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The notes' messages, for stderr."""
+        return tuple(note.message for note in self.notes)
+
+    def docker_run_kwargs(self) -> dict[str, Any]:
+        """Return keyword arguments for the docker SDK's ``containers.run`` / ``create``."""
+        kwargs: dict[str, Any] = {}
+        if self.extra_hosts:
+            kwargs["extra_hosts"] = {a: v for a, v in self.hosts.items() if v != NATIVE}
+        if self.network_mode is not None:
+            kwargs["network_mode"] = self.network_mode
+        return kwargs
+
+    def compose(self) -> dict[str, Any]:
+        """Return the compose service fragment: ``extra_hosts`` and, if needed, ``network_mode``."""
+        fragment: dict[str, Any] = {}
+        if self.extra_hosts:
+            fragment["extra_hosts"] = list(self.extra_hosts)
+        if self.network_mode is not None:
+            fragment["network_mode"] = self.network_mode
+        return fragment
+
+    def env(self) -> dict[str, str]:
+        """Return what to tell an app in the container: the host name, its address if fixed."""
+        return {
+            "HOSTREACH_HOST": next(iter(self.hosts)),
+            "HOSTREACH_ADDRESS": self.address or "",
+            "HOSTREACH_RUNTIME": self.runtime,
+            "HOSTREACH_STRATEGY": self.strategy,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the route as plain JSON data."""
+        return {
+            "runtime": self.runtime,
+            "rootless": self.rootless,
+            "remote": self.remote,
+            "strategy": self.strategy,
+            "hosts": dict(self.hosts),
+            "flags": self.flags,
+            "reason": self.reason,
+            "warnings": list(self.warnings),
+            "notes": [note._asdict() for note in self.notes],
+            "network_mode": self.network_mode,
+            "extra_hosts": list(self.extra_hosts),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Route:
+        """Return the route that :meth:`to_json` wrote; ValueError (or KeyError) if it is not one."""
+        hosts = {check_alias(a): check_value(v) for a, v in data["hosts"].items()}
+        mode = data["network_mode"]
+        if mode not in (None, "host") or data["strategy"] not in get_args(Strategy):
+            raise ValueError("not a stored route")
+        return cls(
+            runtime=str(data["runtime"]),
+            rootless=data["rootless"] is True,
+            remote=data["remote"] is True,
+            strategy=data["strategy"],
+            hosts=MappingProxyType(hosts),
+            reason=str(data["reason"]),
+            notes=tuple(
+                Note(str(n["id"]), str(n["message"]), str(n["fix"])) for n in data["notes"]
+            ),
+            network_mode=mode,
+        )
+
+
+def check_value(value: object) -> str:
+    """Return an alias's value if it is ``native``, ``host-gateway`` or an IP address.
+
+    Raise ValueError otherwise: addresses come from the engine, the interfaces or a snapshot,
+    and none of them is trusted to hold one.
+    """
+    if value in (NATIVE, HOST_GATEWAY):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not an IP address: {value!r}")  # noqa: TRY004 - one error for callers
+    address = ipaddress.ip_address(value)
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # ipaddress accepts any text after '%' ("fe80::1%$(reboot) --pid=host")
+        raise ValueError(f"a scoped address has no meaning in a hosts entry: {value[:60]!r}")
+    return str(address)

@@ -1,0 +1,144 @@
+"""vantage: where the caller stands relative to the engine. Pure: it reads only the facts.
+
+The caller is the process that runs hostreach (where the user's service lives). It may share
+the engine's machine and network, sit in one of its containers, or be on another machine.
+resolve, diagnose, publish and the relay all ask these questions here, once per answer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+from hostreach import engine
+from hostreach.errors import NoRouteError
+from hostreach.facts import Facts
+from hostreach.routes import check_value
+
+
+class Vantage(NamedTuple):
+    """The caller's position: on the engine's machine or not, sharing its network or not."""
+
+    scheme: str
+    """The engine endpoint's scheme: unix, tcp, ssh, npipe ("" when unknown)."""
+    engine_host: str | None
+    """The engine endpoint's host name or address, for tcp:// and ssh://."""
+    remote: bool
+    """The engine runs on another machine (ssh://, or tcp:// to an address not ours)."""
+    shares_network: bool
+    """This process sees the engine host's interfaces (not remote, not in its own container)."""
+
+
+def endpoint_parts(endpoint: str | None) -> tuple[str, str | None]:
+    """Return ``(scheme, host)`` of an engine endpoint such as ``tcp://10.0.0.5:2376``."""
+    if not endpoint:
+        return "", None
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return "", None
+    return parts.scheme, parts.hostname
+
+
+def _is_remote(facts: Facts, scheme: str, host: str | None) -> bool:
+    if scheme == "ssh":
+        return True
+    if scheme not in ("tcp", "http", "https") or host is None or host == "localhost":
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a host name other than localhost: assume another machine
+    if address.is_loopback:
+        return False
+    own = {a for addrs in facts.network.interfaces.values() for a in addrs}
+    return str(address) not in own
+
+
+def _shares_network(facts: Facts, *, remote: bool) -> bool:
+    # Inside a container that sees the engine's bridge interface (a sandbox that runs its own
+    # dockerd, or --network host), or whose host name is the engine's, it does.
+    if remote:
+        return False
+    if not facts.client.in_container:
+        return True
+    if facts.client.hostname and engine.info(facts, "Name") == facts.client.hostname:
+        return True  # the same UTS namespace as the engine: Podman has no bridge before a run
+    bridge = facts.daemon.bridge_interface if facts.daemon else None
+    return bridge is not None and bridge in facts.network.interfaces
+
+
+def of(facts: Facts) -> Vantage:
+    """Return where the caller stands, from the facts."""
+    scheme, host = endpoint_parts(facts.client.endpoint)
+    remote = _is_remote(facts, scheme, host)
+    return Vantage(
+        scheme=scheme,
+        engine_host=host,
+        remote=remote,
+        shares_network=_shares_network(facts, remote=remote),
+    )
+
+
+def _ipv4(addresses: tuple[str, ...]) -> str | None:
+    for text in addresses:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            continue  # a replayed snapshot may hold anything
+        if isinstance(address, ipaddress.IPv4Address):
+            return str(address)
+    return None
+
+
+def lan_address(facts: Facts) -> str | None:
+    """Return the IPv4 address of the interface that carries the default route."""
+    gateway = facts.network.default_gateway
+    if gateway is None:
+        return None
+    return _ipv4(facts.network.interfaces.get(gateway.interface, ()))
+
+
+def bridge_gateway(facts: Facts, *, shares_network: bool) -> str | None:
+    """Return the default bridge's gateway address as the engine reports it (None: unknown).
+
+    Engine 20.10 reports only a Subnet for the default bridge; then take the address of the
+    bridge interface, which we can read only when the engine shares our network namespace.
+    """
+    if facts.daemon is None:
+        return None
+    if facts.daemon.bridge_gateway:
+        try:
+            return check_value(facts.daemon.bridge_gateway)
+        except ValueError:
+            return None  # not an address: never let it reach a flag
+    name = facts.daemon.bridge_interface
+    if name and shares_network:
+        return _ipv4(facts.network.interfaces.get(name, ()))
+    return None
+
+
+class HostAddress(NamedTuple):
+    """Where this process, itself in a container, reaches the host."""
+
+    address: str
+    via: str
+
+
+def host_address(facts: Facts, names: tuple[str, ...]) -> HostAddress:
+    """Return the host's address as seen from here: a name the runtime provides, else the gateway."""
+    if not facts.client.in_container:
+        return HostAddress(address="127.0.0.1", via="not in a container: this is the host")
+    for name in names:
+        address = facts.client.resolved.get(name)
+        if address:
+            return HostAddress(address=address, via=name)
+    gateway = facts.network.default_gateway
+    if gateway is not None:
+        return HostAddress(address=gateway.ip, via=f"default gateway ({gateway.interface})")
+    raise NoRouteError(
+        f"no route to the host from here: none of {', '.join(names)} resolves and there is no"
+        " default route"
+    )
