@@ -4,12 +4,16 @@ Prints medians and ratios; asserts nothing (timing is for people, not for tests)
 
     python benchmarks/startup.py [--runs N]
 
-- warm: `python -m hostreach flags` with the engine's answer cached (the common case)
+Each command line is measured through both entry points, `python -m hostreach` and the
+installed `hostreach` console script (found next to the interpreter):
+
+- warm: `flags` with its answer kept from an earlier call (the common case)
 - cold: the same with an empty cache directory, as after an engine restart (which makes every
-  cached answer invalid): a full round trip to the engine
-- --no-cache: the same round trip, asked for on the command line (so argparse is loaded)
+  kept answer invalid): the full path and a round trip to the engine
+- --no-cache: the same round trip, asked for on the command line
 - import: `python -c "import hostreach"`
-- route(): one in-process call with cached facts
+- route(), new process: `hostreach.route()` in a fresh interpreter, its answer kept
+- route(): one in-process call once it has answered
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,12 +29,19 @@ import tempfile
 import time
 import timeit
 
-COLD = "flags (cold: nothing cached)"
-
 
 def wall(argv: list[str], env: dict[str, str] | None = None) -> float:
+    # From a neutral directory: `python -m` puts the working directory first on sys.path, and in
+    # a checkout that would measure the source tree instead of the installed package.
     start = time.perf_counter()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env)
+    subprocess.run(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+        env=env,
+        cwd=tempfile.gettempdir(),
+    )
     return time.perf_counter() - start
 
 
@@ -38,35 +50,48 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=21)
     args = parser.parse_args()
     py = sys.executable
-    cases = {
-        "python -c pass": [py, "-c", "pass"],
-        "import hostreach": [py, "-c", "import hostreach"],
-        "flags (warm)": [py, "-m", "hostreach", "flags"],
-        COLD: [py, "-m", "hostreach", "flags"],
-        "flags --no-cache": [py, "-m", "hostreach", "flags", "--no-cache"],
+    script = shutil.which("hostreach", path=os.path.dirname(py))
+    if script is None:
+        parser.error(f"no hostreach console script next to {py}: pip install . first")
+    route_code = "import hostreach; hostreach.route()"
+    cases: dict[str, tuple[list[str], bool]] = {  # name: (argv, cold)
+        "python -c pass": ([py, "-c", "pass"], False),
+        # The floors of the two entry points: what `python -m` loads (runpy), and what pip's
+        # console-script wrapper loads before calling hostreach (it runs `import re`).
+        "python -c 'import runpy'": ([py, "-c", "import runpy"], False),
+        "python -c 'import re'": ([py, "-c", "import re"], False),
+        "import hostreach": ([py, "-c", "import hostreach"], False),
+        "python -m hostreach flags, warm": ([py, "-m", "hostreach", "flags"], False),
+        "hostreach flags, warm": ([script, "flags"], False),
+        "route(), new process, warm": ([py, "-c", route_code], False),
+        "python -m hostreach flags, cold": ([py, "-m", "hostreach", "flags"], True),
+        "hostreach flags, cold": ([script, "flags"], True),
+        "flags --no-cache": ([py, "-m", "hostreach", "flags", "--no-cache"], False),
     }
-    subprocess.run(cases["flags (warm)"], capture_output=True, check=False)  # fill the cache
+    for argv, _ in cases.values():  # fill the caches
+        wall(argv)
     times: dict[str, list[float]] = {name: [] for name in cases}
     with tempfile.TemporaryDirectory() as scratch:
         for run in range(args.runs):  # interleaved, so load on the machine hits every case alike
-            for name, argv in cases.items():
+            for name, (argv, cold) in cases.items():
                 # Cold: a cache directory of its own, empty, for each run.
-                cold = {**os.environ, "XDG_CACHE_HOME": os.path.join(scratch, str(run))}
-                times[name].append(wall(argv, cold if name == COLD else None))
+                env = {**os.environ, "XDG_CACHE_HOME": os.path.join(scratch, f"{run}-{name}")}
+                times[name].append(wall(argv, env if cold else None))
+                time.sleep(0.05)  # let the engine finish its own work: 2 cores are shared
     base = statistics.median(times["python -c pass"])
     print(
         f"{platform.python_implementation()} {platform.python_version()} on {platform.machine()},"
-        f" {args.runs} runs each, medians:"
+        f" {args.runs} runs each, medians, side by side with `python -c pass`:"
     )
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:28} {median * 1000:7.1f} ms  {median / base:5.2f}x")
+        print(f"  {name:34} {median * 1000:7.1f} ms  {median / base:5.2f}x")
 
     import hostreach  # noqa: PLC0415
 
-    hostreach.route()  # probe once; later calls reuse the facts
+    hostreach.route()  # answers once; later calls reuse it
     per_call = min(timeit.repeat(hostreach.route, number=1000, repeat=5)) / 1000
-    print(f"  {'route() with cached facts':28} {per_call * 1e6:7.1f} us")
+    print(f"  {'route(), in process, again':34} {per_call * 1e6:7.2f} us")
     return 0
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO, TypeAlias
 
 from hostreach import __version__
-from hostreach.commands import PROG, directions, doctor, route
+from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.render import RENDERERS
 from hostreach.routes import DEFAULT_ALIAS, STRATEGIES
@@ -117,6 +117,8 @@ def _route_options(parser: Parser) -> None:
 
 
 def _add_flags(commands: Subparsers) -> None:
+    from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
+
     flags = commands.add_parser(
         "flags",
         help="print the `docker run` flags that make the host reachable",
@@ -144,6 +146,8 @@ def _add_flags(commands: Subparsers) -> None:
 
 
 def _add_address(commands: Subparsers) -> None:
+    from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
+
     address = commands.add_parser(
         "address",
         help="inside a container: print the address at which this container reaches the host",
@@ -158,6 +162,8 @@ def _add_address(commands: Subparsers) -> None:
 
 
 def _add_run(commands: Subparsers) -> None:
+    from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
+
     run = commands.add_parser(
         "run",
         help="run a container with the route: `hostreach run [OPTIONS] IMAGE [COMMAND]`",
@@ -173,6 +179,8 @@ def _add_run(commands: Subparsers) -> None:
 
 
 def _add_endpoint(commands: Subparsers) -> None:
+    from hostreach.commands import directions  # noqa: PLC0415 - loads with its parser only
+
     endpoint = commands.add_parser(
         "endpoint",
         help="host -> container: print where this process reaches a container's published port",
@@ -188,6 +196,8 @@ def _add_endpoint(commands: Subparsers) -> None:
 
 
 def _add_network(commands: Subparsers) -> None:
+    from hostreach.commands import directions  # noqa: PLC0415 - loads with its parser only
+
     network = commands.add_parser(
         "network",
         help="container -> container: ensure a user-defined network; print --network=NAME",
@@ -202,6 +212,8 @@ def _add_network(commands: Subparsers) -> None:
 
 
 def _add_compose_override(commands: Subparsers) -> None:
+    from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
+
     override = commands.add_parser(
         "compose-override",
         help="print a compose override file that gives every service the route",
@@ -221,6 +233,8 @@ def _add_compose_override(commands: Subparsers) -> None:
 
 
 def _add_doctor(commands: Subparsers) -> None:
+    from hostreach.commands import doctor  # noqa: PLC0415 - loads with its parser only
+
     parser = commands.add_parser(
         "doctor",
         help="explain why containers cannot reach a service on this machine, and how to fix it",
@@ -236,6 +250,8 @@ def _add_doctor(commands: Subparsers) -> None:
 
 
 def _add_check(commands: Subparsers) -> None:
+    from hostreach.commands import doctor  # noqa: PLC0415 - loads with its parser only
+
     check = commands.add_parser(
         "check",
         help="prove it: connect to the host service from a real, throwaway container",
@@ -261,6 +277,8 @@ def _add_check(commands: Subparsers) -> None:
 
 
 def _add_relay(commands: Subparsers) -> None:
+    from hostreach.commands import doctor  # noqa: PLC0415 - loads with its parser only
+
     relay = commands.add_parser(
         "relay",
         help="forward containers' connections to a service that must stay on 127.0.0.1",
@@ -282,6 +300,8 @@ def _add_relay(commands: Subparsers) -> None:
 
 
 def _add_facts(commands: Subparsers) -> None:
+    from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
+
     facts = commands.add_parser(
         "facts",
         help="print what hostreach read from this machine, as JSON",
@@ -309,16 +329,21 @@ COMMANDS: dict[str, Callable[[Subparsers], None]] = {
 """Every subcommand and the function that adds its parser, in the order --help lists them."""
 
 
-def build_parser() -> Parser:
-    """Return the argument parser (importable without side effects, for the docs)."""
+def build_parser(only: str | None = None) -> Parser:
+    """Return the argument parser (importable without side effects, for the docs).
+
+    ``only``: add just that command, as parsing one command needs: each command's module (and
+    what it imports) loads with its parser, so ``flags`` does not pay for the doctor's.
+    """
     parser = Parser(
         prog=PROG,
         description="Find how a process inside a container reaches a service on the host.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for add in COMMANDS.values():
-        add(commands)
+    for name, add in COMMANDS.items():
+        if only in (None, name):
+            add(commands)
     return parser
 
 
@@ -358,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         own, engine_args = split_run(argv[1:])
         argv = ["run", *own]
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(only=argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage and 0 after --help
         return exc.code if isinstance(exc.code, int) else 2
     args.engine_args = engine_args

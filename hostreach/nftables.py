@@ -117,48 +117,25 @@ def _operand(words: list[str], i: int) -> tuple[bool, str, int]:
 _Reader = Callable[[list[str], int, Packet], tuple[bool | None, int]]
 
 
-def _compare(
-    words: list[str], i: int, test: Callable[[str], bool | None]
-) -> tuple[bool | None, int]:
-    """The operand at ``i`` tested, negated for ``!=``; the words taken include those before it."""
-    negated, value, taken = _operand(words, i)
-    one = test(value)
-    return (not one if negated and one is not None else one), i + taken
+def _selector(keyword: str | None, test: Callable[[str, Packet], bool | None]) -> _Reader:
+    """A reader of ``WORD [KEYWORD] [!=] VALUE``: not judged when KEYWORD is not there."""
+
+    def read(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+        start = i + 1
+        if keyword is not None:
+            if _at(words, start) != keyword:
+                return None, 1
+            start += 1
+        negated, value, taken = _operand(words, start)
+        one = test(value, packet)
+        return (not one if negated and one is not None else one), start + taken - i
+
+    return read
 
 
-def _iifname(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
-    one, end = _compare(words, i + 1, lambda v: _name_matches(v, packet.interface))
-    return one, end - i
-
-
-def _transport(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
-    if _at(words, i + 1) != "dport":
-        return None, 1
-    one, end = _compare(words, i + 2, lambda v: _port_matches(v, packet.port))
-    return one, end - i
-
-
-def _l4proto(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
-    if _at(words, i + 1) != "l4proto":
-        return None, 1
-    one, end = _compare(words, i + 2, lambda v: "tcp" in _values(v))
-    return one, end - i
-
-
-def _conntrack(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
-    # A new connection to the host is in state "new", and not DNATed by the host.
-    kind = _at(words, i + 1)
-    if kind not in ("state", "status"):
-        return None, 1
-    one, end = _compare(words, i + 2, lambda v: kind == "state" and "new" in _values(v))
-    return one, end - i
-
-
-def _daddr(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
-    if _at(words, i + 1) != "daddr":
-        return None, 1
-    one, end = _compare(words, i + 2, lambda v: _address_matches(v, packet.destination))
-    return one, end - i
+# A new connection to the host is in state "new", and not DNATed by the host.
+_CT_STATE = _selector("state", lambda v, _p: "new" in _values(v))
+_CT_STATUS = _selector("status", lambda _v, _p: False)
 
 
 def _fib(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
@@ -167,22 +144,26 @@ def _fib(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
     return None, 1
 
 
+def _quoted(words: list[str], i: int, packet: Packet) -> tuple[bool | None, int]:
+    return True, 2 if _at(words, i + 1).startswith('"') else 1
+
+
 _READERS: dict[str, _Reader] = {
-    "iifname": _iifname,
-    "iif": _iifname,
-    "tcp": _transport,
-    "th": _transport,
+    "iifname": _selector(None, lambda v, p: _name_matches(v, p.interface)),
+    "iif": _selector(None, lambda v, p: _name_matches(v, p.interface)),
+    "tcp": _selector("dport", lambda v, p: _port_matches(v, p.port)),
+    "th": _selector("dport", lambda v, p: _port_matches(v, p.port)),
     "udp": lambda _w, _i, _p: (False, 3),
     "sctp": lambda _w, _i, _p: (False, 3),
-    "meta": _l4proto,
-    "ct": _conntrack,
+    "meta": _selector("l4proto", lambda v, _p: "tcp" in _values(v)),
+    "ct": lambda w, i, p: (_CT_STATE if _at(w, i + 1) == "state" else _CT_STATUS)(w, i, p),
     "fib": _fib,
-    "ip": _daddr,
-    "ip6": _daddr,
+    "ip": _selector("daddr", lambda v, p: _address_matches(v, p.destination)),
+    "ip6": _selector("daddr", lambda v, p: _address_matches(v, p.destination)),
     # listed with its numbers: "counter packets 82 bytes 5442"
     "counter": lambda w, i, _p: (True, 5 if _at(w, i + 1) == "packets" else 1),
-    "log": lambda w, i, _p: (True, 2 if _at(w, i + 1).startswith('"') else 1),
-    "comment": lambda w, i, _p: (True, 2 if _at(w, i + 1).startswith('"') else 1),
+    "log": _quoted,
+    "comment": _quoted,
     "notrack": lambda _w, _i, _p: (True, 1),
 }
 

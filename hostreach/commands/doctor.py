@@ -41,9 +41,9 @@ def _diagnosis(
 
 
 def _print_report(fmt: str, report: Report, ports: tuple[int, ...], out: TextIO) -> None:
-    from hostreach.render import report_json, report_text  # noqa: PLC0415
+    from hostreach import report as reports  # noqa: PLC0415
 
-    out.write(report_json(report) if fmt == "json" else report_text(report, ports))
+    out.write(reports.as_json(report) if fmt == "json" else reports.text(report, ports))
 
 
 def doctor(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
+from hostreach import _fastpath
+from hostreach.answers import remember
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
+from hostreach.render import compose_file, render
 from hostreach.resolve import resolve
 from hostreach.routes import check_name
 
@@ -15,8 +18,6 @@ Args = argparse.Namespace
 
 def flags(args: Args, out: TextIO, err: TextIO) -> int:
     """Print the route in the chosen format."""
-    from hostreach.render import render  # noqa: PLC0415
-
     request = request_from(args)  # validate the input before probing anything
     if args.service and args.format != "compose":
         raise UsageError("--service applies only to --format compose")
@@ -26,17 +27,12 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
     route = resolve(facts, request)
     warnings = warnings_text(route)
     if args.service:
-        from hostreach.render import compose_file  # noqa: PLC0415
-
         text = compose_file(dict.fromkeys(args.service, route.compose()), comment=route.reason)
     else:
         text = render(route, args.format)
     err.write(warnings)
     out.write(text)
     if args.facts is None and args.cache and not args.debug:
-        from hostreach import _fastpath  # noqa: PLC0415
-        from hostreach.answers import remember  # noqa: PLC0415
-
         cache_key = _fastpath.answer_key(args.argv)
         if cache_key is not None:
             remember(cache_key, facts, route, f"{len(text)}\n{text}{warnings}")
@@ -75,7 +71,6 @@ def run(args: Args, out: TextIO, err: TextIO) -> int:
 def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     """Print a compose override file giving every service the route."""
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
-    from hostreach.render import compose_file  # noqa: PLC0415
 
     request = request_from(args)
     path = args.file or _compose.find()
