@@ -15,7 +15,11 @@ class UsageError(HostreachError):
     exit_code = 2
 
 
-class FactsError(UsageError):
+class InputError(UsageError):
+    """A file given to hostreach that is too large, not a file, not text or malformed (exit 2)."""
+
+
+class FactsError(InputError):
     """A facts snapshot that is missing, unreadable, not JSON or of the wrong shape (exit 2)."""
 
 

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from hostreach.errors import FactsError
+from hostreach.errors import FactsError, InputError
+from hostreach.files import MIB, read_text
 
 SCHEMA = 1
 """The schema major this version writes and reads."""
@@ -120,12 +121,21 @@ class Facts(NamedTuple):
     """Read only by ``doctor`` and ``check``; None when not read."""
 
 
-def freeze(value: Any) -> Any:
-    """Return a deeply read-only copy of a JSON value (dicts become mappingproxies, lists tuples)."""
+MAX_DEPTH = 64
+"""The deepest nesting a snapshot's engine answers may have (a real one has about 5)."""
+
+
+def freeze(value: Any, depth: int = 0) -> Any:
+    """Return a deeply read-only copy of a JSON value (dicts become mappingproxies, lists tuples).
+
+    FactsError past MAX_DEPTH levels: nothing an engine says is that deep.
+    """
+    if depth > MAX_DEPTH:
+        raise FactsError(f"facts: an engine answer nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, Mapping):
-        return MappingProxyType({str(k): freeze(v) for k, v in value.items()})
+        return MappingProxyType({str(k): freeze(v, depth + 1) for k, v in value.items()})
     if isinstance(value, list | tuple):
-        return tuple(freeze(v) for v in value)
+        return tuple(freeze(v, depth + 1) for v in value)
     return value
 
 
@@ -391,13 +401,15 @@ def loads(text: str) -> Facts:
         raise FactsError("facts: JSON nested too deeply") from exc
 
 
-def load(path: str | os.PathLike[str]) -> Facts:
-    """Return Facts read from a snapshot file written by ``python -m hostreach facts``."""
+def load(path: str | os.PathLike[str], *, timeout: float = 10.0) -> Facts:
+    """Return Facts read from a snapshot file written by ``python -m hostreach facts``.
+
+    ``timeout`` bounds the wait when ``path`` is a pipe (``--facts <(...)``).
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_text(path, what="facts file", limit=16 * MIB, pipe_timeout=timeout)
     except FileNotFoundError as exc:
         raise FactsError(f"facts file not found: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FactsError(f"cannot read facts file {path}: {exc}") from exc
+    except InputError as exc:
+        raise FactsError(str(exc)) from exc
     return loads(text)

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from hostreach import vantage
+from hostreach.checks import check_address, check_name, host_port, port_number
 from hostreach.errors import NoRouteError, UsageError
 from hostreach.facts import Facts
-from hostreach.routes import host_port
 from hostreach.runtimes import host_names
 
 
@@ -40,9 +40,13 @@ def parse_port(text: str) -> tuple[int, str]:
     """Return ``(port, protocol)`` from ``8000`` or ``8000/udp``; raise UsageError."""
     number, _, proto = text.partition("/")
     proto = proto or "tcp"
-    if not number.isdigit() or not 0 < int(number) < 65536 or proto not in ("tcp", "udp", "sctp"):
-        raise UsageError(f"not a container port: {text!r} (use e.g. 8000 or 8000/udp)")
-    return int(number), proto
+    try:
+        port = port_number(number)
+    except ValueError:
+        port = 0
+    if not port or proto not in ("tcp", "udp", "sctp"):
+        raise UsageError(f"not a container port: {text[:40]!r} (use e.g. 8000 or 8000/udp)")
+    return port, proto
 
 
 def _same_network(facts: Facts, settings: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -55,15 +59,14 @@ def _same_network(facts: Facts, settings: Mapping[str, Any]) -> tuple[str, str] 
                 if not address.is_link_local:
                     own.append(address)
     networks = settings.get("Networks")
-    for name, net in (networks or {}).items():
-        if not isinstance(net, Mapping):
+    for name, net in networks.items() if isinstance(networks, Mapping) else ():
+        if not isinstance(net, Mapping) or not isinstance(name, str):
             continue
-        ip, prefix = net.get("IPAddress"), net.get("IPPrefixLen")
-        if not ip or not isinstance(prefix, int):
-            continue
-        try:
-            subnet = ipaddress.ip_network(f"{ip}/{prefix}", strict=False)
-        except ValueError:
+        try:  # the engine's answer: validated before anything of it is printed
+            ip = check_address(net.get("IPAddress"))
+            subnet = ipaddress.ip_network(f"{ip}/{net.get('IPPrefixLen')}", strict=False)
+            check_name(name, "network")
+        except (ValueError, UsageError):
             continue
         if any(a in subnet and str(a) != ip for a in own):
             return str(name), str(ip)
@@ -75,8 +78,14 @@ def _bindings(settings: Mapping[str, Any], key: str) -> list[tuple[str, int]]:
     found = ports.get(key) if isinstance(ports, Mapping) else None
     result = []
     for binding in found if isinstance(found, list) else ():
-        if isinstance(binding, Mapping) and str(binding.get("HostPort", "")).isdigit():
-            result.append((str(binding.get("HostIp") or ""), int(binding["HostPort"])))
+        if not isinstance(binding, Mapping):
+            continue
+        try:  # the engine's answer: a port and an address, or nothing we print
+            port = port_number(binding.get("HostPort"))
+            ip = binding.get("HostIp") or ""
+            result.append((check_address(ip) if ip else "", port))
+        except ValueError:
+            continue
     return result
 
 

@@ -2,8 +2,10 @@
 
 It listens where containers' connections arrive (the bridge gateway on a rootful engine, the
 main address on a rootless one) and forwards each connection to the loopback service. Sources
-outside the allowed networks (container bridges and this machine's own addresses) are refused
-and logged, so binding the main address does not open the service to the LAN.
+outside the allowed networks (the engine's networks, as it reports them now, and this machine's
+own addresses) are refused and logged, so binding the main address does not open the service
+to the LAN. Connections are capped, idle ones closed, and the log rate-limited, so that a
+flood costs a line every few seconds, not a traceback per connection.
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ import errno
 import ipaddress
 import signal
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TextIO
 
 from hostreach import vantage
+from hostreach.checks import host_port
 from hostreach.diagnose import arrival
 from hostreach.errors import HostreachError, UsageError
 from hostreach.facts import Facts
-from hostreach.routes import Route, host_port
+from hostreach.routes import Route
 from hostreach.runtimes import by_id
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -93,16 +97,79 @@ def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
     return tuple(dict.fromkeys(found))
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on)."""
+class Limits(NamedTuple):
+    """What one relay allows itself: open connections, and how long one may sit idle."""
+
+    connections: int = 256
+    idle_seconds: float = 600.0
+
+
+class _Activity:
+    """When a connection last carried a byte, in either direction."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last
+
+
+class _Idle(Exception):
+    pass
+
+
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    activity: _Activity,
+    idle_seconds: float,
+) -> None:
+    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
+
+    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; a
+    connection with no byte in either direction for ``idle_seconds`` ends with _Idle.
+    """
     try:
-        while chunk := await reader.read(_CHUNK):
+        while True:
+            try:
+                left = max(idle_seconds - activity.idle_for(), 0.01)
+                chunk = await asyncio.wait_for(reader.read(_CHUNK), left)
+            except TimeoutError:
+                if activity.idle_for() >= idle_seconds:
+                    raise _Idle from None
+                continue  # the other direction was busy
+            if not chunk:
+                break
+            activity.last = time.monotonic()
             writer.write(chunk)
             await writer.drain()
         if writer.can_write_eof():
             writer.write_eof()
     except (ConnectionError, OSError):
         writer.close()
+
+
+class RateLimitedLog:
+    """One line per kind of event at once, then at most one per ``every`` seconds with a count.
+
+    A relay under abuse sees thousands of strangers a second; its log must stay readable.
+    """
+
+    def __init__(self, write: Callable[[str], None], every: float = 10.0) -> None:
+        self.write = write
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, kind: str, line: str) -> None:
+        """Log ``line`` unless a line of this ``kind`` was written within the last period."""
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.every) < self.every:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        self.write(line + (f" (and {held} more like it)" if held else ""))
 
 
 class Relay:
@@ -113,41 +180,62 @@ class Relay:
         plan: Plan,
         log: Callable[[str], None],
         refresh: Callable[[], tuple[Network, ...]] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.plan = plan
-        self.log = log
+        self.log = RateLimitedLog(log)
         self.refresh = refresh
-        """Re-reads the allowed networks: a network created after the start is a bridge too."""
+        """Re-reads the allowed networks: the engine's networks now, not those at the start."""
+        self.limits = limits or Limits()
         self._refreshed = 0.0
         self.connections: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self.address: tuple[str, int] | None = None
         """Where it listens, once serving (the real port when asked for port 0)."""
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
-        if not self.plan.allows(str(peer[0])) and self.refresh is not None:
+    def _allows(self, source: str) -> bool:
+        if not self.plan.allows(source) and self.refresh is not None:
             now = time.monotonic()
             if now - self._refreshed > 1.0:  # at most once a second, however many strangers
                 self._refreshed = now
                 self.plan = self.plan._replace(allowed=self.refresh())
-        if not self.plan.allows(str(peer[0])):
-            self.log(f"refused {peer[0]}:{peer[1]}: not a container network or this machine")
-            writer.close()
-            return
+        return self.plan.allows(source)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("?", 0)
+        who = host_port(str(peer[0]), int(peer[1]))
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
-        except OSError as exc:
-            self.log(f"{peer[0]}:{peer[1]}: cannot reach {host_port(*self.plan.target)}: {exc}")
-            writer.close()
-            return
-        try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            if not self._allows(str(peer[0])):
+                self.log("refused", f"refused {who}: not a container network or this machine")
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
+            except OSError as exc:
+                self.log("backend", f"{who}: cannot reach {host_port(*self.plan.target)}: {exc}")
+                _reset(writer)  # a reset, not an orderly close: the client sees a failure
+                return
+            activity = _Activity()
+            idle = self.limits.idle_seconds
+            try:
+                await asyncio.gather(
+                    _pipe(reader, up_writer, activity, idle),
+                    _pipe(up_reader, writer, activity, idle),
+                )
+            except _Idle:
+                self.log("idle", f"{who}: closed after {idle:g} s without data")
+            finally:
+                up_writer.close()
         finally:
-            for w in (writer, up_writer):
-                w.close()
+            writer.close()
 
     def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.connections) >= self.limits.connections:
+            self.log(
+                "cap",
+                f"refused a connection: {self.limits.connections} are open already (the cap)",
+            )
+            _reset(writer)
+            return
         task = asyncio.ensure_future(self._handle(reader, writer))
         self.connections.add(task)
         task.add_done_callback(self.connections.discard)
@@ -170,15 +258,49 @@ class Relay:
             ) from exc
         self.address = server.sockets[0].getsockname()[:2]
         ready()
-        async with server:
+        try:
             await self._stopped.wait()
-        for task in list(self.connections):
-            task.cancel()
-        await asyncio.gather(*self.connections, return_exceptions=True)
+        finally:
+            # Close the listener, end every connection, and only then wait for the server:
+            # from Python 3.12 wait_closed() waits for open connections too (CPython #79033),
+            # so waiting first would never end while a client stays connected.
+            server.close()
+            for task in list(self.connections):
+                task.cancel()
+            await asyncio.gather(*self.connections, return_exceptions=True)
+            await server.wait_closed()
 
     def stop(self) -> None:
         """Stop serving (safe to call from a signal handler in the loop)."""
         self._stopped.set()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (SO_LINGER 0), so the client sees a failure, not an empty answer."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one where allowed; return the soft limit.
+
+    A relayed connection holds two descriptors; the default soft limit (1024) would cap it
+    near 500 connections and make accept() fail for everyone.
+    """
+    try:
+        import resource  # noqa: PLC0415 - Unix only
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    except (ImportError, ValueError, OSError):
+        return 1024
+    return int(soft)
 
 
 def _listening_socket(address: tuple[str, int]) -> socket.socket:
@@ -209,18 +331,28 @@ def run(
     refresh: Callable[[], tuple[Network, ...]] | None = None,
 ) -> None:
     """Run the relay in this thread until SIGINT or SIGTERM; print one status line once ready."""
+    files = raise_open_files_limit()
+    # Two descriptors a connection, and a margin for the listener, the loop and the log.
+    limits = Limits(connections=max(16, min(4096, (files - 64) // 2)))
 
     async def main() -> None:
-        relay = Relay(plan, log, refresh)
+        relay = Relay(plan, log, refresh, limits)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, relay.stop)
+        # What asyncio would print as tracebacks (accept() failing for lack of descriptors):
+        # one rate-limited line instead.
+        loop.set_exception_handler(
+            lambda _loop, context: relay.log("loop", f"error: {context.get('message')}")
+        )
 
         def ready() -> None:
             nets = [str(n) for n in plan.allowed if n.prefixlen < n.max_prefixlen]
             status.write(
                 f"relay: {host_port(*plan.listen)} -> {host_port(*plan.target)}, accepting only this"
-                f" machine and container networks ({', '.join(nets) or 'none yet'})\n"
+                f" machine and the engine's networks ({', '.join(nets) or 'none yet'}); at most"
+                f" {limits.connections} connections, each closed after {limits.idle_seconds:g} s"
+                " idle\n"
             )
             status.flush()
 

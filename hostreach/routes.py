@@ -6,11 +6,11 @@ printed flag a single, inert shell word (``docker run $(hostreach flags)`` execu
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
 
+from hostreach.checks import check_address, check_alias
 from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
@@ -21,49 +21,6 @@ StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-n
 Strategy = Literal[
     "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
 ]
-
-_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
-_LABEL_CHARS = _ALNUM | {"-"}
-_NAME_CHARS = _ALNUM | {"_", ".", "-"}
-
-
-def _label(label: str) -> bool:
-    # RFC 1123: 1-63 letters, digits and '-', neither first nor last a '-'.
-    return (
-        0 < len(label) <= 63
-        and label[0] in _ALNUM
-        and label[-1] in _ALNUM
-        and _LABEL_CHARS.issuperset(label)
-    )
-
-
-def check_alias(name: str) -> str:
-    """Return ``name`` if it is a valid host name (RFC 1123), else raise UsageError."""
-    labels = name.split(".")
-    if not name or len(name) > 253 or not all(map(_label, labels)):
-        shown = name if len(name) <= 60 else name[:57] + "..."
-        raise UsageError(
-            f"invalid alias {shown!r}: use a host name of letters, digits, '-' and '.'"
-            " (RFC 1123, at most 253 characters)"
-        )
-    return name
-
-
-def check_name(name: str, what: str) -> str:
-    """Return a container, network or compose service name if valid, else raise UsageError.
-
-    One rule for the three (compose-spec, moby's validContainerNamePattern
-    ``[a-zA-Z0-9][a-zA-Z0-9_.-]*``, here at most 254 characters), which also keeps them safe
-    in a URL path and a shell word.
-    """
-    if not (0 < len(name) <= 254 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)):
-        raise UsageError(f"invalid {what} name {name[:60]!r}: use letters, digits, '_', '.', '-'")
-    return name
-
-
-def host_port(host: str, port: int) -> str:
-    """Return ``host:port``, with brackets around an IPv6 host."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Request(NamedTuple):
@@ -217,10 +174,4 @@ def check_value(value: object) -> str:
     """
     if value in (NATIVE, HOST_GATEWAY):
         return str(value)
-    if not isinstance(value, str):
-        raise ValueError(f"not an IP address: {value!r}")  # noqa: TRY004 - one error for callers
-    address = ipaddress.ip_address(value)
-    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
-        # ipaddress accepts any text after '%' ("fe80::1%$(reboot) --pid=host")
-        raise ValueError(f"a scoped address has no meaning in a hosts entry: {value[:60]!r}")
-    return str(address)
+    return check_address(value)

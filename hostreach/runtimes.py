@@ -86,9 +86,6 @@ class Runtime(NamedTuple):
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
     cli: str = "docker"
     """The engine's own command line, which ``hostreach run`` hands over to."""
-    bridges: tuple[str, ...] = ()
-    """Name prefixes of the host interfaces its containers sit behind (the relay accepts their
-    subnets); empty where containers live in a VM."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
     sources: tuple[str, ...] = ()
@@ -177,7 +174,6 @@ PODMAN = Runtime(
     # are the bridge gateway (rootful) or the main interface (pasta), never loopback.
     reaches_loopback=_podman_machine,
     cli="podman",
-    bridges=("podman", "cni-"),  # netavark's podman0..., CNI's cni-podman0
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
@@ -431,7 +427,6 @@ DOCKER_ENGINE = Runtime(
     host_gateway=_docker_engine_host_gateway,
     fallback=lambda f: "lan-ip" if engine.rootless(f) else "gateway-ip",
     notes=_docker_engine_notes,
-    bridges=("docker0", "br-"),  # the default bridge, user-defined networks
     # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
     # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
     reaches_loopback=lambda _: False,
@@ -503,9 +498,6 @@ RUNTIMES: tuple[Runtime, ...] = (
 """Every runtime, in detection order; the last row matches anything."""
 
 RUNTIME_IDS: tuple[str, ...] = tuple(r.id for r in RUNTIMES)
-
-BRIDGES: tuple[str, ...] = tuple(dict.fromkeys(p for row in RUNTIMES for p in row.bridges))
-"""Every runtime's container bridge name prefixes."""
 
 
 def host_names() -> tuple[str, ...]:

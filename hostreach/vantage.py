@@ -7,14 +7,15 @@ resolve, diagnose, publish and the relay all ask these questions here, once per 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from hostreach import engine
+from hostreach.checks import check_address
 from hostreach.errors import NoRouteError
 from hostreach.facts import Facts
-from hostreach.routes import check_value
 
 
 class Vantage(NamedTuple):
@@ -111,7 +112,7 @@ def bridge_gateway(facts: Facts, *, shares_network: bool) -> str | None:
         return None
     if facts.daemon.bridge_gateway:
         try:
-            return check_value(facts.daemon.bridge_gateway)
+            return check_address(facts.daemon.bridge_gateway)
         except ValueError:
             return None  # not an address: never let it reach a flag
     name = facts.daemon.bridge_interface
@@ -132,9 +133,8 @@ def host_address(facts: Facts, names: tuple[str, ...]) -> HostAddress:
     if not facts.client.in_container:
         return HostAddress(address="127.0.0.1", via="not in a container: this is the host")
     for name in names:
-        address = facts.client.resolved.get(name)
-        if address:
-            return HostAddress(address=address, via=name)
+        with contextlib.suppress(ValueError):  # only an address is printed
+            return HostAddress(address=check_address(facts.client.resolved.get(name)), via=name)
     gateway = facts.network.default_gateway
     if gateway is not None:
         return HostAddress(address=gateway.ip, via=f"default gateway ({gateway.interface})")

@@ -10,10 +10,11 @@ import pytest
 from conftest import LIVE, PODMAN, PODMAN_ROOTLESS, PUBLISHED, ROOTFUL, ROOTLESS
 
 import hostreach
+from hostreach.checks import check_alias
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load
 from hostreach.resolve import resolve
-from hostreach.routes import Request, check_alias
+from hostreach.routes import Request
 
 
 def variant(path: Path, **changes: Any) -> Facts:

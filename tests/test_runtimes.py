@@ -14,7 +14,7 @@ from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import resolve
 from hostreach.routes import Request
-from hostreach.runtimes import BRIDGES, RUNTIMES, by_id, host_names, identify
+from hostreach.runtimes import RUNTIMES, by_id, host_names, identify
 
 ALL = sorted(FIXTURES.glob("*/*.json"))
 PUBLISHED_FILES = sorted(PUBLISHED.glob("*.json"))
@@ -115,11 +115,3 @@ def test_every_name_a_row_resolves_is_one_address_tries(path: Path) -> None:
     facts = load(path)
     for row in RUNTIMES:
         assert row.builtin_names(facts) <= set(row.provides) <= set(host_names())
-
-
-def test_engines_whose_containers_sit_on_this_machine_name_their_bridges() -> None:
-    # The relay accepts exactly these subnets; a Linux engine row without them would make the
-    # relay refuse its containers.
-    assert by_id("docker-engine").bridges == ("docker0", "br-")
-    assert by_id("podman").bridges == ("podman", "cni-")
-    assert set(BRIDGES) == {"docker0", "br-", "podman", "cni-"}

@@ -21,7 +21,7 @@ def load_facts(
     if getattr(args, "facts", None) is not None:
         from hostreach.facts import load  # noqa: PLC0415
 
-        return load(args.facts)
+        return load(args.facts, timeout=args.timeout)
     from hostreach.probe import collect  # noqa: PLC0415
 
     return collect(timeout=args.timeout, names=names, cache=args.cache, ports=ports)

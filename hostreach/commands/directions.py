@@ -6,9 +6,9 @@ import argparse
 import json
 from typing import TextIO
 
+from hostreach.checks import check_name
 from hostreach.commands import PROG, load_facts
 from hostreach.errors import NoRouteError
-from hostreach.routes import check_name
 
 
 def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

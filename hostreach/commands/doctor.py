@@ -79,13 +79,12 @@ def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
     from hostreach import relay as relays  # noqa: PLC0415
     from hostreach.probe import relay_networks  # noqa: PLC0415
-    from hostreach.runtimes import BRIDGES  # noqa: PLC0415
 
     facts = load_facts(args)
     route = resolve(facts, request_from(args))
 
     def allowed() -> tuple[relays.Network, ...]:
-        return relays.allowed_networks(relay_networks(facts, BRIDGES))
+        return relays.allowed_networks(relay_networks(timeout=args.timeout))
 
     plan = relays.plan(facts, route, port=args.port, target=args.target, allowed=allowed())
 

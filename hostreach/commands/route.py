@@ -7,11 +7,11 @@ from typing import TextIO
 
 from hostreach import _fastpath
 from hostreach.answers import remember
+from hostreach.checks import check_name
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
 from hostreach.resolve import resolve
-from hostreach.routes import check_name
 
 Args = argparse.Namespace
 
@@ -74,7 +74,7 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
 
     request = request_from(args)
     path = args.file or _compose.find()
-    services = _compose.read_services(path)
+    services = _compose.read_services(path, timeout=args.timeout)
     route = resolve(load_facts(args), request)
     err.write(warnings_text(route))
     fragments = {}

@@ -6,6 +6,7 @@ it means. Third-party libraries are imported by one private module each, only wh
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -61,13 +62,16 @@ def _ipv4_network(value: object) -> str | None:
         return None
 
 
-def _valid_daemon(daemon: Mapping[str, Any]) -> bool:
-    """Whether cached daemon fields would pass the facts reader (a damaged cache is ignored)."""
+def _invalid_daemon(daemon: Mapping[str, Any]) -> str | None:
+    """Why the engine's answers would not pass the facts reader, or None when they would."""
+    for path, key in (("/info", "info"), ("/version", "version")):
+        if not isinstance(daemon.get(key), Mapping):
+            return f"GET {path} answered {type(daemon.get(key)).__name__} JSON, not an object"
     try:
         from_json({"daemon": daemon})
-    except FactsError:
-        return False
-    return True
+    except FactsError as exc:
+        return f"its answer was refused: {exc}"
+    return None
 
 
 class _FetchError(EngineError):
@@ -141,6 +145,9 @@ def start_engine(
             "version": answered.get("/version") or {},
             **bridge_fields(answered.get("/networks/bridge")),
         }
+        problem = _invalid_daemon(daemon)
+        if problem is not None:  # said as the engine's fault, not as a snapshot's
+            return where, None, [Issue("engine", f"{found.url}: {problem}", "bad-answer")]
         dependency = _fastpath.socket_dependency(found.url)
         if cache_key is not None and dependency is not None:
             _fastpath.write(cache_key, [dependency], json.dumps(daemon))
@@ -158,7 +165,7 @@ def _cached_daemon(cache_key: str | None) -> dict[str, Any] | None:
         daemon = json.loads(stored)
     except (ValueError, RecursionError):
         return None
-    return daemon if isinstance(daemon, dict) and _valid_daemon(daemon) else None
+    return daemon if isinstance(daemon, dict) and _invalid_daemon(daemon) is None else None
 
 
 def collect(
@@ -251,18 +258,29 @@ def probe_container(
     )
 
 
-def relay_networks(facts: Facts, bridges: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the source networks a relay accepts: own addresses and container subnets.
+def relay_networks(*, timeout: float) -> tuple[str, ...]:
+    """Return the source networks a relay accepts: this machine's own addresses and the
+    subnets of the engine's networks, as the engine reports them now (``GET /networks``).
 
-    ``bridges`` are interface name prefixes of container bridges (the registry's rows say them).
+    Interface names are not trusted (anyone may name a veth ``br-x``); the engine's answer is,
+    as far as it parses. An engine that cannot be asked adds nothing.
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415
 
-    daemon = facts.daemon
-    extra = (daemon.bridge_interface,) if daemon and daemon.bridge_interface else ()
-    own, subnets = _netifaces.container_networks((*bridges, *extra))
-    subnet = (daemon.bridge_subnet,) if daemon and daemon.bridge_subnet else ()
-    return (*subnets, *subnet, *own)
+    try:
+        networks = engine_get("/networks", timeout=timeout)
+    except EngineError:
+        networks = None
+    subnets = []
+    for network in networks if isinstance(networks, list) else ():
+        ipam = network.get("IPAM") if isinstance(network, Mapping) else None
+        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
+        for config in configs if isinstance(configs, list) else ():
+            subnet = config.get("Subnet") if isinstance(config, Mapping) else None
+            if isinstance(subnet, str):
+                with contextlib.suppress(ValueError):
+                    subnets.append(str(ipaddress.ip_network(subnet, strict=False)))
+    return (*subnets, *_netifaces.own_addresses())
 
 
 def engine_get(

@@ -8,6 +8,7 @@ then DOCKER_CONTEXT, then ``currentContext``.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,17 +45,24 @@ def fetch(environ: Mapping[str, str], paths: tuple[str, ...], *, timeout: float)
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
+    from hostreach.probe._enginehttp import MAX_ANSWER  # noqa: PLC0415
+
     found: dict[str, Any] = {}
     api = client(environ, timeout=timeout).api
     try:
         for path in paths:
-            response = api.get(api.base_url + path)
+            response = api.get(api.base_url + path, stream=True)
             if response.status_code == 404:
                 continue
             response.raise_for_status()
-            found[path] = response.json()
+            body = response.raw.read(MAX_ANSWER + 1, decode_content=True)
+            if len(body) > MAX_ANSWER:
+                raise EngineError(f"GET {path} answered more than {MAX_ANSWER >> 20} MiB")
+            found[path] = json.loads(body)
     except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
         raise EngineError(f"the container engine answered badly: {exc}") from exc
+    except RecursionError as exc:
+        raise EngineError(f"the container engine answered JSON nested too deeply ({path})") from exc
     finally:
         api.close()
     return found

@@ -16,6 +16,9 @@ from typing import Any
 from hostreach.errors import EngineError
 from hostreach.probe.endpoint import Address
 
+MAX_ANSWER = 4 << 20
+"""The most one engine answer may hold, in bytes."""
+
 
 def supports(address: Address, *, tls: bool) -> bool:
     """Whether this module can talk to the endpoint (else the docker SDK probe does)."""
@@ -138,6 +141,14 @@ class Exchange:
             sock.close()
         self.waiting.clear()
 
+    def _check_size(self, path: str) -> None:
+        # A real engine's /info is about 10 KB; a socket that sends more is not one to trust.
+        if sum(map(len, self.replies[path])) > MAX_ANSWER:
+            raise EngineError(
+                f"GET {path} answered more than {MAX_ANSWER >> 20} MiB: is this socket a"
+                " container engine's?"
+            )
+
     def replies_by_path(self) -> dict[str, tuple[int, bytes]]:
         """Return ``{path: (status, body)}``, waiting until the deadline at most."""
         try:
@@ -151,6 +162,7 @@ class Exchange:
                     chunk = sock.recv(65536)
                     if chunk:
                         self.replies[path].append(chunk)
+                        self._check_size(path)
                     else:
                         del self.waiting[fd]
                         sock.close()

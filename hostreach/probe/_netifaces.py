@@ -52,28 +52,19 @@ def _proc_route(root: str | os.PathLike[str]) -> dict[str, str] | None:
     return None
 
 
-def container_networks(bridges: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Return this machine's own addresses (as /32, /128) and the subnets of the interfaces
-    whose names start with one of ``bridges`` (the runtimes' container bridges)."""
+def own_addresses() -> list[str]:
+    """Return every address of this machine's interfaces, as /32 and /128 networks."""
     import netifaces  # noqa: PLC0415
 
     own: list[str] = []
-    subnets: list[str] = []
     for name in netifaces.interfaces():
         try:
             found = netifaces.ifaddresses(name)
         except ValueError:
             continue
-        bridge = name.startswith(bridges)
         for family, width in ((netifaces.AF_INET, 32), (netifaces.AF_INET6, 128)):
             for entry in found.get(family, []):
                 address = str(entry.get("addr", "")).split("%")[0]
-                if not address:
-                    continue
-                own.append(f"{address}/{width}")
-                mask = str(entry.get("netmask", ""))
-                if bridge and mask:
-                    # netifaces-plus writes IPv6 masks as "ffff:ffff::/64"
-                    prefix = mask.rsplit("/", 1)[-1] if "/" in mask else mask
-                    subnets.append(f"{address}/{prefix}")
-    return own, subnets
+                if address:
+                    own.append(f"{address}/{width}")
+    return own

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from hostreach._fastpath import docker_config_dir
-from hostreach.errors import EndpointError
+from hostreach.errors import EndpointError, InputError
+from hostreach.files import MIB, read_text
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
 DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
@@ -67,8 +68,12 @@ StrPath = str | os.PathLike[str]
 
 
 def _read_json(*parts: str) -> object:
-    with open(os.path.join(*parts), encoding="utf-8") as f:
-        return json.loads(f.read())
+    """The JSON of a Docker CLI file; OSError, InputError or ValueError when it has none."""
+    text = read_text(os.path.join(*parts), what="Docker CLI file", limit=MIB)
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
 
 
 def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
@@ -77,8 +82,8 @@ def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
     if not name:
         try:
             data = _read_json(docker_config_dir(environ, os.fspath(home)), "config.json")
-        except (OSError, ValueError):
-            return None
+        except (OSError, ValueError, InputError):
+            return None  # as the CLI does with a config it cannot read: the default context
         name = data.get("currentContext") if isinstance(data, dict) else None
     if not isinstance(name, str) or name in ("", "default"):
         return None
@@ -103,7 +108,7 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
     try:
         meta: Any = _read_json(contexts, "meta", digest, "meta.json")
         host = meta["Endpoints"]["docker"]["Host"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, InputError) as exc:
         raise EndpointError(
             f"docker context {context!r} not found or unreadable; run `docker context ls`"
         ) from exc
