@@ -7,11 +7,13 @@ snapshot accepts any key missing or extra; a value of the wrong type is a :class
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
+from hostreach.checks import check_address, check_interface
 from hostreach.errors import FactsError, InputError
 from hostreach.files import MIB, read_text
 
@@ -242,6 +244,18 @@ class _Reader:
         value = self._get(key, Mapping, "an object")
         return _EMPTY if value is None else freeze(value)
 
+    def parsed(self, key: str, parse: Callable[[str], str], kind: str) -> str | None:
+        """The text at ``key`` as ``parse`` reads it (None when absent); FactsError if it cannot."""
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except ValueError:
+            raise FactsError(
+                f"facts: {self.path}.{key} must be {kind}, not {value[:60]!r}"
+            ) from None
+
     def texts(self, key: str) -> tuple[str, ...]:
         items = self.array(key)
         for i, item in enumerate(items):
@@ -322,7 +336,7 @@ def _listening(r: _Reader | None) -> Listening | None:
         sockets.append(
             Listener(
                 port=_port(s.integer("port"), f"{s.path}.port"),
-                address=s.text("address") or "",
+                address=s.parsed("address", check_address, "an IP address") or "",
                 pid=s.integer("pid"),
                 process=s.text("process"),
             )
@@ -354,7 +368,9 @@ def _client(r: _Reader | None) -> Client:
 def _text_map(r: _Reader | None) -> Mapping[str, str]:
     if r is None:
         return _EMPTY
-    return MappingProxyType({str(k): r.text(k) or "" for k in r.data})
+    return MappingProxyType(
+        {str(k): r.parsed(k, check_address, "an IP address") or "" for k in r.data}
+    )
 
 
 def _daemon(r: _Reader | None) -> Daemon | None:
@@ -363,10 +379,21 @@ def _daemon(r: _Reader | None) -> Daemon | None:
     return Daemon(
         info=r.raw("info"),
         version=r.raw("version"),
-        bridge_gateway=r.text("bridge_gateway"),
-        bridge_interface=r.text("bridge_interface"),
-        bridge_subnet=r.text("bridge_subnet"),
+        bridge_gateway=r.parsed("bridge_gateway", check_address, "an IP address"),
+        bridge_interface=r.parsed("bridge_interface", check_interface, "an interface name"),
+        bridge_subnet=r.parsed("bridge_subnet", _subnet, "an IP network"),
     )
+
+
+def _subnet(text: str) -> str:
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+def _any_interface(name: str) -> str:
+    # Interfaces of any OS (Windows names them by GUID, in braces): printable, no white space.
+    if not 0 < len(name) <= 64 or not name.isprintable() or any(c.isspace() for c in name):
+        raise ValueError(name)
+    return name
 
 
 def _network(r: _Reader | None) -> Network:
@@ -375,13 +402,20 @@ def _network(r: _Reader | None) -> Network:
     gw = r.child("default_gateway")
     gateway = None
     if gw is not None:
-        ip, interface = gw.text("ip"), gw.text("interface")
+        ip = gw.parsed("ip", check_address, "an IP address")
+        interface = gw.parsed("interface", _any_interface, "an interface name")
         gateway = Gateway(ip=ip, interface=interface or "") if ip else None
     interfaces: dict[str, tuple[str, ...]] = {}
     ifaces = r.child("interfaces")
     if ifaces is not None:
         for name in ifaces.data:
-            interfaces[str(name)] = ifaces.texts(name)
+            try:
+                _any_interface(str(name))
+                interfaces[str(name)] = tuple(map(check_address, ifaces.texts(name)))
+            except ValueError:
+                raise FactsError(
+                    f"facts: {ifaces.path}.{str(name)[:40]} must be an interface's addresses"
+                ) from None
     return Network(default_gateway=gateway, interfaces=MappingProxyType(interfaces))
 
 

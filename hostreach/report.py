@@ -10,7 +10,9 @@ from hostreach.facts import Listener
 
 
 def _listener(s: Listener) -> str:
-    who = f" ({s.process or 'process'} {s.pid})" if s.pid is not None else ""
+    # A process names itself: shown escaped, so it cannot write control sequences to a terminal.
+    name = (s.process or "process").encode("unicode_escape").decode("ascii")[:60]
+    who = f" ({name} {s.pid})" if s.pid is not None else ""
     return f"{s.address}{who}"
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from hostreach import _fastpath
+from hostreach.checks import check_interface
 from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _enginehttp, client, endpoint
@@ -42,8 +43,8 @@ def bridge_fields(network: object) -> dict[str, str | None]:
                 break
         options = network.get("Options")
         if isinstance(options, Mapping):
-            name = options.get("com.docker.network.bridge.name")
-            interface = name if isinstance(name, str) else None
+            with contextlib.suppress(ValueError):
+                interface = check_interface(options.get("com.docker.network.bridge.name"))
     return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+from hostreach.checks import check_address
+
 
 def read_network(root: str | os.PathLike[str]) -> tuple[dict[str, object], list[str]]:
     """Return the network fields of the facts, and the problems met on the way."""
@@ -28,12 +30,14 @@ def read_network(root: str | os.PathLike[str]) -> tuple[dict[str, object], list[
         except ValueError as exc:  # the interface vanished between the two calls
             problems.append(f"interface {name}: {exc}")
             continue
-        interfaces[name] = [
-            entry["addr"].split("%")[0]
-            for family in (netifaces.AF_INET, netifaces.AF_INET6)
-            for entry in found.get(family, [])
-            if entry.get("addr")
-        ]
+        addresses = []
+        for family in (netifaces.AF_INET, netifaces.AF_INET6):
+            for entry in found.get(family, []):
+                try:  # what the facts reader would refuse is left out here, and said
+                    addresses.append(check_address(str(entry.get("addr", "")).split("%")[0]))
+                except ValueError:
+                    problems.append(f"interface {name}: not an address: {entry.get('addr')!r}")
+        interfaces[name] = addresses
     return {"default_gateway": gateway, "interfaces": interfaces}, problems
 
 
