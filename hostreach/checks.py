@@ -81,6 +81,13 @@ def check_address(value: object) -> str:
     return str(address)
 
 
+def check_network(value: object) -> str:
+    """Return the canonical text of an IP network (``172.17.0.0/16``); ValueError otherwise."""
+    if not isinstance(value, str) or "%" in value:
+        raise ValueError(f"not an IP network: {str(value)[:60]!r}")
+    return str(ipaddress.ip_network(value, strict=False))
+
+
 _IFNAME_CHARS = _ALNUM | {"_", ".", "-", "@", ":"}
 
 

@@ -268,7 +268,27 @@ def _firewall_findings(
                     fix,
                 )
             ]
+    unjudged = [r for verdict, _ in verdicts for r in verdict.uncertain if not _accepts(r)]
+    if unjudged:  # "no problem found" would claim more than was read
+        more = f" (and {len(unjudged) - 1} more)" if len(unjudged) > 1 else ""
+        return [
+            Finding(
+                "firewall",
+                "warning",
+                f"Whether the firewall lets connections from {target.interface} to port {port}"
+                f" through is uncertain: it has rules that could not be judged, such as:"
+                f" {unjudged[0]}{more}",
+                "check that rule, or prove the route with: python -m hostreach check --port"
+                f" {port}",
+            )
+        ]
     return []
+
+
+def _accepts(rule: str) -> bool:
+    """Whether a rule's verdict is accept (iptables ``-j ACCEPT``, nft ``accept``)."""
+    words = rule.split()
+    return "-j ACCEPT" in rule or (bool(words) and words[-1] == "accept")
 
 
 def _nft_allow(rule: str, interface: str, port: int) -> str:

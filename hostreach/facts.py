@@ -7,13 +7,12 @@ snapshot accepts any key missing or extra; a value of the wrong type is a :class
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from hostreach.checks import check_address, check_interface
+from hostreach.checks import check_address, check_interface, check_network
 from hostreach.errors import FactsError, InputError
 from hostreach.files import MIB, read_text
 
@@ -381,12 +380,8 @@ def _daemon(r: _Reader | None) -> Daemon | None:
         version=r.raw("version"),
         bridge_gateway=r.parsed("bridge_gateway", check_address, "an IP address"),
         bridge_interface=r.parsed("bridge_interface", check_interface, "an interface name"),
-        bridge_subnet=r.parsed("bridge_subnet", _subnet, "an IP network"),
+        bridge_subnet=r.parsed("bridge_subnet", check_network, "an IP network"),
     )
-
-
-def _subnet(text: str) -> str:
-    return str(ipaddress.ip_network(text, strict=False))
 
 
 def _any_interface(name: str) -> str:

@@ -17,7 +17,6 @@ Action = Literal["accept", "drop", "reject", "unknown"]
 
 _TERMINAL = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
 _BUILTIN = ("INPUT", "FORWARD", "OUTPUT")
-_MAX_DEPTH = 32  # iptables itself refuses loops; this only bounds a hand-edited file
 
 
 class Packet(NamedTuple):
@@ -162,9 +161,22 @@ def _target(words: list[str]) -> tuple[str | None, bool]:
     return None, False
 
 
-def _walk(table: Table, chain: str, packet: Packet, uncertain: list[str], depth: int) -> Verdict:
-    if depth > _MAX_DEPTH:
-        return Verdict("unknown")
+def _walk(
+    table: Table, chain: str, packet: Packet, uncertain: list[str], memo: dict[str, Verdict]
+) -> Verdict:
+    # One packet gets one answer from a chain: each chain is walked once, however many rules
+    # jump to it (without this, chains that jump twice to the next cost 2**depth walks), and a
+    # chain that jumps back into itself, still being walked, answers "unknown".
+    if chain in memo:
+        return memo[chain]
+    memo[chain] = Verdict("unknown")
+    memo[chain] = answer = _walk_rules(table, chain, packet, uncertain, memo)
+    return answer
+
+
+def _walk_rules(
+    table: Table, chain: str, packet: Packet, uncertain: list[str], memo: dict[str, Verdict]
+) -> Verdict:
     for line, words in table.rules.get(chain, []):
         matched = _matches(words, packet)
         if matched is False:
@@ -179,7 +191,7 @@ def _walk(table: Table, chain: str, packet: Packet, uncertain: list[str], depth:
         if target == "RETURN":
             return Verdict("unknown")
         if target and target in table.rules and target not in _BUILTIN:
-            answer = _walk(table, target, packet, uncertain, depth + 1)
+            answer = _walk(table, target, packet, uncertain, memo)
             if answer.rule is not None or goto:
                 return answer
     return Verdict("unknown")
@@ -188,7 +200,7 @@ def _walk(table: Table, chain: str, packet: Packet, uncertain: list[str], depth:
 def decide(table: Table, packet: Packet) -> Verdict:
     """Return what INPUT does with a new TCP connection: the first deciding rule, or the policy."""
     uncertain: list[str] = []
-    answer = _walk(table, "INPUT", packet, uncertain, 0)
+    answer = _walk(table, "INPUT", packet, uncertain, {})
     if answer.rule is None:
         policy = table.policies.get("INPUT", "ACCEPT")
         answer = Verdict(_TERMINAL.get(policy, "unknown"), f":INPUT {policy}")  # type: ignore[arg-type]

@@ -16,9 +16,10 @@ from typing import NamedTuple
 
 from hostreach.iptables import Packet, Verdict
 
-_TOKEN = re.compile(r'\{[^}]*\}|"[^"]*"|\S+')
+# An unclosed brace or quote takes the rest of the line: each one scanning to the end and then
+# backing off would make a long line cost its length squared.
+_TOKEN = re.compile(r'\{[^}]*\}?|"[^"]*"?|\S+')
 _PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50}
-_MAX_DEPTH = 32
 _TERMINAL = {"accept", "drop", "reject"}
 _IPTABLES_TABLES = {("ip", "filter"), ("ip6", "filter")}
 
@@ -70,7 +71,8 @@ def _priority(line: str) -> int:
     if not found:
         return 0
     base, sign, offset = found.groups()
-    value = _PRIORITIES.get(base, 0) if not base.lstrip("-").isdigit() else int(base)
+    number = base.lstrip("-")
+    value = int(base) if number.isascii() and number.isdecimal() else _PRIORITIES.get(base, 0)
     return value + (int(offset) * (1 if sign == "+" else -1) if offset else 0)
 
 
@@ -82,10 +84,14 @@ def _name_matches(token: str, name: str) -> bool:
     return any(name.startswith(v[:-1]) if v.endswith("*") else name == v for v in _values(token))
 
 
+def _decimal(text: str) -> bool:
+    return text.isascii() and text.isdecimal()  # isdigit() also passes "²", which int() refuses
+
+
 def _port_matches(token: str, port: int) -> bool | None:
     for value in _values(token):
         low, _, high = value.partition("-")
-        if not low.isdigit() or (high and not high.isdigit()):
+        if not _decimal(low) or (high and not _decimal(high)):
             return None  # a named service or a variable: not judged
         if int(low) <= port <= int(high or low):
             return True
@@ -188,10 +194,27 @@ def _match(words: list[str], packet: Packet) -> tuple[bool | None, str | None, s
 
 
 def _walk(
-    chains: dict[str, Chain], chain: Chain, packet: Packet, uncertain: list[str], depth: int
+    chains: dict[str, Chain],
+    chain: Chain,
+    packet: Packet,
+    uncertain: list[str],
+    memo: dict[str, Verdict],
 ) -> Verdict:
-    if depth > _MAX_DEPTH:
-        return Verdict("unknown")
+    # Each chain is walked once per packet (see iptables._walk); a cycle answers "unknown".
+    if chain.name in memo:
+        return memo[chain.name]
+    memo[chain.name] = Verdict("unknown")
+    memo[chain.name] = answer = _walk_rules(chains, chain, packet, uncertain, memo)
+    return answer
+
+
+def _walk_rules(
+    chains: dict[str, Chain],
+    chain: Chain,
+    packet: Packet,
+    uncertain: list[str],
+    memo: dict[str, Verdict],
+) -> Verdict:
     for line in chain.rules:
         matched, verdict, target = _match(_TOKEN.findall(line), packet)
         if matched is False or verdict is None:
@@ -205,7 +228,7 @@ def _walk(
         if verdict == "return":
             return Verdict("unknown")
         if target in chains:
-            answer = _walk(chains, chains[target], packet, uncertain, depth + 1)
+            answer = _walk(chains, chains[target], packet, uncertain, memo)
             if answer.rule is not None or verdict == "goto":
                 return answer
     return Verdict("unknown")
@@ -220,7 +243,7 @@ def decide(text: str, packet: Packet, *, skip_iptables_tables: bool = True) -> V
             continue
         same_table = {c.name: c for c in every if (c.family, c.table) == (base.family, base.table)}
         where = f"{base.family} {base.table} {base.name}"
-        answer = _walk(same_table, base, packet, uncertain, 0)
+        answer = _walk(same_table, base, packet, uncertain, {})
         if answer.rule is None:  # fell off the end: the chain's policy
             action = base.policy if base.policy in _TERMINAL else "unknown"
             answer = Verdict(action, f"policy {base.policy}")  # type: ignore[arg-type]

@@ -148,7 +148,10 @@ class Route(NamedTuple):
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Route:
         """Return the route that :meth:`to_json` wrote; ValueError (or KeyError) if it is not one."""
-        hosts = {check_alias(a): check_value(v) for a, v in data["hosts"].items()}
+        try:
+            hosts = {check_alias(a): check_value(v) for a, v in data["hosts"].items()}
+        except UsageError as exc:
+            raise ValueError(str(exc)) from exc
         mode = data["network_mode"]
         if mode not in (None, "host") or data["strategy"] not in get_args(Strategy):
             raise ValueError("not a stored route")

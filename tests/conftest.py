@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -14,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,7 +192,7 @@ class FakeEngine:
             "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": daemon["bridge_gateway"]}]},
             "Options": {"com.docker.network.bridge.name": daemon["bridge_interface"]},
         }
-        self.answers = {
+        self.answers: dict[str, Any] = {
             "/version": daemon["version"],
             "/info": daemon["info"],
             "/networks/bridge": bridge,
@@ -215,11 +217,25 @@ class FakeEngine:
                 conn = self._server.accept()[0]
             except OSError:  # a time-out, or the socket closed by restart(): look again
                 continue
-            with conn:
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        """JSON for a path; bytes are sent as the whole reply; a callable does as it likes."""
+        with conn:
+            try:
                 path = conn.recv(65536).split(b" ")[1].decode()
-                self.requests.append(path)
-                body = json.dumps(self.answers.get(path)).encode()
-                conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body)
+            except (IndexError, OSError):
+                return
+            self.requests.append(path)
+            answer = self.answers.get(path)
+            if callable(answer):
+                answer(conn)
+                return
+            if not isinstance(answer, bytes):
+                body = json.dumps(answer).encode()
+                answer = b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + body
+            with contextlib.suppress(OSError):
+                conn.sendall(answer)
 
     @property
     def docker_host(self) -> str:

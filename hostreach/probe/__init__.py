@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from hostreach import _fastpath
-from hostreach.checks import check_interface
+from hostreach.checks import check_interface, check_network
 from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _enginehttp, client, endpoint
@@ -58,9 +58,10 @@ def _ipv4(value: object) -> str | None:
 
 def _ipv4_network(value: object) -> str | None:
     try:
-        return str(ipaddress.IPv4Network(value, strict=False)) if isinstance(value, str) else None
+        network = check_network(value)
     except ValueError:
         return None
+    return network if "." in network else None
 
 
 def _invalid_daemon(daemon: Mapping[str, Any]) -> str | None:
@@ -278,9 +279,8 @@ def relay_networks(*, timeout: float) -> tuple[str, ...]:
         configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
         for config in configs if isinstance(configs, list) else ():
             subnet = config.get("Subnet") if isinstance(config, Mapping) else None
-            if isinstance(subnet, str):
-                with contextlib.suppress(ValueError):
-                    subnets.append(str(ipaddress.ip_network(subnet, strict=False)))
+            with contextlib.suppress(ValueError):
+                subnets.append(check_network(subnet))
     return (*subnets, *_netifaces.own_addresses())
 
 
