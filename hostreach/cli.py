@@ -47,6 +47,16 @@ def _port(text: str) -> int:
     return value
 
 
+_IMAGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
+
+
+def _image(text: str) -> str:
+    # An image reference (docker/distribution's grammar, loosely): no spaces, no options.
+    if not (0 < len(text) <= 255 and text[0].isalnum() and _IMAGE_CHARS.issuperset(text)):
+        raise argparse.ArgumentTypeError(f"not an image name: {text[:60]!r}")
+    return text
+
+
 def _target(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
@@ -268,6 +278,7 @@ def _add_check(commands: Subparsers) -> None:
     )
     check.add_argument(
         "--image",
+        type=_image,
         default=DEFAULT_IMAGE,
         help=f"image with sh and nc to run the probe in (default: {DEFAULT_IMAGE})",
     )

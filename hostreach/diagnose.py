@@ -38,6 +38,8 @@ FINDINGS: dict[str, str] = {
     "bound-elsewhere": "The service listens on a specific address that is not the one"
     " containers arrive at.",
     "firewall": "The host firewall drops or rejects connections from containers to the port.",
+    "ipv6-only": "The service listens on [::] with IPV6_V6ONLY, so it refuses the IPv4"
+    " connections containers make.",
     "listeners-unknown": "The listening sockets could not be read (macOS needs root), or a"
     " replayed snapshot was recorded without the port.",
     "unresolved": "The container could not resolve the host name.",
@@ -167,11 +169,25 @@ def _bind_findings(target: Arrival, port: int, sockets: list[Listener]) -> list[
                 f"start the service, or check its port: ss -ltnp 'sport = :{port}'",
             )
         ]
-    addresses = sorted({s.address for s in sockets})
+    relay = f"python -m hostreach relay --port {port}"
+    # On "::", IPV6_V6ONLY refuses IPv4: such a socket is no wildcard for containers.
+    v6only = [s for s in sockets if s.address == "::" and s.v6only]
+    addresses = sorted({s.address for s in sockets if s not in v6only})
     shown = ", ".join(addresses)
     if any(a in _WILDCARDS for a in addresses):
         return []
-    relay = f"python -m hostreach relay --port {port}"
+    if v6only and not addresses:
+        return [
+            Finding(
+                "ipv6-only",
+                "error",
+                f"The service on port {port} listens on [::] with IPV6_V6ONLY (as nginx's"
+                f" `listen [::]:{port}` does), so it refuses IPv4, and containers connect over"
+                " IPv4: they will get 'connection refused'.",
+                f"make it listen on IPv4 too (nginx: add `listen {port};`), or turn its"
+                f" IPv6-only option off; or keep it and run: {relay} --target [::1]:{port}",
+            )
+        ]
     loopback_only = all(_is_loopback(a) for a in addresses)
     if target.address and target.address not in addresses:
         where = (

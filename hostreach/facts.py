@@ -78,6 +78,8 @@ class Listener(NamedTuple):
     address: str
     pid: int | None = None
     process: str | None = None
+    v6only: bool | None = None
+    """On ``::``: whether it refuses IPv4 (IPV6_V6ONLY); None where not known."""
 
 
 class Listening(NamedTuple):
@@ -227,6 +229,10 @@ class _Reader:
     def flag(self, key: str) -> bool:
         return bool(self._get(key, bool, "true or false") or False)
 
+    def optional_flag(self, key: str) -> bool | None:
+        value = self._get(key, bool, "true or false")
+        return None if value is None else bool(value)
+
     def integer(self, key: str) -> int | None:
         value = self._get(key, int, "an integer")
         return None if value is None else int(value)
@@ -338,6 +344,7 @@ def _listening(r: _Reader | None) -> Listening | None:
                 address=s.parsed("address", check_address, "an IP address") or "",
                 pid=s.integer("pid"),
                 process=s.text("process"),
+                v6only=s.optional_flag("v6only"),
             )
         )
     return Listening(ports=tuple(ports), sockets=tuple(sockets))

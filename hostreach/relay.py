@@ -98,10 +98,12 @@ def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
 
 
 class Limits(NamedTuple):
-    """What one relay allows itself: open connections, and how long one may sit idle."""
+    """What one relay allows itself: open connections, how long one may sit idle, and how
+    stale its list of allowed networks may get (a removed network must stop being allowed)."""
 
     connections: int = 256
     idle_seconds: float = 600.0
+    refresh_seconds: float = 10.0
 
 
 class _Activity:
@@ -187,18 +189,23 @@ class Relay:
         self.refresh = refresh
         """Re-reads the allowed networks: the engine's networks now, not those at the start."""
         self.limits = limits or Limits()
-        self._refreshed = 0.0
+        self._refreshed = time.monotonic() - 1.0  # the plan's list is fresh; a stranger may ask
         self.connections: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
+        self._backend_down = asyncio.Event()
+        self._ready: Callable[[], None] | None = None
         self.address: tuple[str, int] | None = None
         """Where it listens, once serving (the real port when asked for port 0)."""
 
     def _allows(self, source: str) -> bool:
-        if not self.plan.allows(source) and self.refresh is not None:
-            now = time.monotonic()
-            if now - self._refreshed > 1.0:  # at most once a second, however many strangers
-                self._refreshed = now
-                self.plan = self.plan._replace(allowed=self.refresh())
+        # Asked again for a stranger (a network created since), and after refresh_seconds in
+        # any case (a network removed since); at most once a second, however many strangers.
+        now = time.monotonic()
+        stale = now - self._refreshed > self.limits.refresh_seconds
+        wanted = stale or not self.plan.allows(source)
+        if self.refresh is not None and wanted and now - self._refreshed > 1.0:
+            self._refreshed = now
+            self.plan = self.plan._replace(allowed=self.refresh())
         return self.plan.allows(source)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -211,8 +218,12 @@ class Relay:
             try:
                 up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
             except OSError as exc:
-                self.log("backend", f"{who}: cannot reach {host_port(*self.plan.target)}: {exc}")
                 _reset(writer)  # a reset, not an orderly close: the client sees a failure
+                if exc.errno in (errno.EMFILE, errno.ENFILE):  # ours, not the backend's
+                    self.log("descriptors", f"{who}: refused: out of file descriptors")
+                    return
+                self.log("backend", f"{who}: cannot reach {host_port(*self.plan.target)}: {exc}")
+                self._backend_down.set()
                 return
             activity = _Activity()
             idle = self.limits.idle_seconds
@@ -241,11 +252,46 @@ class Relay:
         task.add_done_callback(self.connections.discard)
 
     async def serve(self, ready: Callable[[], None] = lambda: None) -> None:
-        """Listen until stopped; then close the listener and every open connection."""
+        """Listen until stopped; then close the listener and every open connection.
+
+        It listens only while the service behind it answers: a relay that accepted and then
+        dropped every connection would look like a working service to a client (``check``
+        would say "connected"), where no relay listening says "refused", which is the truth.
+        """
+        probe = self._listen()  # the address is checked at once
+        self.address = probe.getsockname()[:2]
+        probe.close()
+        self._ready = ready
         try:
-            server = await asyncio.start_server(
-                self._track, sock=_listening_socket(self.plan.listen)
-            )
+            while await self._backend_answers():
+                self._backend_down.clear()
+                server = await asyncio.start_server(self._track, sock=self._listen())
+                self._say_ready()
+                stop = asyncio.ensure_future(self._stopped.wait())
+                down = asyncio.ensure_future(self._backend_down.wait())
+                await asyncio.wait((stop, down), return_when=asyncio.FIRST_COMPLETED)
+                for waiter in (stop, down):
+                    waiter.cancel()
+                server.close()
+                if not self._stopped.is_set():
+                    self.log("paused", "stopped listening until the service answers again")
+        finally:
+            # End every connection, and only then wait for the server: from Python 3.12
+            # wait_closed() waits for open connections too (CPython #79033), so waiting first
+            # would never end while a client stays connected.
+            for task in list(self.connections):
+                task.cancel()
+            await asyncio.gather(*self.connections, return_exceptions=True)
+
+    def _say_ready(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready()
+
+    def _listen(self) -> socket.socket:
+        where = self.address or self.plan.listen
+        try:
+            return _listening_socket(where)
         except OSError as exc:
             hint = ""
             if exc.errno == errno.EADDRNOTAVAIL:
@@ -253,22 +299,26 @@ class Relay:
                     " (no interface has that address yet: some runtimes create their bridge only"
                     " with their first container; start one, or use --strategy lan-ip)"
                 )
-            raise RelayError(
-                f"cannot listen on {host_port(*self.plan.listen)}: {exc.strerror}{hint}"
-            ) from exc
-        self.address = server.sockets[0].getsockname()[:2]
-        ready()
-        try:
-            await self._stopped.wait()
-        finally:
-            # Close the listener, end every connection, and only then wait for the server:
-            # from Python 3.12 wait_closed() waits for open connections too (CPython #79033),
-            # so waiting first would never end while a client stays connected.
-            server.close()
-            for task in list(self.connections):
-                task.cancel()
-            await asyncio.gather(*self.connections, return_exceptions=True)
-            await server.wait_closed()
+            raise RelayError(f"cannot listen on {host_port(*where)}: {exc.strerror}{hint}") from exc
+
+    async def _backend_answers(self) -> bool:
+        """Wait until the service behind the relay accepts a connection; False once stopped."""
+        while not self._stopped.is_set():
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(*self.plan.target), 2)
+            except (OSError, TimeoutError) as exc:
+                self._say_ready()  # ready, though not listening: it says so next
+                self.log(
+                    "backend",
+                    f"{host_port(*self.plan.target)} does not answer ({exc or 'timed out'}):"
+                    " not listening until it does",
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), 1)
+                continue
+            writer.close()
+            return True
+        return False
 
     def stop(self) -> None:
         """Stop serving (safe to call from a signal handler in the loop)."""

@@ -303,6 +303,14 @@ def _serve(address: str, token: str) -> Iterator[HostServer]:
 
 
 @pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
 def server() -> Iterator[HostServer]:
     """A host service listening on all interfaces (0.0.0.0)."""
     yield from _serve("0.0.0.0", f"hostreach-{os.getpid()}-{threading.get_ident()}")

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from hostreach.commands import PROG, load_facts, request_from
 from hostreach.diagnose import Report, diagnose
-from hostreach.errors import HostreachError, UsageError
+from hostreach.errors import EngineError, HostreachError, UsageError
 from hostreach.facts import ProbeResult
 from hostreach.resolve import resolve
 from hostreach.routes import Request, Route
@@ -24,6 +24,9 @@ def _diagnosis(
     except HostreachError as exc:
         route = exc
     probes: tuple[ProbeResult, ...] = ()
+    if probe and facts.daemon is None:  # no container on a guess: say why there is no engine
+        details = "; ".join(i.detail for i in facts.issues if i.source == "engine")
+        raise EngineError(f"check needs the engine to run a container: {details or 'no answer'}")
     if probe and isinstance(route, Route):
         from hostreach.probe import probe_container  # noqa: PLC0415
 

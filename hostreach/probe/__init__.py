@@ -205,6 +205,8 @@ def collect(
 
         listening, problems = _psutil.read_listeners(ports)
         issues += [Issue("listeners", p, "not-permitted") for p in problems]
+        if listening is not None and client_fields["os"] == "linux":
+            _mark_v6only(listening, timeout=timeout, issues=issues)
         if client_fields["os"] == "linux":
             firewall, problems = firewall_probe.read_firewall(timeout=timeout)
             issues += [Issue("firewall", p, "not-read") for p in problems]
@@ -219,6 +221,20 @@ def collect(
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     return from_json(data)
+
+
+def _mark_v6only(listening: dict[str, Any], *, timeout: float, issues: list[Issue]) -> None:
+    """Say, for each socket on ``::``, whether it refuses IPv4 (IPV6_V6ONLY)."""
+    wildcard = [s for s in listening["sockets"] if s["address"] == "::"]
+    if not wildcard:
+        return
+    from hostreach.probe import _ss  # noqa: PLC0415
+
+    found, problem = _ss.v6only_ports(tuple(s["port"] for s in wildcard), timeout=timeout)
+    if problem is not None:
+        issues.append(Issue("listeners", problem, "not-read"))
+    for socket in wildcard:
+        socket["v6only"] = None if found is None else socket["port"] in found
 
 
 _OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "failed")

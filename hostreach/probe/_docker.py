@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -88,9 +89,17 @@ if [ -z "$a" ] && command -v nslookup >/dev/null 2>&1; then
 fi
 echo "hostreach-probe resolved=$a"
 [ -n "$a" ] || { echo "hostreach-probe outcome=unresolved"; exit 4; }
-out=$(nc -w "$HR_WAIT" "$a" "$HR_PORT" </dev/null 2>&1); rc=$?
+# nc's -w bounds the connect, not a connection that stays open and silent: bound it all, so a
+# probe whose check was killed (kill -9) still ends, and the next check removes it.
+t=; command -v timeout >/dev/null 2>&1 && t="timeout $((HR_WAIT + 1))"
+out=$($t nc -w "$HR_WAIT" "$a" "$HR_PORT" </dev/null 2>&1); rc=$?
 echo "hostreach-probe detail=$out"
 if [ $rc = 0 ]; then echo "hostreach-probe outcome=connected"; exit 0; fi
+# Ended by the outer timeout, silent: nc's own -w bounds the connect and would have said so,
+# so it was connected to a service that waits for its client to speak first (a database).
+if [ -n "$t" ] && [ -z "$out" ] && { [ $rc = 124 ] || [ $rc = 143 ]; }; then
+  echo "hostreach-probe outcome=connected"; exit 0
+fi
 case "$out" in
   *refused*) echo "hostreach-probe outcome=refused" ;;
   *"timed out"*) echo "hostreach-probe outcome=timed-out" ;;
@@ -99,7 +108,10 @@ esac
 exit 1
 """
 
-_START_ALLOWANCE = 30.0  # seconds to create and start the container, beyond the connect timeout
+START_ALLOWANCE = 10.0
+"""Seconds a probe container may take to be created and started, beyond ``--timeout``: a
+check ends within twice its timeout plus this (an image pull, where one is needed, aside)."""
+PROBE_LABEL = "hostreach.probe"
 
 
 def run_probe(
@@ -114,26 +126,35 @@ def run_probe(
 ) -> dict[str, str]:
     """Run a throwaway container that connects to ALIAS:PORT; return the ``key=value`` it printed.
 
-    The container is removed on every exit: success, failure, timeout and KeyboardInterrupt.
-    Raises EngineError where no container could be run (no such image, no shell in it).
+    The container is removed on every exit: success, failure, timeout and KeyboardInterrupt; one
+    left behind by a killed check (``kill -9``) is removed by the next. Every engine call is
+    bounded by what is left of ``2 * timeout + START_ALLOWANCE``. Raises EngineError where no
+    container could be run (no such image, no shell in it).
     """
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
-    engine = client(environ, timeout=timeout + _START_ALLOWANCE, base_url=base_url)
+    deadline = time.monotonic() + 2 * timeout + START_ALLOWANCE
+    engine = client(environ, timeout=timeout, base_url=base_url)
+
+    def within(most: float) -> Any:
+        """The engine's client, its next call bounded by ``most`` and by the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise requests.Timeout(
+                f"the check took longer than {2 * timeout + START_ALLOWANCE:g} s"
+            )
+        engine.api.timeout = max(1, math.ceil(min(most, left)))
+        return engine
+
     container = None
     try:
+        _remove_leftovers(within(timeout))
         try:
-            engine.images.get(image)
+            within(timeout).images.get(image)
         except docker.errors.ImageNotFound:
-            try:
-                engine.images.pull(image)
-            except docker.errors.APIError as exc:
-                raise EngineError(
-                    f"image {image!r} is not present and could not be pulled ({exc});"
-                    " pass --image with a local image that has sh and nc (busybox)"
-                ) from exc
-        container = engine.containers.create(
+            _pull(engine, image)
+        container = within(timeout + START_ALLOWANCE).containers.create(
             image,
             ["sh", "-c", PROBE_SCRIPT],
             environment={
@@ -141,24 +162,52 @@ def run_probe(
                 "HR_PORT": str(port),
                 "HR_WAIT": str(math.ceil(timeout)),
             },
-            labels={"hostreach.probe": "1"},
+            labels={PROBE_LABEL: "1"},
             **run_kwargs,
         )
+        within(timeout + START_ALLOWANCE)
         container.start()
         try:
-            container.wait(timeout=timeout + _START_ALLOWANCE)
+            within(timeout + START_ALLOWANCE)
+            container.wait(timeout=engine.api.timeout)
         except requests.RequestException:
             return {"outcome": "timed-out", "detail": "the probe container did not finish"}
+        within(timeout)
         logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
-    except docker.errors.APIError as exc:
+    except docker.errors.DockerException as exc:
         raise EngineError(f"the probe container could not run in image {image!r}: {exc}") from exc
     except requests.RequestException as exc:
         raise EngineError(f"the engine stopped answering: {exc}") from exc
     finally:
         if container is not None:
+            engine.api.timeout = max(2, math.ceil(timeout))  # removal gets its own time, even late
             _remove(container)
         engine.close()
     return _parse_probe(logs, image)
+
+
+def _pull(engine: Any, image: str) -> None:
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        engine.images.pull(image)
+    except docker.errors.APIError as exc:
+        raise EngineError(
+            f"image {image!r} is not present and could not be pulled ({exc});"
+            " pass --image with a local image that has sh and nc (busybox)"
+        ) from exc
+
+
+def _remove_leftovers(engine: Any) -> None:
+    """Remove the finished probe containers of earlier checks that were killed (kill -9)."""
+    import docker.errors  # noqa: PLC0415
+    import requests  # noqa: PLC0415
+
+    with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+        for status in ("exited", "created", "dead"):
+            filters = {"label": f"{PROBE_LABEL}=1", "status": status}
+            for container in engine.containers.list(all=True, filters=filters):
+                _remove(container)
 
 
 def _remove(container: Any) -> None:
