@@ -20,10 +20,35 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostreach.cli import main
+from hostreach.errors import HostreachError
 from hostreach.facts import from_json
+from hostreach.probe import daemon_fields
 from hostreach.publish import published_endpoint
-from hostreach.routes import Route
+from hostreach.render import shell
+from hostreach.resolve import resolve
+from hostreach.routes import Request, Route
 
+ANSWER_KEYS = [
+    "IPAM",
+    "Config",
+    "Gateway",
+    "Subnet",
+    "Options",
+    "com.docker.network.bridge.name",
+    "ServerVersion",
+    "Version",
+    "ApiVersion",
+    "OSType",
+    "Os",
+    "Name",
+    "OperatingSystem",
+    "SecurityOptions",
+    "Components",
+    "Rootless",
+    "KernelVersion",
+    "Labels",
+    "Platform",
+]
 INERT = re.compile(r"--[A-Za-z0-9.=:_-]+")
 INJECTIONS = [
     "172.17.0.1 --pid=host",
@@ -189,3 +214,30 @@ def test_every_printed_flag_is_one_inert_word(
     assert code in (0, 1, 2)
     assert "Traceback" not in err
     assert_inert(out)
+
+
+answer_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | hostile_text,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(ANSWER_KEYS) | st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.dictionaries(st.sampled_from(["/info", "/version", "/networks/bridge"]), answer_values),
+    st.sampled_from(["auto", "gateway-ip", "lan-ip"]),
+)
+def test_whatever_an_engine_answers_every_printed_flag_is_inert(
+    answered: dict[str, Any], strategy: Any
+) -> None:
+    # The probe's own reading of the answers (daemon_fields), then resolve and render, as live.
+    daemon, problem = daemon_fields(answered)
+    base = snapshot()
+    facts = from_json({**base, "daemon": daemon})
+    assert (daemon is None) == bool(problem)
+    with contextlib.suppress(HostreachError):
+        assert_inert(shell(resolve(facts, Request(aliases=("h",), strategy=strategy))))

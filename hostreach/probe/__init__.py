@@ -142,13 +142,8 @@ def start_engine(
             answered = answers()
         except _FetchError as exc:
             return where, None, [Issue("engine", str(exc), exc.reason)]
-        daemon = {
-            "info": answered.get("/info") or {},
-            "version": answered.get("/version") or {},
-            **bridge_fields(answered.get("/networks/bridge")),
-        }
-        problem = _invalid_daemon(daemon)
-        if problem is not None:  # said as the engine's fault, not as a snapshot's
+        daemon, problem = daemon_fields(answered)
+        if daemon is None:  # said as the engine's fault, not as a snapshot's
             return where, None, [Issue("engine", f"{found.url}: {problem}", "bad-answer")]
         dependency = _fastpath.socket_dependency(found.url)
         if cache_key is not None and dependency is not None:
@@ -156,6 +151,18 @@ def start_engine(
         return where, daemon, []
 
     return finish
+
+
+def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """Return the facts' daemon fields from the engine's answers ``{path: JSON}``, or None and
+    why they cannot be: whatever an engine says, the facts reader accepts what this returns."""
+    daemon = {
+        "info": answered.get("/info") or {},
+        "version": answered.get("/version") or {},
+        **bridge_fields(answered.get("/networks/bridge")),
+    }
+    problem = _invalid_daemon(daemon)
+    return (None, problem) if problem is not None else (daemon, "")
 
 
 def _cached_daemon(cache_key: str | None) -> dict[str, Any] | None:
