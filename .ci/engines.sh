@@ -104,3 +104,36 @@ log "rootful: $(DOCKER_HOST=unix:///var/run/docker.sock docker version --format 
   "rootless: $(DOCKER_HOST=unix://$RDIR/docker.sock docker version --format '{{.Server.Version}}')," \
   "podman: $(DOCKER_HOST=unix://$PODMAN_SOCK docker version --format '{{.Server.Version}}')," \
   "rootless podman: $(DOCKER_HOST=unix://$RPODMAN_SOCK docker version --format '{{.Server.Version}}')"
+
+# 5. A remote engine: a second rootful dockerd in its own network namespace ("the engine's
+# machine", 10.250.0.2), reached over tcp:// from this one ("the caller", 10.250.0.1). Started
+# with nsenter (ip netns exec mounts a fresh /sys that hides the cgroup mounts), its own roots
+# and bridge, and --tls=false (listening on TCP without TLS otherwise waits 15 s on purpose).
+REMOTE_NS=hr-remote
+REMOTE_HOST=tcp://10.250.0.2:2375
+if ! ip netns list | grep -qw "$REMOTE_NS"; then
+  ip netns add "$REMOTE_NS"
+  ip link add hr-caller type veth peer name hr-engine
+  ip link set hr-engine netns "$REMOTE_NS"
+  ip addr add 10.250.0.1/24 dev hr-caller
+  ip link set hr-caller up
+  ip netns exec "$REMOTE_NS" ip addr add 10.250.0.2/24 dev hr-engine
+  ip netns exec "$REMOTE_NS" ip link set hr-engine up
+  ip netns exec "$REMOTE_NS" ip link set lo up
+fi
+if ! curl -sf --max-time 2 "http://10.250.0.2:2375/_ping" >/dev/null 2>&1; then
+  log "starting the remote dockerd in network namespace $REMOTE_NS"
+  mkdir -p /run/hostreach-remote
+  nohup nsenter --net=/run/netns/"$REMOTE_NS" dockerd --host "$REMOTE_HOST" --tls=false \
+    --data-root /var/lib/hostreach-remote/docker --exec-root /run/hostreach-remote/docker \
+    --pidfile /run/hostreach-remote/docker.pid --bip 172.30.0.1/24 \
+    >"$LOGS/dockerd-remote.log" 2>&1 &
+fi
+left=60
+until curl -sf --max-time 2 "http://10.250.0.2:2375/_ping" >/dev/null 2>&1; do
+  left=$((left - 1))
+  if ((left == 0)); then log "no answer from $REMOTE_HOST:"; tail -n 30 "$LOGS/dockerd-remote.log" >&2; exit 1; fi
+  sleep 1
+done
+import_image "$REMOTE_HOST"
+log "remote: $(DOCKER_HOST=$REMOTE_HOST docker version --format '{{.Server.Version}}') at $REMOTE_HOST"

@@ -12,7 +12,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing would be this module's only cost: it is the root of every import
 if TYPE_CHECKING:
     from hostreach.facts import Facts
-    from hostreach.routes import Route, StrategyChoice
+    from hostreach.routes import Route, StrategyChoice, Target
 
 __version__ = "0.2.0"
 __all__ = ["__version__", "collect", "route"]
@@ -36,17 +36,19 @@ def route(
     *aliases: str,
     strategy: StrategyChoice = "auto",
     runtime: str | None = None,
+    target: Target = "caller",
     facts: Facts | None = None,
     timeout: float = 2.0,
 ) -> Route:
-    """Return the route by which containers reach this host (default alias host.docker.internal).
+    """Return the route by which containers reach this process's machine (default alias
+    host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
     came from holds (see :mod:`hostreach._fastpath`). Raises
     :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input, NoRouteError
     where nothing works.
     """
-    key = (aliases, strategy, runtime)
+    key = (aliases, strategy, runtime, target)
     if facts is None and key in _routes:
         return _routes[key]
     from hostreach import answers  # noqa: PLC0415
@@ -61,9 +63,10 @@ def route(
     from hostreach.resolve import resolve  # noqa: PLC0415
     from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
 
-    answer = resolve(
-        facts, Request(aliases=aliases or (DEFAULT_ALIAS,), strategy=strategy, runtime=runtime)
+    request = Request(
+        aliases=aliases or (DEFAULT_ALIAS,), strategy=strategy, runtime=runtime, target=target
     )
+    answer = resolve(facts, request)
     if facts is _facts:
         _routes[key] = answer
         answers.remember_route(cache_key, facts, answer)

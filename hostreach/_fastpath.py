@@ -64,11 +64,29 @@ def uid() -> int:
     return os.getuid() if hasattr(os, "getuid") else 0
 
 
+def code_identity() -> int:
+    """The newest modification time of hostreach's own modules: an upgrade, a reinstall or an
+    edit of any of them (a checkout, an editable install) makes every stored answer stale."""
+    newest = 0
+    folders = [os.path.dirname(os.path.abspath(__file__))]
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                newest = max(newest, entry.stat().st_mtime_ns)
+            elif entry.is_dir() and not entry.name.startswith(("_", ".")):
+                folders.append(entry.path)
+    return newest
+
+
 def key(*parts: str) -> str:
     """Return the cache key of an answer to ``parts``, in the current engine selection."""
     selection = [f"{name}={os.environ.get(name, '')}" for name in ENGINE_ENV]
     config = file_identity(os.path.join(docker_config_dir(), "config.json"))
-    return repr((__version__, uid(), *selection, config, *parts))
+    return repr((__version__, code_identity(), uid(), *selection, config, *parts))
 
 
 def _file_name(cache_key: str) -> str:

@@ -40,9 +40,9 @@ def remember(cache_key: str, facts: Facts, route: Route, payload: str) -> None:
         _fastpath.write(cache_key, found, payload)
 
 
-def route_key(aliases: tuple[str, ...], strategy: str, runtime: str | None) -> str:
+def route_key(aliases: tuple[str, ...], strategy: str, runtime: str | None, target: str) -> str:
     """Return the cache key of a :func:`hostreach.route` answer."""
-    return _fastpath.key("route", repr((aliases, strategy, runtime)))
+    return _fastpath.key("route", repr((aliases, strategy, runtime, target)))
 
 
 def remember_route(cache_key: str, facts: Facts, route: Route) -> None:

@@ -15,7 +15,7 @@ from hostreach import __version__
 from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.render import RENDERERS
-from hostreach.routes import DEFAULT_ALIAS, STRATEGIES
+from hostreach.routes import DEFAULT_ALIAS, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -106,7 +106,8 @@ def _common(
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
-def _route_options(parser: Parser) -> None:
+def _route_options(parser: Parser, *, target: bool = True) -> None:
+    """--alias, --strategy, --runtime and, unless ``target`` is False, --target."""
     parser.add_argument(
         "--alias",
         action="append",
@@ -123,6 +124,17 @@ def _route_options(parser: Parser) -> None:
         "--runtime",
         choices=RUNTIME_IDS,
         help="skip detection and answer for this runtime",
+    )
+    if not target:  # relay: its --target is the service it forwards to; it serves the caller
+        parser.set_defaults(target="caller")
+        return
+    parser.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="caller",
+        help="whom containers must reach: this process's machine, where hostreach runs"
+        " (caller, the default), or the engine's machine (engine-host); they differ when the"
+        " engine runs on another machine",
     )
 
 
@@ -284,7 +296,7 @@ def _add_check(commands: Subparsers) -> None:
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     _common(check, timeout_help="seconds to wait for the connection, and for each engine call")
-    check.set_defaults(handler=doctor.check, strategy="auto", runtime=None)
+    check.set_defaults(handler=doctor.check, strategy="auto", runtime=None, target="caller")
 
 
 def _add_relay(commands: Subparsers) -> None:
@@ -301,11 +313,12 @@ def _add_relay(commands: Subparsers) -> None:
     relay.add_argument("--port", type=_port, required=True, metavar="N", help="port to listen on")
     relay.add_argument(
         "--target",
+        dest="backend",
         type=_target,
         metavar="HOST:PORT",
         help="the loopback service (default: 127.0.0.1:PORT)",
     )
-    _route_options(relay)
+    _route_options(relay, target=False)
     _common(relay)
     relay.set_defaults(handler=doctor.relay)
 

@@ -123,6 +123,9 @@ def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: boo
         )
     if route.strategy == "gateway-ip":
         return Arrival(literal, loopback=False, interface=bridge)
+    if route.strategy == "caller-ip":  # a remote engine's containers, arriving from its machine
+        holder = next((i for i, a in facts.network.interfaces.items() if literal in a), None)
+        return Arrival(literal, loopback=False, interface=holder, main=True)
     reaches = runtime.reaches_loopback(facts)
     if reaches:
         return Arrival(None, loopback=True, interface=None)
@@ -358,9 +361,8 @@ def _check_notes(case: _Case) -> _Found:
 
 def _check_elsewhere(case: _Case) -> _Found:
     """Stop where this machine's sockets and firewall say nothing about the route's target."""
-    return _Found(
-        [], final=case.route.remote or any(n.id == "in-container" for n in case.route.notes)
-    )
+    elsewhere = case.route.remote and case.route.target == "engine-host"
+    return _Found([], final=elsewhere or any(n.id == "in-container" for n in case.route.notes))
 
 
 def _check_listeners_read(case: _Case) -> _Found:

@@ -36,6 +36,9 @@ class Client(NamedTuple):
     resolved: Mapping[str, str] = _EMPTY
     """Host names as this process resolves them (read by ``address`` only)."""
     hostname: str = ""
+    caller_address: str | None = None
+    """This machine's address on its connection to a TCP engine: where the engine's machine
+    sees the caller (None for a local socket, or where not known)."""
 
 
 class Gateway(NamedTuple):
@@ -168,6 +171,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "container_markers": list(c.container_markers),
             "resolved": dict(c.resolved),
             "hostname": c.hostname,
+            "caller_address": c.caller_address,
         },
         "daemon": None
         if facts.daemon is None
@@ -368,6 +372,7 @@ def _client(r: _Reader | None) -> Client:
         container_markers=r.texts("container_markers"),
         resolved=_text_map(r.child("resolved")),
         hostname=r.text("hostname") or "",
+        caller_address=r.parsed("caller_address", check_address, "an IP address"),
     )
 
 

@@ -68,10 +68,10 @@ def plan(
     Raise RelayError where no relay is needed or none can help, UsageError for a target that is
     the listening address itself.
     """
-    if route.remote:
+    if route.remote and route.target == "engine-host":
         raise RelayError(
-            f"the engine runs on another machine ({facts.client.endpoint}): its containers never"
-            " arrive here; forward the port with `ssh -R` instead"
+            f"the route reaches the engine's machine ({facts.client.endpoint}), as --target"
+            " engine-host asks: a relay here would not be on it"
         )
     here = vantage.of(facts)
     where = arrival(facts, route, by_id(route.runtime), shares_network=here.shares_network)

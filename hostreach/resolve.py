@@ -44,6 +44,8 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         reason=_reason(ctx, strategy, hosts),
         notes=tuple(dict.fromkeys(notes)),
         network_mode="host" if strategy == "host-network" else None,
+        target=request.target,
+        topology=ctx.vantage.topology,
     )
 
 
@@ -65,6 +67,10 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     if asked == "auto":
+        if ctx.vantage.remote and ctx.request.target == "caller":
+            # The runtime's own answers (its names, host-gateway) reach the engine's machine:
+            # the caller is wherever the engine's machine sees this one.
+            return "caller-ip", []
         if all(alias in ctx.builtin for alias in ctx.request.aliases):
             return "native", []
         return _auto_strategy(ctx), []
@@ -105,6 +111,8 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
     if strategy == "host-network":
         return dict.fromkeys(aliases, "127.0.0.1")
     value = HOST_GATEWAY if strategy == "host-gateway" else NATIVE
+    if strategy == "caller-ip":
+        return dict.fromkeys(aliases, _caller_address(ctx))
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
         try:
             value = _address(ctx, strategy)
@@ -117,6 +125,18 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
             ) from exc
     auto = ctx.request.strategy == "auto"
     return {alias: NATIVE if auto and alias in ctx.builtin else value for alias in aliases}
+
+
+def _caller_address(ctx: _Context) -> str:
+    found = ctx.facts.client.caller_address
+    if found is None:
+        raise NoRouteError(
+            f"the engine runs on another machine ({ctx.facts.client.endpoint}), and the address"
+            " at which it sees this one is unknown (it is read from a tcp:// connection). For a"
+            " service on the engine's machine pass --target engine-host; for one here, forward"
+            " its port to the engine's machine (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
+        )
+    return found
 
 
 def _address(ctx: _Context, strategy: Strategy) -> str:
@@ -149,7 +169,7 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
     facts = ctx.facts
     notes = []
     address = literal_address(hosts)
-    if strategy in ("lan-ip", "gateway-ip"):
+    if strategy in ("lan-ip", "gateway-ip", "caller-ip"):
         notes.append(
             Note(
                 "listen-address",
@@ -176,15 +196,25 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
 def _vantage_notes(ctx: _Context) -> list[Note]:
     facts = ctx.facts
     notes = []
-    if ctx.vantage.remote:
+    if ctx.vantage.remote and ctx.request.target == "caller":
+        notes.append(
+            Note(
+                "remote-engine",
+                f"the engine runs on another machine ({facts.client.endpoint}): its containers"
+                f" reach this machine at {facts.client.caller_address}, the address of this"
+                " machine's connection to the engine; where they cannot (NAT, a cloud VM:"
+                " `hostreach check` tells), forward the port from this side instead",
+                "ssh -N -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT ENGINE-HOST, bound to the"
+                " engine's bridge gateway (never 0.0.0.0, which opens the port to its LAN), then"
+                " --add-host=host.docker.internal:host-gateway",
+            )
+        )
+    elif ctx.vantage.remote:
         notes.append(
             Note(
                 "remote-engine",
                 f"the engine runs on another machine ({facts.client.endpoint}): this route reaches"
-                " that machine, not this one. To reach a service here, give the engine's machine a"
-                " route to it (an address of this machine it can reach, or an ssh -R tunnel)",
-                "forward the port to the engine's machine: ssh -N -R 0.0.0.0:PORT:127.0.0.1:PORT"
-                " ENGINE-HOST (its sshd needs GatewayPorts clientspecified)",
+                " that machine, as --target engine-host asks, not this one",
             )
         )
     # Without the engine's answer there is no telling whether we share its host's network.
@@ -224,6 +254,8 @@ _REASONS: dict[str, str] = {
     " point at this machine's primary address {address}",
     "host-loopback": "{title} forwards {address} to {machine}'s loopback",
     "host-network": "the container shares the host's network, where 127.0.0.1 is the host",
+    "caller-ip": "{title} runs on another machine, which reaches this one at {address}: the"
+    " address of this machine's connection to it",
 }
 
 

@@ -15,12 +15,16 @@ from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
 STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
-"""The strategies a caller may ask for; ``native`` and ``host-loopback`` are chosen by auto."""
+"""The strategies a caller may ask for; ``native``, ``host-loopback`` and ``caller-ip`` are
+chosen by auto."""
 
 StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
 Strategy = Literal[
-    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network"
+    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network", "caller-ip"
 ]
+Target = Literal["caller", "engine-host"]
+TARGETS: tuple[Target, ...] = ("caller", "engine-host")
+"""Whom the route reaches: the process that asks (default), or the engine's machine."""
 
 
 class Request(NamedTuple):
@@ -29,6 +33,7 @@ class Request(NamedTuple):
     aliases: tuple[str, ...] = (DEFAULT_ALIAS,)
     strategy: StrategyChoice = "auto"
     runtime: str | None = None
+    target: Target = "caller"
 
     def check(self) -> Request:
         """Return the request if its aliases and strategy are valid, else raise UsageError.
@@ -43,6 +48,8 @@ class Request(NamedTuple):
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}"
             )
+        if self.target not in TARGETS:
+            raise UsageError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         return self
 
 
@@ -79,6 +86,9 @@ class Route(NamedTuple):
     reason: str
     notes: tuple[Note, ...] = ()
     network_mode: str | None = None
+    target: Target = "caller"
+    topology: str = "local"
+    """Where the caller stands: local, remote (the engine on another machine) or nested."""
 
     @property
     def address(self) -> str | None:
@@ -143,6 +153,8 @@ class Route(NamedTuple):
             "notes": [note._asdict() for note in self.notes],
             "network_mode": self.network_mode,
             "extra_hosts": list(self.extra_hosts),
+            "target": self.target,
+            "topology": self.topology,
         }
 
     @classmethod
@@ -166,6 +178,8 @@ class Route(NamedTuple):
                 Note(str(n["id"]), str(n["message"]), str(n["fix"])) for n in data["notes"]
             ),
             network_mode=mode,
+            target="engine-host" if data.get("target") == "engine-host" else "caller",
+            topology=str(data.get("topology", "local")),
         )
 
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from hostreach import engine
 from hostreach.checks import check_address
 from hostreach.errors import NoRouteError
 from hostreach.facts import Facts
+
+Topology = Literal["local", "remote", "nested"]
 
 
 class Vantage(NamedTuple):
@@ -29,6 +31,14 @@ class Vantage(NamedTuple):
     """The engine runs on another machine (ssh://, or tcp:// to an address not ours)."""
     shares_network: bool
     """This process sees the engine host's interfaces (not remote, not in its own container)."""
+
+    @property
+    def topology(self) -> Topology:
+        """local: on the engine's machine and network; remote: another machine; nested: in a
+        container of the engine's machine that does not share its network."""
+        if self.remote:
+            return "remote"
+        return "local" if self.shares_network else "nested"
 
 
 def endpoint_parts(endpoint: str | None) -> tuple[str, str | None]:

@@ -139,7 +139,7 @@ def _engine(name: str) -> Engine:
     return engine
 
 
-ENGINE_FIXTURES = frozenset({"rootful", "rootless", "podman", "podman_rootless"})
+ENGINE_FIXTURES = frozenset({"rootful", "rootless", "podman", "podman_rootless", "remote"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -262,6 +262,59 @@ def fake_engine(tmp_path: Path) -> Iterator[FakeEngine]:
     engine = FakeEngine(tmp_path / "engine.sock")
     yield engine
     engine.close()
+
+
+REMOTE_NS = "hr-remote"
+REMOTE_HOST = "tcp://10.250.0.2:2375"
+CALLER_ADDRESS = "10.250.0.1"
+"""The remote engine's machine is a network namespace (.ci/engines.sh); this one is the caller."""
+
+
+@pytest.fixture(scope="session")
+def remote() -> Engine:
+    """A Docker Engine on another machine (its own network namespace), over tcp://."""
+    try:
+        with socket.create_connection(("10.250.0.2", 2375), timeout=3) as sock:
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            answered = sock.recv(64)
+    except OSError as exc:
+        answered = str(exc).encode()
+    if b" 200 " not in answered:
+        message = f"no remote engine at {REMOTE_HOST} ({answered!r}); `.ci/engines.sh` starts one"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    engine = Engine(name="remote", docker_host=REMOTE_HOST)
+    _ensure_image(engine)
+    return engine
+
+
+DECOY = """
+import socket, sys
+server = socket.create_server(("0.0.0.0", int(sys.argv[1])), reuse_port=True)
+print("ready", flush=True)
+while True:
+    conn, _ = server.accept()
+    conn.sendall(b"decoy on the engine's machine\\n")
+    conn.close()
+"""
+
+
+@contextlib.contextmanager
+def decoy_on_the_engines_machine(port: int) -> Iterator[str]:
+    """A service on the remote engine's machine, on the caller's port, answering "decoy"."""
+    proc = subprocess.Popen(
+        ["nsenter", f"--net=/run/netns/{REMOTE_NS}", sys.executable, "-c", DECOY, str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n", "the decoy did not start"
+        yield "decoy on the engine's machine"
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 @dataclass

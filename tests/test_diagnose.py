@@ -92,10 +92,35 @@ def test_ufw_default_policy_is_a_firewall_finding() -> None:
     assert ids(allowed, port=22) == {}
 
 
-def test_remote_engine_is_a_warning_and_skips_local_sockets() -> None:
+def test_for_the_engines_machine_a_remote_route_skips_local_sockets() -> None:
     facts = with_listeners(ROOTFUL, "127.0.0.1")
     facts = facts._replace(client=facts.client._replace(endpoint="ssh://builder@203.0.113.9"))
-    assert ids(facts) == {"remote-engine": "warning"}
+    report = diagnose(facts, resolve(facts, Request(target="engine-host")), (5432,))
+    assert {f.id: f.severity for f in report.findings} == {"remote-engine": "warning"}
+    # For the caller (the default) the address the engine sees is not known over ssh:// here.
+    report = diagnose(facts, resolve_or_error(facts), (5432,))
+    assert [f.id for f in report.findings] == ["no-route"]
+    assert "--target engine-host" in report.findings[0].message
+
+
+def test_a_remote_engine_reaching_the_caller_reads_the_callers_listeners() -> None:
+    # A tcp:// engine, which sees this machine at 192.0.2.2: the service listens on 127.0.0.1.
+    facts = with_listeners(ROOTFUL, "127.0.0.1")
+    client = facts.client._replace(endpoint="tcp://203.0.113.9:2375", caller_address="192.0.2.2")
+    facts = facts._replace(client=client)
+    report = diagnose(facts, resolve(facts), (5432,))
+    found = {f.id: f for f in report.findings}
+    assert found["loopback-only"].severity == "error"
+    assert "192.0.2.2:5432" in found["loopback-only"].fix
+    assert "0.0.0.0:PORT" not in found["remote-engine"].fix
+    assert "ENGINE-BRIDGE-GATEWAY" in found["remote-engine"].fix
+
+
+def resolve_or_error(facts: Facts) -> Route | NoRouteError:
+    try:
+        return resolve(facts)
+    except NoRouteError as exc:
+        return exc
 
 
 @pytest.mark.parametrize(

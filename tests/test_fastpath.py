@@ -160,3 +160,16 @@ def test_route_replays_in_a_later_process_without_probing(
     )
     assert first.stdout == "['--add-host=db:host-gateway'] docker-engine True\n"
     assert again.stdout == "['--add-host=db:host-gateway'] docker-engine False\n"
+
+
+def test_a_changed_module_makes_every_stored_answer_stale() -> None:
+    # An upgrade, a reinstall or an edit in a checkout: the old answers may be wrong now.
+    module = Path(_fastpath.__file__).parent / "resolve.py"
+    before = _fastpath.answer_key(["flags"])
+    stat = module.stat()
+    try:
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9 * 3600))
+        assert _fastpath.answer_key(["flags"]) != before
+    finally:
+        os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert _fastpath.answer_key(["flags"]) == before

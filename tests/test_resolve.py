@@ -87,8 +87,8 @@ def test_bridge_interface_is_read_only_when_local() -> None:
         ROOTFUL, client__endpoint="tcp://203.0.113.9:2375", daemon__bridge_gateway=None
     )
     with pytest.raises(NoRouteError, match="gateway is unknown"):
-        resolve(remote, Request(strategy="gateway-ip"))
-    route = resolve(remote)
+        resolve(remote, Request(strategy="gateway-ip", target="engine-host"))
+    route = resolve(remote, Request(target="engine-host"))
     assert route.remote is True
     assert any("another machine" in w for w in route.warnings)
 
@@ -176,10 +176,31 @@ def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
 
 def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
     # Published: DOCKER_HOST=ssh://... and that engine's `docker info` (compose-cli#1456).
-    route = resolve(load(PUBLISHED / "docker-engine-20.10.5-remote-ssh.json"))
+    facts = load(PUBLISHED / "docker-engine-20.10.5-remote-ssh.json")
+    route = resolve(facts, Request(target="engine-host"))
     assert route.remote is True
+    assert (route.target, route.topology) == ("engine-host", "remote")
     assert "the engine's machine (not this one)" in route.reason
     assert "this machine" not in route.reason.replace("not this one", "")
+    # The caller, by default: never the engine's machine, so no route where its view is unknown.
+    with pytest.raises(NoRouteError, match="the address at which it sees this one is unknown"):
+        resolve(facts)
+
+
+def test_a_remote_tcp_engine_reaches_the_caller_at_its_address_on_the_connection() -> None:
+    facts = variant(
+        ROOTFUL, client__endpoint="tcp://203.0.113.9:2375", client__caller_address="192.0.2.2"
+    )
+    route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
+    assert (route.strategy, route.target, route.topology) == ("caller-ip", "caller", "remote")
+    assert route.flags == [
+        "--add-host=host.docker.internal:192.0.2.2",
+        "--add-host=local:192.0.2.2",
+    ]
+    assert "reaches this one at 192.0.2.2" in route.reason
+    assert route.to_json()["topology"] == "remote"
+    engine_host = resolve(facts, Request(target="engine-host"))
+    assert engine_host.flags == ["--add-host=host.docker.internal:host-gateway"]
 
 
 def test_windows_containers_are_told_that_add_host_is_ignored() -> None:

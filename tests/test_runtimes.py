@@ -63,7 +63,11 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
             resolve(facts)
     if "engine_version" in expect:
         assert engine.engine_version(facts) == tuple(expect["engine_version"])
-    route = resolve(facts, Request(aliases=tuple(expect.get("aliases", ("host.docker.internal",)))))
+    if "no_route_for_caller" in expect:
+        with pytest.raises(NoRouteError, match=expect["no_route_for_caller"]):
+            resolve(facts)
+    aliases = tuple(expect.get("aliases", ("host.docker.internal",)))
+    route = resolve(facts, Request(aliases=aliases, target=expect.get("target", "caller")))
     assert route.runtime == expect["runtime"]
     assert route.rootless is expect["rootless"]
     assert route.strategy == expect["strategy"]

@@ -30,7 +30,9 @@ def load_facts(
 def request_from(args: argparse.Namespace) -> Request:
     """Return the validated route request of --alias, --strategy and --runtime."""
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
-    return Request(aliases=aliases, strategy=args.strategy, runtime=args.runtime).check()
+    return Request(
+        aliases=aliases, strategy=args.strategy, runtime=args.runtime, target=args.target
+    ).check()
 
 
 def warnings_text(route: Route) -> str:

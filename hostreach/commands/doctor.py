@@ -81,15 +81,18 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
     from hostreach import relay as relays  # noqa: PLC0415
+    from hostreach import vantage  # noqa: PLC0415
     from hostreach.probe import relay_networks  # noqa: PLC0415
 
     facts = load_facts(args)
     route = resolve(facts, request_from(args))
+    engine_host = vantage.of(facts).engine_host if route.remote else None
 
     def allowed() -> tuple[relays.Network, ...]:
-        return relays.allowed_networks(relay_networks(timeout=args.timeout))
+        found = relay_networks(timeout=args.timeout, engine_host=engine_host)
+        return relays.allowed_networks(found)
 
-    plan = relays.plan(facts, route, port=args.port, target=args.target, allowed=allowed())
+    plan = relays.plan(facts, route, port=args.port, target=args.backend, allowed=allowed())
 
     def log(line: str) -> None:
         err.write(f"{PROG}: relay: {line}\n")

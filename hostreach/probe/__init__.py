@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from hostreach import _fastpath
-from hostreach.checks import check_interface, check_network
+from hostreach.checks import check_address, check_interface, check_network
 from hostreach.errors import EndpointError, EngineError, FactsError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _enginehttp, client, endpoint
@@ -97,8 +97,9 @@ def _guarded(found: endpoint.Endpoint, timeout: float, call: Callable[[], T]) ->
 
 def _start_fetch(
     environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
-) -> Callable[[], dict[str, Any]]:
-    """Send GETs for the paths now (stdlib HTTP where it can); the returned call reads the answers.
+) -> tuple[Callable[[], dict[str, Any]], str | None]:
+    """Send GETs for the paths now (stdlib HTTP where it can); the returned call reads the
+    answers. With it: this machine's address on the connection to a TCP engine, else None.
 
     Both raise _FetchError. The docker SDK cannot split the two: it asks when called.
     """
@@ -106,14 +107,14 @@ def _start_fetch(
         exchange = _guarded(
             found, timeout, lambda: _enginehttp.Exchange(found.address, paths, timeout=timeout)
         )
-        return lambda: _guarded(found, timeout, exchange.answers)
+        return (lambda: _guarded(found, timeout, exchange.answers)), exchange.local_address
 
     def through_sdk() -> dict[str, Any]:
         from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
 
         return _docker.fetch(environ, paths, timeout=timeout)
 
-    return lambda: _guarded(found, timeout, through_sdk)
+    return (lambda: _guarded(found, timeout, through_sdk)), None
 
 
 def start_engine(
@@ -132,7 +133,7 @@ def start_engine(
     if cached is not None:
         return lambda: (where, cached, [])
     try:
-        answers = _start_fetch(environ, found, ENGINE_PATHS, timeout=timeout)
+        answers, caller_address = _start_fetch(environ, found, ENGINE_PATHS, timeout=timeout)
     except _FetchError as exc:
         issue = Issue("engine", str(exc), exc.reason)
         return lambda: (where, None, [issue])
@@ -148,7 +149,7 @@ def start_engine(
         dependency = _fastpath.socket_dependency(found.url)
         if cache_key is not None and dependency is not None:
             _fastpath.write(cache_key, [dependency], json.dumps(daemon))
-        return where, daemon, []
+        return {**where, "caller_address": caller_address}, daemon, []
 
     return finish
 
@@ -283,9 +284,10 @@ def probe_container(
     )
 
 
-def relay_networks(*, timeout: float) -> tuple[str, ...]:
-    """Return the source networks a relay accepts: this machine's own addresses and the
-    subnets of the engine's networks, as the engine reports them now (``GET /networks``).
+def relay_networks(*, timeout: float, engine_host: str | None = None) -> tuple[str, ...]:
+    """Return the source networks a relay accepts: this machine's own addresses, the subnets
+    of the engine's networks, as the engine reports them now (``GET /networks``), and for a
+    remote engine its machine's addresses (its containers arrive NATed as that machine).
 
     Interface names are not trusted (anyone may name a veth ``br-x``); the engine's answer is,
     as far as it parses. An engine that cannot be asked adds nothing.
@@ -304,7 +306,24 @@ def relay_networks(*, timeout: float) -> tuple[str, ...]:
             subnet = config.get("Subnet") if isinstance(config, Mapping) else None
             with contextlib.suppress(ValueError):
                 subnets.append(check_network(subnet))
-    return (*subnets, *_netifaces.own_addresses())
+    return (*subnets, *_host_addresses(engine_host), *_netifaces.own_addresses())
+
+
+def _host_addresses(host: str | None) -> list[str]:
+    if not host:
+        return []
+    import socket  # noqa: PLC0415
+
+    try:
+        found = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = []
+    for family, _, _, _, sockaddr in found:
+        with contextlib.suppress(ValueError):
+            address = check_address(str(sockaddr[0]))
+            addresses.append(f"{address}/{32 if family == socket.AF_INET else 128}")
+    return addresses
 
 
 def engine_get(
@@ -318,7 +337,7 @@ def engine_get(
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
     found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
-    return _start_fetch(environ, found, (path,), timeout=timeout)().get(path)
+    return _start_fetch(environ, found, (path,), timeout=timeout)[0]().get(path)
 
 
 def ensure_network(

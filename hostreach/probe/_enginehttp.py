@@ -124,9 +124,14 @@ class Exchange:
         self.deadline = time.monotonic() + timeout  # for the whole exchange, sending included
         self.replies: dict[str, list[bytes]] = {}
         self.waiting: dict[int, tuple[socket.socket, str]] = {}
+        self.local_address: str | None = None
         try:
             for path in paths:
                 sock = _connect(address, timeout)
+                if sock.family in (socket.AF_INET, socket.AF_INET6):
+                    # This machine's address as the engine's machine sees it: the caller's
+                    # address for a remote engine's containers (what `ip route get` says).
+                    self.local_address = str(sock.getsockname()[0])
                 self.waiting[sock.fileno()] = (sock, path)
                 sock.sendall(_request(path))
                 sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature

@@ -1,0 +1,117 @@
+"""A remote engine (tcp://, its own machine: a network namespace) reaches the caller, never the
+decoy that answers on the same port on the engine's machine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+from conftest import (
+    CALLER_ADDRESS,
+    IMAGE,
+    Engine,
+    HostServer,
+    assert_not_reached,
+    cli,
+    decoy_on_the_engines_machine,
+    reach,
+)
+
+import hostreach
+
+pytestmark = pytest.mark.engine
+
+
+def test_flags_for_a_remote_engine_reach_the_caller_not_the_engines_machine(
+    remote: Engine, server: HostServer
+) -> None:
+    with decoy_on_the_engines_machine(server.port) as decoy:
+        flags = cli("flags", "--alias", "local", env=remote.env(), check=True).stdout.split()
+        assert flags == [f"--add-host=local:{CALLER_ADDRESS}"]
+        done = reach(remote, flags, "local", server.port)
+        assert server.token in done.stdout, done.stderr
+        assert decoy not in done.stdout
+        # The control: the engine's own host-gateway lands on the decoy, on the wrong machine.
+        other = cli("flags", "--alias", "local", "--target", "engine-host", env=remote.env())
+        assert other.stdout.split() == ["--add-host=local:host-gateway"]
+        assert decoy in reach(remote, other.stdout.split(), "local", server.port).stdout
+
+
+def test_the_json_route_says_target_and_topology(remote: Engine) -> None:
+    done = cli("flags", "--format", "json", env=remote.env(), check=True)
+    route = json.loads(done.stdout)
+    assert (route["target"], route["topology"], route["strategy"]) == (
+        "caller",
+        "remote",
+        "caller-ip",
+    )
+    assert route["hosts"] == {"host.docker.internal": CALLER_ADDRESS}
+    assert "reaches this one at 10.250.0.1" in route["reason"]
+
+
+def test_the_library_answers_the_same_for_a_remote_engine(
+    remote: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", remote.docker_host)
+    hostreach.collect(refresh=True)
+    try:
+        route = hostreach.route("db")
+        assert route.docker_run_kwargs() == {"extra_hosts": {"db": CALLER_ADDRESS}}
+        assert route.topology == "remote"
+    finally:
+        monkeypatch.delenv("DOCKER_HOST")
+        hostreach.collect(refresh=True)  # leave no remote facts for other tests
+
+
+def test_doctor_reads_the_callers_listeners_for_a_remote_route(
+    remote: Engine, loopback_server: HostServer
+) -> None:
+    port = str(loopback_server.port)
+    done = cli("doctor", "--port", port, "--format", "json", "--no-cache", env=remote.env())
+    assert done.returncode == 1
+    found = {f["id"]: f for f in json.loads(done.stdout)["findings"]}
+    assert found["loopback-only"]["severity"] == "error"
+    assert f"{CALLER_ADDRESS}:{port}" in found["loopback-only"]["fix"]
+    assert "0.0.0.0:" not in found["remote-engine"]["fix"]
+
+
+def test_check_never_calls_a_port_open_only_on_the_engines_machine_connected(
+    remote: Engine, unused_port: int
+) -> None:
+    with decoy_on_the_engines_machine(unused_port):
+        argv = ["check", "--port", str(unused_port), "--image", IMAGE, "--format", "json"]
+        done = cli(*argv, env=remote.env())
+        data = json.loads(done.stdout)
+        assert done.returncode == 1
+        assert data["probes"][0]["outcome"] == "refused"  # by the caller, where nothing listens
+
+
+def test_a_relay_serves_a_remote_engines_containers_and_no_one_else(
+    remote: Engine, loopback_server: HostServer
+) -> None:
+    port = str(loopback_server.port)
+    flags = cli("flags", env=remote.env(), check=True).stdout.split()
+    before = reach(remote, flags, "host.docker.internal", loopback_server.port)
+    assert_not_reached(before, loopback_server.token, "Connection refused")  # 127.0.0.1 only
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "hostreach", "relay", "--port", port, "--no-cache"],
+        env=remote.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert relay.stdout is not None
+        status = relay.stdout.readline()
+        assert status.startswith(f"relay: {CALLER_ADDRESS}:{port} -> 127.0.0.1:{port}"), status
+        with decoy_on_the_engines_machine(loopback_server.port) as decoy:
+            done = reach(remote, flags, "host.docker.internal", loopback_server.port)
+            assert loopback_server.token in done.stdout, done.stderr
+            assert decoy not in done.stdout
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        _, err = relay.communicate(timeout=30)
+    assert relay.returncode == 0, err
