@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from hostreach.checks import check_address, check_interface, check_network
-from hostreach.errors import FactsError, InputError
+from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.errors import FactsError, InputError, UsageError
 from hostreach.files import MIB, read_text
 
 SCHEMA = 1
@@ -39,6 +39,10 @@ class Client(NamedTuple):
     caller_address: str | None = None
     """This machine's address on its connection to a TCP engine: where the engine's machine
     sees the caller (None for a local socket, or where not known)."""
+    container_id: str | None = None
+    """The engine's ID of the container hostreach runs in, when it runs in one."""
+    networks: Mapping[str, str] = _EMPTY
+    """That container's networks, as the engine reports them: name -> its IPv4 address there."""
 
 
 class Gateway(NamedTuple):
@@ -172,6 +176,8 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "resolved": dict(c.resolved),
             "hostname": c.hostname,
             "caller_address": c.caller_address,
+            "container_id": c.container_id,
+            "networks": dict(c.networks),
         },
         "daemon": None
         if facts.daemon is None
@@ -373,7 +379,31 @@ def _client(r: _Reader | None) -> Client:
         resolved=_text_map(r.child("resolved")),
         hostname=r.text("hostname") or "",
         caller_address=r.parsed("caller_address", check_address, "an IP address"),
+        container_id=r.parsed("container_id", _container_id, "a container ID"),
+        networks=_networks(r.child("networks")),
     )
+
+
+def _container_id(text: str) -> str:
+    try:
+        if len(text) <= 64:
+            return check_name(text, "container")
+    except UsageError:
+        pass
+    raise ValueError(text)
+
+
+def _networks(r: _Reader | None) -> Mapping[str, str]:
+    if r is None:
+        return _EMPTY
+    found = {}
+    for name in r.data:
+        try:
+            check_name(str(name), "network")
+        except UsageError:
+            raise FactsError(f"facts: {r.path} has a network name that is not one") from None
+        found[str(name)] = r.parsed(name, check_address, "an IP address") or ""
+    return MappingProxyType(found)
 
 
 def _text_map(r: _Reader | None) -> Mapping[str, str]:

@@ -43,7 +43,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         hosts=MappingProxyType(hosts),
         reason=_reason(ctx, strategy, hosts),
         notes=tuple(dict.fromkeys(notes)),
-        network_mode="host" if strategy == "host-network" else None,
+        network_mode=_network_mode(ctx, strategy),
         target=request.target,
         topology=ctx.vantage.topology,
     )
@@ -67,9 +67,10 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     if asked == "auto":
-        if ctx.vantage.remote and ctx.request.target == "caller":
+        if ctx.vantage.topology != "local" and ctx.request.target == "caller":
             # The runtime's own answers (its names, host-gateway) reach the engine's machine:
-            # the caller is wherever the engine's machine sees this one.
+            # the caller is wherever the engine's machine sees this one (remote), or this
+            # container, on a network its siblings share (nested).
             return "caller-ip", []
         if all(alias in ctx.builtin for alias in ctx.request.aliases):
             return "native", []
@@ -128,6 +129,8 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
 
 
 def _caller_address(ctx: _Context) -> str:
+    if ctx.vantage.topology == "nested":
+        return _own_network(ctx)[1]
     found = ctx.facts.client.caller_address
     if found is None:
         raise NoRouteError(
@@ -137,6 +140,30 @@ def _caller_address(ctx: _Context) -> str:
             " its port to the engine's machine (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
         )
     return found
+
+
+def _own_network(ctx: _Context) -> tuple[str, str]:
+    """The network (and this container's address on it) that a sibling should share."""
+    networks = ctx.facts.client.networks
+    if not networks:
+        raise NoRouteError(
+            "hostreach runs in a container that the engine does not report (its ID or host name"
+            " is not one of the engine's containers), so how its siblings reach it is unknown;"
+            " for a service on the engine's machine pass --target engine-host"
+        )
+    default = ctx.runtime.default_network
+    name = default if default in networks else ("bridge" if "bridge" in networks else min(networks))
+    return name, networks[name]
+
+
+def _network_mode(ctx: _Context, strategy: Strategy) -> str | None:
+    if strategy == "host-network":
+        return "host"
+    if strategy == "caller-ip" and ctx.vantage.topology == "nested":
+        name = _own_network(ctx)[0]
+        # On a network the engine does not join by default, the sibling must join it.
+        return None if name in (ctx.runtime.default_network, "bridge") else name
+    return None
 
 
 def _address(ctx: _Context, strategy: Strategy) -> str:
@@ -219,12 +246,7 @@ def _vantage_notes(ctx: _Context) -> list[Note]:
         )
     # Without the engine's answer there is no telling whether we share its host's network.
     known = facts.daemon is not None
-    if (
-        facts.client.in_container
-        and known
-        and not ctx.vantage.shares_network
-        and not ctx.vantage.remote
-    ):
+    if ctx.vantage.topology == "nested" and known and ctx.request.target == "engine-host":
         notes.append(
             Note(
                 "in-container",
@@ -256,11 +278,14 @@ _REASONS: dict[str, str] = {
     "host-network": "the container shares the host's network, where 127.0.0.1 is the host",
     "caller-ip": "{title} runs on another machine, which reaches this one at {address}: the"
     " address of this machine's connection to it",
+    "caller-ip nested": "this process runs in a container of {title}: its siblings reach it"
+    " at {address}, on a network they share",
 }
 
 
 def _reason(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> str:
-    text = _REASONS[strategy].format(
+    nested = strategy == "caller-ip" and ctx.vantage.topology == "nested"
+    text = _REASONS[f"{strategy} nested" if nested else strategy].format(
         title=ctx.runtime.title,
         machine="the engine's machine (not this one)" if ctx.vantage.remote else "this machine",
         names=", ".join(hosts),

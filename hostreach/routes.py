@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
 
-from hostreach.checks import check_address, check_alias
+from hostreach.checks import check_address, check_alias, check_name
 from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
@@ -165,7 +165,12 @@ class Route(NamedTuple):
         except UsageError as exc:
             raise ValueError(str(exc)) from exc
         mode = data["network_mode"]
-        if mode not in (None, "host") or data["strategy"] not in get_args(Strategy):
+        if mode is not None:
+            try:
+                check_name(mode, "network")
+            except UsageError as exc:
+                raise ValueError(str(exc)) from exc
+        if data["strategy"] not in get_args(Strategy):
             raise ValueError("not a stored route")
         return cls(
             runtime=str(data["runtime"]),

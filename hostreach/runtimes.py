@@ -86,6 +86,8 @@ class Runtime(NamedTuple):
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
     cli: str = "docker"
     """The engine's own command line, which ``hostreach run`` hands over to."""
+    default_network: str = "bridge"
+    """The network a container joins when none is named (a sibling on it needs no --network)."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
     sources: tuple[str, ...] = ()
@@ -174,6 +176,7 @@ PODMAN = Runtime(
     # are the bridge gateway (rootful) or the main interface (pasta), never loopback.
     reaches_loopback=_podman_machine,
     cli="podman",
+    default_network="podman",  # `podman network ls`; its Docker API calls it "bridge" too
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"

@@ -31,14 +31,16 @@ class Vantage(NamedTuple):
     """The engine runs on another machine (ssh://, or tcp:// to an address not ours)."""
     shares_network: bool
     """This process sees the engine host's interfaces (not remote, not in its own container)."""
+    nested: bool = False
+    """In a container of the engine's machine, apart from its network (the engine told)."""
 
     @property
     def topology(self) -> Topology:
-        """local: on the engine's machine and network; remote: another machine; nested: in a
-        container of the engine's machine that does not share its network."""
+        """local: on the engine's machine and network (or, without the engine's answer, taken
+        to be); remote: another machine; nested: in a container apart from its network."""
         if self.remote:
             return "remote"
-        return "local" if self.shares_network else "nested"
+        return "nested" if self.nested else "local"
 
 
 def endpoint_parts(endpoint: str | None) -> tuple[str, str | None]:
@@ -85,11 +87,11 @@ def of(facts: Facts) -> Vantage:
     """Return where the caller stands, from the facts."""
     scheme, host = endpoint_parts(facts.client.endpoint)
     remote = _is_remote(facts, scheme, host)
+    shares = _shares_network(facts, remote=remote)
+    # Without the engine's answer there is no telling whether we share its host's network.
+    nested = facts.client.in_container and not shares and not remote and facts.daemon is not None
     return Vantage(
-        scheme=scheme,
-        engine_host=host,
-        remote=remote,
-        shares_network=_shares_network(facts, remote=remote),
+        scheme=scheme, engine_host=host, remote=remote, shares_network=shares, nested=nested
     )
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from conftest import Engine, HostServer, cli, reach, run_inside
+from conftest import IMAGE, REPO, Engine, HostServer, cli, reach, run_inside
 
 pytestmark = pytest.mark.engine
 
@@ -36,3 +40,60 @@ def test_address_without_any_route_exits_1(rootful: Engine) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert "no route to the host" in done.stderr
+
+
+@pytest.fixture
+def job(rootful: Engine, server: HostServer, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A CI job's container: the engine's socket mounted, hostreach in it, and its own service
+    on the same port as the decoy on the engine's host (``server``), answering "the job"."""
+    network = getattr(request, "param", None)
+    name = f"hr-job-{uuid.uuid4().hex[:8]}"
+    if network:
+        rootful.docker("network", "create", network)
+    mounts = {sys.base_prefix, sys.prefix, str(REPO), "/usr", "/lib", "/lib64", "/etc/ssl"}
+    volumes = [f"--volume={m}:{m}:ro" for m in sorted(mounts) if Path(m).exists()]
+    script = f"echo 'echo the job' > /tmp/answer; nc -ll -p {server.port} -e sh /tmp/answer"
+    rootful.docker(
+        "run",
+        "-d",
+        f"--name={name}",
+        *([f"--network={network}"] if network else []),
+        "--volume=/var/run/docker.sock:/var/run/docker.sock",
+        *volumes,
+        f"--env=PYTHONPATH={REPO}",
+        IMAGE,
+        "sh",
+        "-c",
+        script,
+    )
+    try:
+        yield name
+    finally:
+        rootful.docker("rm", "-f", name, check=False)
+        if network:
+            rootful.docker("network", "rm", network, check=False)
+
+
+@pytest.mark.parametrize(
+    "job", [None, "hr-job-net"], indirect=True, ids=["default-bridge", "user-network"]
+)
+def test_in_a_job_container_siblings_reach_the_job_not_the_engines_host(
+    rootful: Engine, server: HostServer, job: str
+) -> None:
+    # server (on the engine's host, 0.0.0.0:PORT) is the decoy; the job listens on PORT too.
+    flags = rootful.docker(
+        "exec", job, sys.executable, "-m", "hostreach", "flags", "--alias", "job"
+    ).split()
+    assert any(f.startswith("--add-host=job:") and "host-gateway" not in f for f in flags), flags
+    done = reach(rootful, flags, "job", server.port)
+    assert "the job" in done.stdout, (flags, done.stderr)
+    assert server.token not in done.stdout
+    route = json.loads(
+        rootful.docker("exec", job, sys.executable, "-m", "hostreach", "flags", "--format", "json")
+    )
+    assert (route["topology"], route["target"]) == ("nested", "caller")
+    # For the engine's host, on purpose: host-gateway, which lands on the decoy.
+    other = rootful.docker(
+        "exec", job, sys.executable, "-m", "hostreach", "flags", "--target", "engine-host"
+    ).split()
+    assert server.token in reach(rootful, other, "host.docker.internal", server.port).stdout

@@ -253,3 +253,36 @@ def test_podman_machine_answers_both_names_through_its_own_dns() -> None:
     assert on_linux.flags == ["--add-host=host.docker.internal:10.88.0.1"]
     rootless_mac = podman_variant(PODMAN_ROOTLESS, "5.3.0", os="darwin")
     assert not any("pasta" in w for w in resolve(rootless_mac).warnings)  # gvproxy, not pasta
+
+
+def nested(**changes: Any) -> Facts:
+    """The captured rootful engine, seen from a CI job's container on its default bridge."""
+    job = {
+        "client__in_container": True,
+        "client__hostname": "0123456789ab",
+        "client__networks": {"bridge": "172.17.0.5"},
+        "network__interfaces": {"eth0": ["172.17.0.5"], "lo": ["127.0.0.1"]},
+        "network__default_gateway": {"ip": "172.17.0.1", "interface": "eth0"},
+    }
+    return variant(ROOTFUL, **{**job, **changes})
+
+
+def test_in_a_job_container_the_caller_is_the_job() -> None:
+    route = resolve(nested())
+    assert (route.strategy, route.topology, route.network_mode) == ("caller-ip", "nested", None)
+    assert route.flags == ["--add-host=host.docker.internal:172.17.0.5"]
+    assert not any("reaches the engine's host" in w for w in route.warnings)
+    user = resolve(nested(client__networks={"ci-build": "10.9.0.3"}))
+    assert user.flags == ["--network=ci-build", "--add-host=host.docker.internal:10.9.0.3"]
+    assert user.docker_run_kwargs() == {
+        "extra_hosts": {"host.docker.internal": "10.9.0.3"},
+        "network_mode": "ci-build",
+    }
+    for_the_host = resolve(nested(), Request(target="engine-host"))
+    assert for_the_host.flags == ["--add-host=host.docker.internal:host-gateway"]
+    assert any("reaches the engine's host" in w for w in for_the_host.warnings)
+
+
+def test_a_job_container_the_engine_does_not_know_gets_no_route() -> None:
+    with pytest.raises(NoRouteError, match="the engine does not report"):
+        resolve(nested(client__networks={}))

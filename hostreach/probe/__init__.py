@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from hostreach import _fastpath
-from hostreach.checks import check_address, check_interface, check_network
-from hostreach.errors import EndpointError, EngineError, FactsError
+from hostreach import _fastpath, vantage
+from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.errors import EndpointError, EngineError, FactsError, UsageError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _enginehttp, client, endpoint
 from hostreach.probe.endpoint import StrPath
@@ -154,6 +154,27 @@ def start_engine(
     return finish
 
 
+def _own_networks(
+    client_fields: Mapping[str, Any], environ: Mapping[str, str], home: StrPath, *, timeout: float
+) -> dict[str, str]:
+    """The networks of the container hostreach runs in, and its IPv4 address on each, as the
+    engine reports them (``GET /containers/ID/json``); empty where it is not the engine's."""
+    ident = client_fields.get("container_id") or client_fields.get("hostname")
+    try:
+        check_name(str(ident), "container")
+        found = engine_get(f"/containers/{ident}/json", timeout=timeout, environ=environ, home=home)
+    except (UsageError, EngineError):
+        return {}
+    settings = found.get("NetworkSettings") if isinstance(found, Mapping) else None
+    networks = settings.get("Networks") if isinstance(settings, Mapping) else None
+    own = {}
+    for name, network in networks.items() if isinstance(networks, Mapping) else ():
+        address = network.get("IPAddress") if isinstance(network, Mapping) else None
+        with contextlib.suppress(ValueError, UsageError):
+            own[check_name(str(name), "network")] = check_address(address)
+    return own
+
+
 def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """Return the facts' daemon fields from the engine's answers ``{path: JSON}``, or None and
     why they cannot be: whatever an engine says, the facts reader accepts what this returns."""
@@ -218,9 +239,10 @@ def collect(
         if client_fields["os"] == "linux":
             firewall, problems = firewall_probe.read_firewall(timeout=timeout)
             issues += [Issue("firewall", p, "not-read") for p in problems]
+    client_data = {**client_fields, **where}
     data = {
         "schema": 1,
-        "client": {**client_fields, **where},
+        "client": client_data,
         "daemon": daemon,
         "network": network,
         "issues": [i._asdict() for i in issues],
@@ -228,7 +250,11 @@ def collect(
         "firewall": firewall,
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
-    return from_json(data)
+    facts = from_json(data)
+    if vantage.of(facts).topology == "nested":  # which of the engine's containers is this one?
+        own = _own_networks(client_fields, environ, home, timeout=timeout)
+        facts = from_json({**data, "client": {**client_data, "networks": own}})
+    return facts
 
 
 def _mark_v6only(listening: dict[str, Any], *, timeout: float, issues: list[Issue]) -> None:

@@ -28,6 +28,19 @@ def _mountinfo_marker(text: str) -> str | None:
     return None
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def container_id(markers: tuple[str, ...]) -> str | None:
+    """The engine's ID of the container this process runs in, from the path its /etc/hostname
+    is mounted from (a 64-hex-digit directory), or None."""
+    for marker in markers:
+        for part in marker.split("/"):
+            if len(part) == 64 and _HEX.issuperset(part):
+                return part
+    return None
+
+
 def container_markers(root: StrPath) -> tuple[str, ...]:
     """Return the signs found that this process runs inside a container."""
     found = [
@@ -36,7 +49,7 @@ def container_markers(root: StrPath) -> tuple[str, ...]:
     for rel in ("proc/self/mountinfo", "proc/1/cgroup"):
         try:
             with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
-                text = f.read()
+                text = f.read(1 << 20)  # /proc text, bounded all the same
         except OSError:
             continue
         if rel.endswith("mountinfo"):
@@ -103,4 +116,5 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
         "in_container": bool(markers),
         "container_markers": list(markers),
         "hostname": node,
+        "container_id": container_id(markers),
     }
