@@ -97,9 +97,10 @@ def _guarded(found: endpoint.Endpoint, timeout: float, call: Callable[[], T]) ->
 
 def _start_fetch(
     environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
-) -> tuple[Callable[[], dict[str, Any]], str | None]:
-    """Send GETs for the paths now (stdlib HTTP where it can); the returned call reads the
-    answers. With it: this machine's address on the connection to a TCP engine, else None.
+) -> tuple[Callable[[], dict[str, Any]], Callable[[], str | None]]:
+    """Send GETs for the paths now (stdlib HTTP where it can); the first returned call reads
+    the answers, the second then says this machine's address as the engine's machine sees it
+    (tcp:// and ssh:// engines; None for others).
 
     Both raise _FetchError. The docker SDK cannot split the two: it asks when called.
     """
@@ -107,14 +108,14 @@ def _start_fetch(
         exchange = _guarded(
             found, timeout, lambda: _enginehttp.Exchange(found.address, paths, timeout=timeout)
         )
-        return (lambda: _guarded(found, timeout, exchange.answers)), exchange.local_address
+        return (lambda: _guarded(found, timeout, exchange.answers)), lambda: exchange.local_address
 
     def through_sdk() -> dict[str, Any]:
         from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
 
         return _docker.fetch(environ, paths, timeout=timeout)
 
-    return (lambda: _guarded(found, timeout, through_sdk)), None
+    return (lambda: _guarded(found, timeout, through_sdk)), lambda: None
 
 
 def start_engine(
@@ -149,7 +150,7 @@ def start_engine(
         dependency = _fastpath.socket_dependency(found.url)
         if cache_key is not None and dependency is not None:
             _fastpath.write(cache_key, [dependency], json.dumps(daemon))
-        return {**where, "caller_address": caller_address}, daemon, []
+        return {**where, "caller_address": caller_address()}, daemon, []
 
     return finish
 

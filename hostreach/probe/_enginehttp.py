@@ -7,13 +7,17 @@ urllib3), while these three GETs cost one round trip each. Paths are unversioned
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
+import subprocess
 import time
 from typing import Any
 
+from hostreach.checks import check_address
 from hostreach.errors import EngineError
+from hostreach.probe import _ssh
 from hostreach.probe.endpoint import Address
 
 MAX_ANSWER = 4 << 20
@@ -22,7 +26,7 @@ MAX_ANSWER = 4 << 20
 
 def supports(address: Address, *, tls: bool) -> bool:
     """Whether this module can talk to the endpoint (else the docker SDK probe does)."""
-    return address.scheme == "unix" or (address.scheme in ("tcp", "http") and not tls)
+    return address.scheme in ("unix", "ssh") or (address.scheme in ("tcp", "http") and not tls)
 
 
 def reason(exc: BaseException) -> str:
@@ -125,9 +129,18 @@ class Exchange:
         self.replies: dict[str, list[bytes]] = {}
         self.waiting: dict[int, tuple[socket.socket, str]] = {}
         self.local_address: str | None = None
+        self.sessions: dict[str, subprocess.Popen[bytes]] = {}
+        """The ssh processes carrying each path's connection (ssh:// engines)."""
+        self.announced: str | None = None
+        """The path whose reply starts with the caller's address (ssh:// engines)."""
         try:
             for path in paths:
-                sock = _connect(address, timeout)
+                if address.scheme == "ssh":
+                    announce = self.announced is None
+                    sock, self.sessions[path] = _ssh.connect(address, timeout, announce=announce)
+                    self.announced = self.announced or path
+                else:
+                    sock = _connect(address, timeout)
                 if sock.family in (socket.AF_INET, socket.AF_INET6):
                     # This machine's address as the engine's machine sees it: the caller's
                     # address for a remote engine's containers (what `ip route get` says).
@@ -141,10 +154,24 @@ class Exchange:
             raise
 
     def close(self) -> None:
-        """Close the connections still open."""
+        """Close the connections still open, and end their ssh sessions."""
         for sock, _ in self.waiting.values():
             sock.close()
         self.waiting.clear()
+        for process in self.sessions.values():
+            if process.poll() is None:
+                process.kill()
+
+    def _caller_line(self, path: str, raw: bytes) -> bytes:
+        """Take the caller's address off the front of an ssh session's reply."""
+        if path != self.announced:
+            return raw
+        line, _, rest = raw.partition(b"\n")
+        if line.startswith(_ssh.ANNOUNCE):
+            with contextlib.suppress(ValueError, UnicodeDecodeError):
+                self.local_address = check_address(line[len(_ssh.ANNOUNCE) :].decode().strip())
+            return rest
+        return raw
 
     def _check_size(self, path: str) -> None:
         # A real engine's /info is about 10 KB; a socket that sends more is not one to trust.
@@ -173,7 +200,13 @@ class Exchange:
                         sock.close()
         finally:
             self.close()
-        return {path: _parse(path, b"".join(chunks)) for path, chunks in self.replies.items()}
+        found = {}
+        for path, chunks in self.replies.items():
+            raw = self._caller_line(path, b"".join(chunks))
+            if not raw and path in self.sessions:  # ssh ended without a word from the engine
+                raise EngineError(f"ssh: {_ssh.why(self.sessions[path])}")
+            found[path] = _parse(path, raw)
+        return found
 
     def answers(self) -> dict[str, Any]:
         """Return ``{path: JSON}`` for each path (None for 404).

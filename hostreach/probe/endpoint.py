@@ -29,6 +29,7 @@ class Address(NamedTuple):
     host: str | None
     port: int | None
     path: str
+    user: str | None = None
 
 
 class Endpoint(NamedTuple):
@@ -61,7 +62,7 @@ def split_address(value: str) -> Address:
         raise EndpointError(f"DOCKER_HOST={value!r} names no socket path")
     if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
         raise EndpointError(f"DOCKER_HOST={value!r} names no host")
-    return Address(value, parts.scheme, parts.hostname, port, parts.path)
+    return Address(value, parts.scheme, parts.hostname, port, parts.path, parts.username)
 
 
 StrPath = str | os.PathLike[str]

@@ -1,0 +1,66 @@
+"""An engine on ``ssh://[USER@]HOST[:PORT]``: the ``ssh`` binary, as the docker CLI uses it.
+
+``ssh HOST -- docker system dial-stdio`` carries one connection to the engine's socket over the
+user's own ssh (config, keys, agent, known_hosts), never prompting (BatchMode). One of the
+connections first says where the engine's machine sees this one: ``SSH_CONNECTION``'s first
+field, the caller's address for that engine's containers.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+
+from hostreach.errors import EngineError
+from hostreach.probe.endpoint import Address
+
+ANNOUNCE = b"hostreach-caller "
+_DIAL = "docker system dial-stdio"
+
+
+def connect(
+    address: Address, timeout: float, *, announce: bool
+) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """Return one end of a socket pair whose other end is an ssh session to the engine."""
+    ssh = shutil.which("ssh")
+    if ssh is None:
+        raise EngineError(f"{address.url} needs the ssh command, which is not installed")
+    command = (
+        f'echo "hostreach-caller ${{SSH_CONNECTION%% *}}"; exec {_DIAL}' if announce else _DIAL
+    )
+    argv = [ssh, "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, math.ceil(timeout))}"]
+    if address.user:
+        argv += ["-l", address.user]
+    if address.port:
+        argv += ["-p", str(address.port)]
+    # "--" first: a host that begins with "-" is a host, never an option (CVE-2017-1000117's kind)
+    argv += ["--", address.host or "", command]
+    ours, theirs = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # no terminal: ssh cannot ask for a password or a host key
+        )
+    except OSError as exc:
+        ours.close()
+        raise EngineError(f"ssh could not be started: {exc}") from exc
+    finally:
+        theirs.close()
+    return ours, process
+
+
+def why(process: subprocess.Popen[bytes]) -> str:
+    """What ssh said on its way out (its last line), once it has ended or been ended."""
+    if process.poll() is None:
+        process.kill()
+    try:
+        _, err = process.communicate(timeout=2)
+    except subprocess.TimeoutExpired:
+        return "ssh did not end"
+    lines = (err or b"")[-4096:].decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else f"ssh ended with {process.returncode}"
