@@ -25,12 +25,14 @@ wait_for() {  # wait_for SOCKET SECONDS LOGFILE
 
 if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /usr/bin/rootlesskit ] \
    || ! command -v slirp4netns >/dev/null || ! command -v newuidmap >/dev/null || ! command -v curl >/dev/null \
-   || ! command -v docker-compose >/dev/null || ! dpkg -s busybox-static >/dev/null 2>&1; then
-  log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static, docker-compose"
+   || ! command -v docker-compose >/dev/null || ! dpkg -s busybox-static >/dev/null 2>&1 \
+   || ! [ -x /usr/sbin/sshd ]; then
+  log "installing docker.io, podman, rootlesskit, slirp4netns, uidmap, busybox-static, docker-compose, openssh"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >"$LOGS/apt.log" 2>&1
   apt-get install -y -q docker.io containerd runc tini iptables podman \
-    rootlesskit slirp4netns uidmap busybox-static curl docker-compose >>"$LOGS/apt.log" 2>&1 \
+    rootlesskit slirp4netns uidmap busybox-static curl docker-compose openssh-server \
+    openssh-client >>"$LOGS/apt.log" 2>&1 \
     || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
 fi
 
@@ -125,6 +127,7 @@ if ! curl -sf --max-time 2 "http://10.250.0.2:2375/_ping" >/dev/null 2>&1; then
   log "starting the remote dockerd in network namespace $REMOTE_NS"
   mkdir -p /run/hostreach-remote
   nohup nsenter --net=/run/netns/"$REMOTE_NS" dockerd --host "$REMOTE_HOST" --tls=false \
+    --host unix:///run/hostreach-remote/docker.sock \
     --data-root /var/lib/hostreach-remote/docker --exec-root /run/hostreach-remote/docker \
     --pidfile /run/hostreach-remote/docker.pid --bip 172.30.0.1/24 \
     >"$LOGS/dockerd-remote.log" 2>&1 &
@@ -137,3 +140,50 @@ until curl -sf --max-time 2 "http://10.250.0.2:2375/_ping" >/dev/null 2>&1; do
 done
 import_image "$REMOTE_HOST"
 log "remote: $(DOCKER_HOST=$REMOTE_HOST docker version --format '{{.Server.Version}}') at $REMOTE_HOST"
+
+# 6. The same remote engine over ssh://: an sshd in its namespace, whose sessions reach that
+# engine (SetEnv DOCKER_HOST: one filesystem, so the local engine's socket is there too), and
+# an ssh client config for root naming it hr-remote-ssh, with its own key and known_hosts.
+SSH_DIR=/etc/hostreach-remote/ssh
+mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
+chmod 700 /root/.ssh
+[ -f "$SSH_DIR/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/host_ed25519"
+[ -f "$SSH_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$SSH_DIR/id_ed25519"
+cp "$SSH_DIR/id_ed25519.pub" "$SSH_DIR/authorized_keys"
+echo "10.250.0.2 $(cut -d' ' -f1,2 "$SSH_DIR/host_ed25519.pub")" >"$SSH_DIR/known_hosts"
+cat >"$SSH_DIR/sshd_config" <<SSHD
+ListenAddress 10.250.0.2
+HostKey $SSH_DIR/host_ed25519
+PidFile /run/hostreach-remote/sshd.pid
+AuthorizedKeysFile $SSH_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+SetEnv DOCKER_HOST=unix:///run/hostreach-remote/docker.sock
+SSHD
+cat >/root/.ssh/hostreach-ci.conf <<SSHCONF
+Host hr-remote-ssh
+  HostName 10.250.0.2
+  User root
+  IdentityFile $SSH_DIR/id_ed25519
+  IdentitiesOnly yes
+  UserKnownHostsFile $SSH_DIR/known_hosts
+  StrictHostKeyChecking yes
+SSHCONF
+touch /root/.ssh/config
+grep -q 'Include hostreach-ci.conf' /root/.ssh/config \
+  || { printf 'Include hostreach-ci.conf\n' | cat - /root/.ssh/config >/root/.ssh/config.new \
+       && mv /root/.ssh/config.new /root/.ssh/config; }
+if ! [ -f /run/hostreach-remote/sshd.pid ] || ! kill -0 "$(cat /run/hostreach-remote/sshd.pid)" 2>/dev/null; then
+  log "starting sshd in network namespace $REMOTE_NS"
+  nsenter --net=/run/netns/"$REMOTE_NS" /usr/sbin/sshd -f "$SSH_DIR/sshd_config" -E "$LOGS/sshd.log"
+fi
+left=30
+until DOCKER_HOST=ssh://hr-remote-ssh timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+  left=$((left - 1))
+  if ((left == 0)); then log "no engine over ssh://hr-remote-ssh:"; tail -n 20 "$LOGS/sshd.log" >&2; exit 1; fi
+  sleep 1
+done
+log "remote over ssh: $(DOCKER_HOST=ssh://hr-remote-ssh docker version --format '{{.Server.Version}}')"

@@ -131,13 +131,21 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
 def _caller_address(ctx: _Context) -> str:
     if ctx.vantage.topology == "nested":
         return _own_network(ctx)[1]
-    found = ctx.facts.client.caller_address
+    facts = ctx.facts
+    found = facts.client.caller_address
     if found is None:
+        asked = "; ".join(i.detail for i in facts.issues if i.source == "engine")
+        why = (
+            f"it could not be asked ({asked})"
+            if facts.daemon is None
+            else "it did not say (hostreach reads it from its tcp:// connection, or from"
+            " SSH_CONNECTION over ssh://)"
+        )
         raise NoRouteError(
-            f"the engine runs on another machine ({ctx.facts.client.endpoint}), and the address"
-            " at which it sees this one is unknown (it is read from a tcp:// connection). For a"
-            " service on the engine's machine pass --target engine-host; for one here, forward"
-            " its port to the engine's machine (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
+            f"the engine runs on another machine ({facts.client.endpoint}), and the address at"
+            f" which it sees this one is unknown: {why}. For a service on the engine's machine"
+            " pass --target engine-host; for one here, forward its port to the engine's machine"
+            " (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
         )
     return found
 

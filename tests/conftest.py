@@ -139,7 +139,9 @@ def _engine(name: str) -> Engine:
     return engine
 
 
-ENGINE_FIXTURES = frozenset({"rootful", "rootless", "podman", "podman_rootless", "remote"})
+ENGINE_FIXTURES = frozenset(
+    {"rootful", "rootless", "podman", "podman_rootless", "remote", "remote_ssh"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -286,6 +288,26 @@ def remote() -> Engine:
         pytest.skip(message)
     engine = Engine(name="remote", docker_host=REMOTE_HOST)
     _ensure_image(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def remote_ssh(remote: Engine) -> Engine:
+    """The same remote engine over ssh:// (root's ssh config names it hr-remote-ssh)."""
+    engine = Engine(name="remote_ssh", docker_host="ssh://hr-remote-ssh")
+    done = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    if done.returncode != 0:
+        message = f"no engine at ssh://hr-remote-ssh ({done.stderr.strip()}); `.ci/engines.sh`"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
     return engine
 
 

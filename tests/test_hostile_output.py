@@ -241,3 +241,13 @@ def test_whatever_an_engine_answers_every_printed_flag_is_inert(
     assert (daemon is None) == bool(problem)
     with contextlib.suppress(HostreachError):
         assert_inert(shell(resolve(facts, Request(aliases=("h",), strategy=strategy))))
+
+
+def test_an_ssh_host_that_looks_like_an_option_stays_a_host(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for host in (f"ssh://-oProxyCommand=touch%20{marker}", f"ssh://-oProxyCommand=touch {marker}"):
+        done = cli("flags", "--timeout", "3", env={"DOCKER_HOST": host, "PATH": "/usr/bin:/bin"})
+        assert done.returncode in (1, 2)
+        assert done.stdout == ""
+        assert "Traceback" not in done.stderr
+    assert not marker.exists()

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import (
@@ -25,9 +26,11 @@ import hostreach
 pytestmark = pytest.mark.engine
 
 
+@pytest.mark.parametrize("over", ["remote", "remote_ssh"], ids=["tcp", "ssh"])
 def test_flags_for_a_remote_engine_reach_the_caller_not_the_engines_machine(
-    remote: Engine, server: HostServer
+    over: str, server: HostServer, request: pytest.FixtureRequest
 ) -> None:
+    remote: Engine = request.getfixturevalue(over)
     with decoy_on_the_engines_machine(server.port) as decoy:
         flags = cli("flags", "--alias", "local", env=remote.env(), check=True).stdout.split()
         assert flags == [f"--add-host=local:{CALLER_ADDRESS}"]
@@ -115,3 +118,22 @@ def test_a_relay_serves_a_remote_engines_containers_and_no_one_else(
         relay.send_signal(signal.SIGTERM)
         _, err = relay.communicate(timeout=30)
     assert relay.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    ("docker_host", "says"),
+    [
+        ("ssh://root@10.250.0.2", "Host key verification failed"),  # not in known_hosts
+        ("ssh://nosuchhost.invalid", "Could not resolve hostname"),
+    ],
+)
+def test_an_ssh_engine_that_cannot_be_reached_is_one_line_at_once(
+    remote_ssh: Engine, docker_host: str, says: str
+) -> None:
+    start = time.monotonic()
+    done = cli("flags", "--timeout", "3", env=remote_ssh.env(DOCKER_HOST=docker_host))
+    assert time.monotonic() - start < 6
+    assert (done.returncode, done.stdout) == (1, "")
+    assert says in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr

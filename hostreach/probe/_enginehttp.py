@@ -191,7 +191,12 @@ class Exchange:
                     raise TimeoutError(f"no answer within {self.timeout:g} s")
                 for fd in ready:
                     sock, path = self.waiting[fd]
-                    chunk = sock.recv(65536)
+                    try:
+                        chunk = sock.recv(65536)
+                    except OSError as exc:
+                        if path in self.sessions:  # ssh ended: say what it said, not "reset"
+                            raise EngineError(f"ssh: {_ssh.why(self.sessions[path])}") from exc
+                        raise
                     if chunk:
                         self.replies[path].append(chunk)
                         self._check_size(path)
