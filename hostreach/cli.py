@@ -277,17 +277,13 @@ def _add_check(commands: Subparsers) -> None:
     check = commands.add_parser(
         "check",
         help="prove it: connect to the host service from a real, throwaway container",
-        description="Start a throwaway container with the route's flags, connect to ALIAS:PORT"
-        " from inside it, and remove it. Exit 0 if the connection succeeds, 1 if not (with the"
-        " doctor's findings).",
+        description="Start a throwaway container with the route's flags; from inside it, prove"
+        " that the (first) alias leads to this machine (a listener here answers a random"
+        " token), then connect to ALIAS:PORT; remove it. Exit 0 if both succeed, 1 if not"
+        " (with the doctor's findings).",
     )
     check.add_argument("--port", type=_port, required=True, metavar="N")
-    check.add_argument(
-        "--alias",
-        default=DEFAULT_ALIAS,
-        metavar="NAME",
-        help=f"host name to connect to (default: {DEFAULT_ALIAS})",
-    )
+    _route_options(check)
     check.add_argument(
         "--image",
         type=_image,
@@ -296,7 +292,7 @@ def _add_check(commands: Subparsers) -> None:
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     _common(check, timeout_help="seconds to wait for the connection, and for each engine call")
-    check.set_defaults(handler=doctor.check, strategy="auto", runtime=None, target="caller")
+    check.set_defaults(handler=doctor.check)
 
 
 def _add_relay(commands: Subparsers) -> None:

@@ -43,6 +43,8 @@ FINDINGS: dict[str, str] = {
     "listeners-unknown": "The listening sockets could not be read (macOS needs root), or a"
     " replayed snapshot was recorded without the port.",
     "unresolved": "The container could not resolve the host name.",
+    "wrong-machine": "Through the route a container reached another machine than this one (the"
+    " engine's, a VM): this machine's proof listener did not answer there.",
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
     "host-network": "--network=host removes the container's network isolation.",
@@ -359,6 +361,25 @@ def _check_notes(case: _Case) -> _Found:
     )
 
 
+def _check_proof(case: _Case) -> _Found:
+    """A probe that did not reach this machine's proof listener: the route leads elsewhere."""
+    return _Found(
+        [
+            Finding(
+                "wrong-machine",
+                "error",
+                f"A container resolved {probe.alias} to {probe.resolved}, but this machine's proof"
+                " listener did not answer there: the route leads to another machine (the"
+                " engine's, a VM), where a service on the same port would be the wrong one.",
+                "for a service on this machine use the default --target caller; if that is what"
+                " failed, send `python -m hostreach facts` with a report",
+            )
+            for probe in case.probes
+            if probe.outcome == "elsewhere"
+        ]
+    )
+
+
 def _check_elsewhere(case: _Case) -> _Found:
     """Stop where this machine's sockets and firewall say nothing about the route's target."""
     elsewhere = case.route.remote and case.route.target == "engine-host"
@@ -408,6 +429,7 @@ def _check_ports(case: _Case) -> _Found:
 _CHECKS: tuple[Callable[[_Case], _Found], ...] = (
     _check_engine,
     _check_notes,
+    _check_proof,
     _check_elsewhere,
     _check_listeners_read,
     _check_ports,

@@ -109,8 +109,10 @@ class ProbeResult(NamedTuple):
     alias: str
     port: int
     resolved: str | None
-    outcome: Literal["connected", "refused", "timed-out", "unresolved", "failed"]
+    outcome: Literal["connected", "refused", "timed-out", "unresolved", "elsewhere", "failed"]
     detail: str = ""
+    proven: bool = False
+    """The container reached this machine's own token listener through the alias first."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""

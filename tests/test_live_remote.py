@@ -137,3 +137,21 @@ def test_an_ssh_engine_that_cannot_be_reached_is_one_line_at_once(
     assert says in done.stderr
     assert done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+def test_check_proves_the_route_leads_to_the_caller_before_it_trusts_a_port(
+    remote: Engine, server: HostServer
+) -> None:
+    argv = ["check", "--port", str(server.port), "--image", IMAGE, "--format", "json"]
+    with decoy_on_the_engines_machine(server.port):
+        done = cli(*argv, env=remote.env())
+        data = json.loads(done.stdout)
+        assert done.returncode == 0, data
+        assert data["probes"][0]["outcome"] == "connected"
+        assert data["probes"][0]["proven"] is True
+        # The engine's own host-gateway: the decoy answers the port, the proof fails first.
+        done = cli(*argv, "--target", "engine-host", env=remote.env())
+        data = json.loads(done.stdout)
+        assert done.returncode == 1
+        assert data["probes"][0]["outcome"] == "elsewhere"
+        assert "wrong-machine" in {f["id"] for f in data["findings"]}

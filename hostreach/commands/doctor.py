@@ -65,7 +65,7 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     def terminated(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # so the container is removed, as on Ctrl-C (CI cancels so)
 
-    request = Request(aliases=(args.alias,)).check()
+    request = request_from(args)
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         report = _diagnosis(args, request, (args.port,), probe=True)
@@ -74,7 +74,7 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _print_report(args.format, report, (args.port,), out)
     reached = any(p.outcome == "connected" for p in report.probes)
     if not reached:
-        err.write(f"{PROG}: {args.alias}:{args.port} is not reachable from a container\n")
+        err.write(f"{PROG}: {request.aliases[0]}:{args.port} is not reachable from a container\n")
     return 0 if reached else 1
 
 

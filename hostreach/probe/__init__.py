@@ -272,7 +272,7 @@ def _mark_v6only(listening: dict[str, Any], *, timeout: float, issues: list[Issu
         socket["v6only"] = None if found is None else socket["port"] in found
 
 
-_OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "failed")
+_OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "elsewhere", "failed")
 
 
 def probe_container(
@@ -283,24 +283,29 @@ def probe_container(
     port: int,
     image: str,
     timeout: float,
+    proof_address: str = "0.0.0.0",
     environ: Mapping[str, str] | None = None,
 ) -> ProbeResult:
-    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
+    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``, after
+    proving that ALIAS leads here: a listener on ``proof_address`` answers a random token,
+    which the container must read through ALIAS (else the outcome is "elsewhere").
 
     Raises EngineError where no container could be run (the engine, the image).
     """
-    from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
+    from hostreach.probe import _docker, _token  # noqa: PLC0415 - imports docker
 
     environ = os.environ if environ is None else environ
-    found = _docker.run_probe(
-        environ,
-        base_url=facts.client.endpoint,
-        image=image,
-        run_kwargs=run_kwargs,
-        alias=alias,
-        port=port,
-        timeout=timeout,
-    )
+    with _token.listener(proof_address) as token:
+        found = _docker.run_probe(
+            environ,
+            base_url=facts.client.endpoint,
+            image=image,
+            run_kwargs=run_kwargs,
+            alias=alias,
+            port=port,
+            timeout=timeout,
+            token=token,
+        )
     outcome = found.get("outcome", "failed")
     return ProbeResult(
         alias=alias,
@@ -308,6 +313,7 @@ def probe_container(
         resolved=found.get("resolved") or None,
         outcome=outcome if outcome in _OUTCOMES else "failed",  # type: ignore[arg-type]
         detail=found.get("detail", ""),
+        proven=found.get("caller") == "proven",
     )
 
 

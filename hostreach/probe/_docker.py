@@ -92,6 +92,14 @@ echo "hostreach-probe resolved=$a"
 # nc's -w bounds the connect, not a connection that stays open and silent: bound it all, so a
 # probe whose check was killed (kill -9) still ends, and the next check removes it.
 t=; command -v timeout >/dev/null 2>&1 && t="timeout $((HR_WAIT + 1))"
+# First the proof that the name leads to the caller: its listener there answers a random token.
+if [ -n "$HR_TOKEN_PORT" ]; then
+  got=$($t nc -w "$HR_WAIT" "$a" "$HR_TOKEN_PORT" </dev/null 2>&1)
+  case "$got" in
+    *"$HR_TOKEN"*) echo "hostreach-probe caller=proven" ;;
+    *) echo "hostreach-probe detail=$got"; echo "hostreach-probe outcome=elsewhere"; exit 5 ;;
+  esac
+fi
 out=$($t nc -w "$HR_WAIT" "$a" "$HR_PORT" </dev/null 2>&1); rc=$?
 echo "hostreach-probe detail=$out"
 if [ $rc = 0 ]; then echo "hostreach-probe outcome=connected"; exit 0; fi
@@ -123,8 +131,11 @@ def run_probe(
     alias: str,
     port: int,
     timeout: float,
+    token: tuple[int, str] | None = None,
 ) -> dict[str, str]:
     """Run a throwaway container that connects to ALIAS:PORT; return the ``key=value`` it printed.
+
+    ``token``: first read ALIAS:TOKEN-PORT, which must answer TOKEN (the caller's proof).
 
     The container is removed on every exit: success, failure, timeout and KeyboardInterrupt; one
     left behind by a killed check (``kill -9``) is removed by the next. Every engine call is
@@ -161,6 +172,7 @@ def run_probe(
                 "HR_NAME": alias,
                 "HR_PORT": str(port),
                 "HR_WAIT": str(math.ceil(timeout)),
+                **({"HR_TOKEN_PORT": str(token[0]), "HR_TOKEN": token[1]} if token else {}),
             },
             labels={PROBE_LABEL: "1"},
             **run_kwargs,
