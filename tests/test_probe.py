@@ -235,3 +235,17 @@ def test_something_other_than_an_engine_on_the_socket_is_a_bad_answer(
     (issue,) = [i for i in facts.issues if i.source == "engine"]
     assert issue.reason == "bad-answer"
     assert says in issue.detail
+
+
+def test_answers_kept_alive_on_one_stream_are_split_by_their_lengths() -> None:
+    # What one ssh session carries: HTTP/1.1 answers (sized, then chunked), then an HTTP/1.0 one.
+    stream = (
+        b'HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n{"a": 1}'
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"b"\r\n4\r\n: 2}\r\n0\r\n\r\n'
+        b'HTTP/1.0 404 Not Found\r\n\r\n{"message": "no"}'
+    )
+    found = []
+    for path in ("/version", "/info", "/networks/bridge"):
+        status, body, stream = _enginehttp._parse(path, stream)
+        found.append((status, json.loads(body)))
+    assert found == [(200, {"a": 1}), (200, {"b": 2}), (404, {"message": "no"})]

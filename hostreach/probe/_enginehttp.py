@@ -20,6 +20,7 @@ from hostreach.errors import EngineError
 from hostreach.probe import _ssh
 from hostreach.probe.endpoint import Address
 
+_BATCH = "*"  # the key of an ssh session's one stream, carrying every path's answer
 MAX_ANSWER = 4 << 20
 """The most one engine answer may hold, in bytes."""
 
@@ -77,32 +78,42 @@ def _connect(address: Address, timeout: float) -> socket.socket:
     raise error
 
 
-def _dechunk(body: bytes) -> bytes:
+def _dechunk(body: bytes) -> tuple[bytes, bytes]:
+    """The chunked body's data, and what follows it (the next answer on a kept-alive stream)."""
     out, rest = [], body
     while rest:
         size_line, _, rest = rest.partition(b"\r\n")
         size = int(size_line.split(b";")[0] or b"0", 16)
         if size == 0:
+            _, _, rest = rest.partition(b"\r\n")  # the empty line after the (absent) trailers
             break
         out.append(rest[:size])
         rest = rest[size + 2 :]
-    return b"".join(out)
+    return b"".join(out), rest
 
 
-def _request(path: str) -> bytes:
+def _request(path: str, *, keep_alive: bool = False) -> bytes:
+    # HTTP/1.0, one answer per connection; or HTTP/1.1 kept alive, several on one ssh session.
+    if keep_alive:
+        return f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: hostreach\r\n\r\n".encode()
     return f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostreach\r\n\r\n".encode()
 
 
-def _parse(path: str, raw: bytes) -> tuple[int, bytes]:
+def _parse(path: str, raw: bytes) -> tuple[int, bytes, bytes]:
+    """The status and body of the answer ``raw`` starts with, and the bytes after it."""
     head, sep, body = raw.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     fields = status_line.split(" ", 2)
     if not sep or len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
         raise EngineError(f"GET {path}: not an HTTP answer: {head[:80]!r}")
     headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    rest = b""
     if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
-    return int(fields[1]), body
+        body, rest = _dechunk(body)
+    elif headers.get("content-length", "").isdecimal():
+        size = int(headers["content-length"])
+        body, rest = body[:size], body[size:]
+    return int(fields[1]), body, rest
 
 
 def _readable(fds: list[int], timeout: float) -> list[int]:
@@ -133,25 +144,34 @@ class Exchange:
         """The ssh processes carrying each path's connection (ssh:// engines)."""
         self.announced: str | None = None
         """The path whose reply starts with the caller's address (ssh:// engines)."""
+        self.batch: tuple[str, ...] = ()
+        """The paths asked on one kept-alive stream, in order (ssh:// engines)."""
         try:
-            for path in paths:
-                if address.scheme == "ssh":
-                    announce = self.announced is None
-                    sock, self.sessions[path] = _ssh.connect(address, timeout, announce=announce)
-                    self.announced = self.announced or path
-                else:
+            if address.scheme == "ssh":
+                # One ssh session for every path (a handshake costs more than the answers):
+                # HTTP/1.1 kept alive, then the last one as HTTP/1.0, which the engine closes.
+                sock, self.sessions[_BATCH] = _ssh.connect(address, timeout, announce=True)
+                self.announced = _BATCH
+                self.batch = paths
+                kept = [_request(p, keep_alive=True) for p in paths[:-1]]
+                self._send(sock, _BATCH, b"".join([*kept, _request(paths[-1])]))
+            else:
+                for path in paths:
                     sock = _connect(address, timeout)
-                if sock.family in (socket.AF_INET, socket.AF_INET6):
-                    # This machine's address as the engine's machine sees it: the caller's
-                    # address for a remote engine's containers (what `ip route get` says).
-                    self.local_address = str(sock.getsockname()[0])
-                self.waiting[sock.fileno()] = (sock, path)
-                sock.sendall(_request(path))
-                sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature
-                self.replies[path] = []
+                    if sock.family in (socket.AF_INET, socket.AF_INET6):
+                        # This machine's address as the engine's machine sees it: the caller's
+                        # address for a remote engine's containers (what `ip route get` says).
+                        self.local_address = str(sock.getsockname()[0])
+                    self._send(sock, path, _request(path))
         except BaseException:
             self.close()
             raise
+
+    def _send(self, sock: socket.socket, key: str, request: bytes) -> None:
+        self.waiting[sock.fileno()] = (sock, key)
+        sock.sendall(request)
+        sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature
+        self.replies[key] = []
 
     def close(self) -> None:
         """Close the connections still open, and end their ssh sessions."""
@@ -206,11 +226,13 @@ class Exchange:
         finally:
             self.close()
         found = {}
-        for path, chunks in self.replies.items():
-            raw = self._caller_line(path, b"".join(chunks))
-            if not raw and path in self.sessions:  # ssh ended without a word from the engine
-                raise EngineError(f"ssh: {_ssh.why(self.sessions[path])}")
-            found[path] = _parse(path, raw)
+        for key, chunks in self.replies.items():
+            raw = self._caller_line(key, b"".join(chunks))
+            if not raw and key in self.sessions:  # ssh ended without a word from the engine
+                raise EngineError(f"ssh: {_ssh.why(self.sessions[key])}")
+            for path in self.batch if key == _BATCH else (key,):
+                status, body, raw = _parse(path, raw)
+                found[path] = (status, body)
         return found
 
     def answers(self) -> dict[str, Any]:
