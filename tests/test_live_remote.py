@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 from conftest import (
     CALLER_ADDRESS,
     IMAGE,
+    REMOTE_NS,
     Engine,
     HostServer,
     assert_not_reached,
@@ -155,3 +157,27 @@ def test_check_proves_the_route_leads_to_the_caller_before_it_trusts_a_port(
         assert done.returncode == 1
         assert data["probes"][0]["outcome"] == "elsewhere"
         assert "wrong-machine" in {f["id"] for f in data["findings"]}
+
+
+@pytest.fixture
+def dropping_engine(remote: Engine) -> Iterator[Engine]:
+    """The remote engine's machine dropping every packet to the engine's port (no answer at all)."""
+    rule = ["INPUT", "-p", "tcp", "--dport", "2375", "-j", "DROP"]
+    nsenter = ["nsenter", f"--net=/run/netns/{REMOTE_NS}", "iptables"]
+    subprocess.run([*nsenter, "-I", *rule], check=True, timeout=30)
+    try:
+        yield remote
+    finally:
+        subprocess.run([*nsenter, "-D", *rule], check=True, timeout=30)
+
+
+def test_an_engine_that_drops_packets_costs_the_timeout_and_one_line(
+    dropping_engine: Engine,
+) -> None:
+    for argv, code in ((["flags"], 1), (["check", "--port", "80", "--image", IMAGE], 1)):
+        start = time.monotonic()
+        done = cli(*argv, "--timeout", "1", env=dropping_engine.env())
+        assert time.monotonic() - start < 4, argv
+        assert (done.returncode, done.stdout) == (code, "")
+        assert "did not answer within 1 s" in done.stderr
+        assert done.stderr.count("\n") == 1
