@@ -48,6 +48,8 @@ FINDINGS: dict[str, str] = {
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
     "host-network": "--network=host removes the container's network isolation.",
+    "windows-firewall": "A route to Windows from WSL 2 needs the Windows service to listen on"
+    " that address and Windows' firewall to let the port in.",
     "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"
     " namespace than this one.",
 }
@@ -125,6 +127,8 @@ def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: boo
         )
     if route.strategy == "gateway-ip":
         return Arrival(literal, loopback=False, interface=bridge)
+    if route.strategy == "windows-ip":
+        return Arrival(literal, loopback=False, interface=None)
     if route.strategy == "caller-ip":  # a remote engine's containers, arriving from its machine
         holder = next((i for i, a in facts.network.interfaces.items() if literal in a), None)
         return Arrival(literal, loopback=False, interface=holder, main=True)
@@ -382,7 +386,10 @@ def _check_proof(case: _Case) -> _Found:
 
 def _check_elsewhere(case: _Case) -> _Found:
     """Stop where this machine's sockets and firewall say nothing about the route's target."""
-    elsewhere = case.route.remote and case.route.target == "engine-host"
+    # The engine's machine, or Windows: this machine's sockets say nothing about either.
+    elsewhere = case.route.target == "windows" or (
+        case.route.remote and case.route.target == "engine-host"
+    )
     return _Found([], final=elsewhere or any(n.id == "in-container" for n in case.route.notes))
 
 

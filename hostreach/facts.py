@@ -43,6 +43,10 @@ class Client(NamedTuple):
     """The engine's ID of the container hostreach runs in, when it runs in one."""
     networks: Mapping[str, str] = _EMPTY
     """That container's networks, as the engine reports them: name -> its IPv4 address there."""
+    wsl_networking: str | None = None
+    """WSL 2's networking mode as ``wslinfo --networking-mode`` says it (nat, mirrored)."""
+    wslconfig: str | None = None
+    """The text of the Windows user's .wslconfig, where it was found (WSL 2 only)."""
 
 
 class Gateway(NamedTuple):
@@ -180,6 +184,8 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "caller_address": c.caller_address,
             "container_id": c.container_id,
             "networks": dict(c.networks),
+            "wsl_networking": c.wsl_networking,
+            "wslconfig": c.wslconfig,
         },
         "daemon": None
         if facts.daemon is None
@@ -383,6 +389,8 @@ def _client(r: _Reader | None) -> Client:
         caller_address=r.parsed("caller_address", check_address, "an IP address"),
         container_id=r.parsed("container_id", _container_id, "a container ID"),
         networks=_networks(r.child("networks")),
+        wsl_networking=r.text("wsl_networking"),
+        wslconfig=r.text("wslconfig"),
     )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import NamedTuple
 
-from hostreach import engine, vantage
-from hostreach.errors import EndpointError, NoRouteError
+from hostreach import engine, vantage, wslconfig
+from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts
 from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
 from hostreach.runtimes import Runtime, by_id, identify
@@ -58,6 +58,19 @@ def _refuse_broken_endpoint(facts: Facts) -> None:
 def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
     """Return the strategy for the request, and the notes that asking for it earns."""
     asked = ctx.request.strategy
+    if ctx.request.target == "windows":
+        if asked != "auto":
+            raise UsageError("--target windows chooses its own route: leave out --strategy")
+        return "windows-ip", [
+            Note(
+                "windows-firewall",
+                "the Windows service must listen on that address or on all interfaces, and"
+                " Windows' firewall must let the port in from WSL",
+                "on Windows (PowerShell, as administrator): New-NetFirewallRule -DisplayName WSL"
+                " -Direction Inbound -InterfaceAlias 'vEthernet (WSL)' -Action Allow (NAT mode;"
+                " in mirrored mode allow the port in the Hyper-V firewall)",
+            )
+        ]
     if asked == "host-network":
         return "host-network", [
             Note(
@@ -114,6 +127,8 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
     value = HOST_GATEWAY if strategy == "host-gateway" else NATIVE
     if strategy == "caller-ip":
         return dict.fromkeys(aliases, _caller_address(ctx))
+    if strategy == "windows-ip":
+        return dict.fromkeys(aliases, _windows(ctx)[0])
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
         try:
             value = _address(ctx, strategy)
@@ -148,6 +163,10 @@ def _caller_address(ctx: _Context) -> str:
             " (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
         )
     return found
+
+
+def _windows(ctx: _Context) -> tuple[str, str]:
+    return wslconfig.windows_address(ctx.facts, vantage.lan_address(ctx.facts))
 
 
 def _own_network(ctx: _Context) -> tuple[str, str]:
@@ -223,7 +242,8 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 f"inside the container, connect to the host's address itself{shown}",
             )
         )
-    notes += ctx.runtime.notes(facts)
+    if ctx.request.target != "windows":  # the row's notes are about the engine's machine
+        notes += ctx.runtime.notes(facts)
     notes += _vantage_notes(ctx)
     return notes
 
@@ -292,6 +312,9 @@ _REASONS: dict[str, str] = {
 
 
 def _reason(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> str:
+    if strategy == "windows-ip":
+        text = _windows(ctx)[1]
+        return text[0].upper() + text[1:] + "."
     nested = strategy == "caller-ip" and ctx.vantage.topology == "nested"
     text = _REASONS[f"{strategy} nested" if nested else strategy].format(
         title=ctx.runtime.title,

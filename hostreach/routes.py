@@ -20,11 +20,19 @@ chosen by auto."""
 
 StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
 Strategy = Literal[
-    "native", "host-gateway", "gateway-ip", "lan-ip", "host-loopback", "host-network", "caller-ip"
+    "native",
+    "host-gateway",
+    "gateway-ip",
+    "lan-ip",
+    "host-loopback",
+    "host-network",
+    "caller-ip",
+    "windows-ip",
 ]
-Target = Literal["caller", "engine-host"]
-TARGETS: tuple[Target, ...] = ("caller", "engine-host")
-"""Whom the route reaches: the process that asks (default), or the engine's machine."""
+Target = Literal["caller", "engine-host", "windows"]
+TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")
+"""Whom the route reaches: the process that asks (default), the engine's machine, or (in WSL 2)
+the Windows host."""
 
 
 class Request(NamedTuple):
@@ -183,7 +191,7 @@ class Route(NamedTuple):
                 Note(str(n["id"]), str(n["message"]), str(n["fix"])) for n in data["notes"]
             ),
             network_mode=mode,
-            target="engine-host" if data.get("target") == "engine-host" else "caller",
+            target=data["target"] if data.get("target") in TARGETS else "caller",
             topology=str(data.get("topology", "local")),
         )
 

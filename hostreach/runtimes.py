@@ -399,12 +399,11 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
         notes.append(
             Note(
                 "wsl-two-hosts",
-                "this engine runs inside WSL 2: the route reaches the WSL distro, not Windows. To"
-                " reach a Windows service use the WSL default gateway (NAT mode: `ip route show"
-                " default`) or, in mirrored mode, the Windows LAN address, e.g. --strategy lan-ip",
-                "for a Windows service (NAT mode): docker run --add-host=host.docker.internal:"
-                "<the gateway from `ip route show default`> ..., and allow the port in the"
-                " Windows firewall; in mirrored mode: python -m hostreach flags --strategy lan-ip",
+                "this engine runs inside WSL 2: the route reaches the WSL distro, not Windows; for"
+                " a service on Windows pass --target windows",
+                "for a service on Windows: python -m hostreach flags --target windows (the"
+                " distro's default gateway in NAT mode; Windows' own address in mirrored mode,"
+                " with hostAddressLoopback=true)",
             )
         )
     if engine.rootless(facts):

@@ -170,8 +170,7 @@ def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
     assert route.strategy == "host-gateway"  # the WSL distro, where this engine runs
     (warning,) = [w for w in route.warnings if "WSL 2" in w]
     assert "not Windows" in warning
-    assert "ip route show default" in warning  # NAT mode: the gateway is Windows
-    assert "mirrored mode" in warning
+    assert "--target windows" in warning  # which answers Windows: see the tests below
 
 
 def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
@@ -286,3 +285,48 @@ def test_in_a_job_container_the_caller_is_the_job() -> None:
 def test_a_job_container_the_engine_does_not_know_gets_no_route() -> None:
     with pytest.raises(NoRouteError, match="the engine does not report"):
         resolve(nested(client__networks={}))
+
+
+def in_wsl(wslconfig: str | None = None, **changes: Any) -> Facts:
+    """The published Docker Engine 29.4.1 in a WSL 2 distro, with the distro's network as
+    MicrosoftDocs/WSL WSL/networking.md shows it (distro 172.30.98.229, Windows 172.30.96.1)."""
+    wsl = {
+        "client__wsl": True,
+        "client__wslconfig": wslconfig,
+        "network": {
+            "default_gateway": {"ip": "172.30.96.1", "interface": "eth0"},
+            "interfaces": {"eth0": ["172.30.98.229"], "lo": ["127.0.0.1"]},
+        },
+    }
+    return variant(PUBLISHED / "docker-engine-29.4.1-wsl2.json", **{**wsl, **changes})
+
+
+def test_target_windows_in_nat_mode_is_the_distros_gateway() -> None:
+    route = resolve(in_wsl(), Request(target="windows"))
+    assert route.flags == ["--add-host=host.docker.internal:172.30.96.1"]
+    assert "NAT mode" in route.reason
+    assert any("Windows' firewall" in w for w in route.warnings)
+    assert not any("not Windows" in w for w in route.warnings)
+    # The distro itself stays the default target, with the note naming --target windows.
+    assert any("--target windows" in w for w in resolve(in_wsl()).warnings)
+
+
+def test_target_windows_in_mirrored_mode_needs_host_address_loopback() -> None:
+    mirrored = "[wsl2]\nnetworkingMode=mirrored\n"  # MicrosoftDocs/WSL WSL/networking.md
+    with pytest.raises(NoRouteError, match="hostAddressLoopback=true"):
+        resolve(in_wsl(mirrored), Request(target="windows"))
+    # As WSL reads it: any case, spaces around '=', CRLF, comments.
+    loopback = "[WSL2]\r\nNetworkingMode = Mirrored\r\n# a comment\r\n[experimental]\r\nhostAddressLoopback = True\r\n"
+    route = resolve(in_wsl(loopback), Request(target="windows"))
+    assert route.flags == ["--add-host=host.docker.internal:172.30.98.229"]
+    assert "mirrored mode" in route.reason
+    # wslinfo's answer wins over the file.
+    nat = resolve(in_wsl(loopback, client__wsl_networking="nat"), Request(target="windows"))
+    assert nat.flags == ["--add-host=host.docker.internal:172.30.96.1"]
+
+
+def test_target_windows_outside_wsl_is_bad_usage() -> None:
+    with pytest.raises(UsageError, match="inside a WSL 2 distro"):
+        resolve(load(ROOTFUL), Request(target="windows"))
+    with pytest.raises(UsageError, match="leave out --strategy"):
+        resolve(in_wsl(), Request(target="windows", strategy="lan-ip"))

@@ -99,6 +99,40 @@ def _uname() -> tuple[str, str]:
     return platform.release(), platform.node()
 
 
+def wsl_networking(timeout: float = 2.0) -> str | None:
+    """WSL 2's networking mode from ``wslinfo --networking-mode`` (WSL 2.0+), or None."""
+    import shutil  # noqa: PLC0415 - WSL only
+    import subprocess  # noqa: PLC0415
+
+    command = shutil.which("wslinfo")
+    if command is None:
+        return None
+    try:
+        done = subprocess.run(
+            [command, "--networking-mode"], capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    answer = done.stdout[:64].decode("ascii", "replace").strip().lower()
+    return answer if done.returncode == 0 and answer in ("nat", "mirrored") else None
+
+
+def wslconfig(root: StrPath) -> str | None:
+    """The Windows user's .wslconfig (C:\\Users\\NAME\\.wslconfig), where exactly one is found."""
+    import glob  # noqa: PLC0415 - WSL only
+
+    from hostreach.errors import InputError  # noqa: PLC0415
+    from hostreach.files import read_text  # noqa: PLC0415
+
+    found = glob.glob(os.path.join(os.fspath(root), "mnt", "c", "Users", "*", ".wslconfig"))
+    if len(found) != 1:
+        return None  # none, or several users': not guessed
+    try:
+        return read_text(found[0], what=".wslconfig", limit=64 * 1024)
+    except (OSError, InputError):
+        return None
+
+
 def os_name() -> str:
     """Return this machine's OS as the facts name it: linux, darwin or windows."""
     return _OS.get(sys.platform, sys.platform)
@@ -109,10 +143,13 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
     system = os_name()
     release, node = _uname()
     markers = container_markers(root) if system == "linux" else ()
+    wsl = system == "linux" and is_wsl(release, environ, root)
     return {
         "os": system,
         "release": release,
-        "wsl": system == "linux" and is_wsl(release, environ, root),
+        "wsl": wsl,
+        "wsl_networking": wsl_networking() if wsl and not markers else None,
+        "wslconfig": wslconfig(root) if wsl and not markers else None,
         "in_container": bool(markers),
         "container_markers": list(markers),
         "hostname": node,
