@@ -115,7 +115,24 @@ def _start_fetch(
 
         return _docker.fetch(environ, paths, timeout=timeout)
 
-    return (lambda: _guarded(found, timeout, through_sdk)), lambda: None
+    return (lambda: _guarded(found, timeout, through_sdk)), lambda: _source_address(found.address)
+
+
+def _source_address(address: endpoint.Address) -> str | None:
+    """This machine's address toward a tcp:// engine the docker SDK speaks to (TLS): the source
+    address the kernel picks for it, as `ip route get` says (a UDP connect sends nothing)."""
+    if address.scheme not in ("tcp", "https") or not address.host:
+        return None
+    import socket  # noqa: PLC0415
+
+    try:
+        found = socket.getaddrinfo(address.host, address.port or 2376, 0, socket.SOCK_DGRAM)
+        family, _, _, _, target = found[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(target)
+            return check_address(str(probe.getsockname()[0]))
+    except (OSError, UnicodeError, ValueError, IndexError):
+        return None
 
 
 def start_engine(
