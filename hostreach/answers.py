@@ -2,7 +2,8 @@
 
 An answer is kept only when the engine itself answered (never a guess made without it) and
 only while its dependencies hold: the engine socket's identity and, for a route to this
-machine's main address, that address on the default route's interface.
+machine's own address (its main one, or a job container's), that address on the default route's
+interface.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def dependencies(facts: Facts, route: Route) -> list[str] | None:
     if engine is None:
         return None  # no identity to check: an engine on tcp:// or ssh:// is asked every time
     found = [engine]
-    if route.strategy == "lan-ip":
+    # Routes to an address of this machine (its main one, or this container's own) hold only
+    # while that address does.
+    if route.strategy in ("lan-ip", "caller-ip"):
         gateway, address = facts.network.default_gateway, route.address
         if gateway is None or address is None:
             return None

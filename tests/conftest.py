@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -337,6 +338,36 @@ def decoy_on_the_engines_machine(port: int) -> Iterator[str]:
     finally:
         proc.kill()
         proc.wait(10)
+
+
+@dataclass
+class RunningRelay:
+    """A `hostreach relay` started for a test: its status line, then its log and exit code."""
+
+    status: str
+    log: str = ""
+    exit_code: int | None = None
+
+
+@contextlib.contextmanager
+def relay_running(engine: Engine, port: int) -> Iterator[RunningRelay]:
+    """Run `python -m hostreach relay --port PORT` against the engine until the block ends."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hostreach", "relay", "--port", str(port), "--no-cache"],
+        env=engine.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    running = RunningRelay(status=proc.stdout.readline())
+    try:
+        assert running.status.startswith("relay: "), running.status
+        yield running
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, running.log = proc.communicate(timeout=30)
+        running.exit_code = proc.returncode
 
 
 @dataclass

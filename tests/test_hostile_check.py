@@ -5,7 +5,6 @@ firewall rules that cannot be judged)."""
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import IMAGE, ROOTFUL, Engine, FakeEngine, HostServer, cli
+from conftest import IMAGE, ROOTFUL, Engine, FakeEngine, HostServer, cli, relay_running
 
 from hostreach.diagnose import diagnose
 from hostreach.facts import Firewall, Listener, Listening, load
@@ -131,25 +130,13 @@ def test_check_in_front_of_a_relay_with_its_backend_down_is_not_connected(
     with socket.socket() as free:  # a port where nothing listens, on loopback and the bridge
         free.bind(("127.0.0.1", 0))
         port = str(free.getsockname()[1])
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "hostreach", "relay", "--port", port, "--no-cache"],
-        env=rootful.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert relay.stdout is not None
-        assert relay.stdout.readline().startswith("relay: ")
+    with relay_running(rootful, int(port)) as relay:
         done = cli("check", "--port", port, "--image", IMAGE, "--format", "json", env=rootful.env())
         data = json.loads(done.stdout)
         assert done.returncode == 1
         assert data["probes"][0]["outcome"] != "connected", data["probes"]
-    finally:
-        relay.send_signal(signal.SIGTERM)
-        _, err = relay.communicate(timeout=30)
-    assert "does not answer" in err
-    assert "not listening until it does" in err
+    assert "does not answer" in relay.log
+    assert "not listening until it does" in relay.log
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IMAGE, IN_CI, Engine, HostServer, cli, reach
+from conftest import IMAGE, IN_CI, Engine, HostServer, cli, reach, relay_running
 
 pytestmark = pytest.mark.engine
 
@@ -227,25 +227,11 @@ def test_relay_makes_loopback_service_reachable(
     name: str, loopback_server: HostServer, request: pytest.FixtureRequest
 ) -> None:
     engine: Engine = request.getfixturevalue(name)
-    port = str(loopback_server.port)
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "hostreach", "relay", "--port", port, "--no-cache"],
-        env=engine.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert relay.stdout is not None
-        status = relay.stdout.readline()
-        assert status.startswith("relay: "), relay.stderr.read() if relay.stderr else ""
-        assert f"-> 127.0.0.1:{port}" in status
+    with relay_running(engine, loopback_server.port) as relay:
+        assert f"-> 127.0.0.1:{loopback_server.port}" in relay.status
         flags = cli("flags", env=engine.env(), check=True).stdout.split()
         answers = [reach(engine, flags, "host.docker.internal", loopback_server.port).stdout]
         answers.append(reach(engine, flags, "host.docker.internal", loopback_server.port).stdout)
         assert all(loopback_server.token in a for a in answers), answers
-    finally:
-        relay.send_signal(signal.SIGTERM)
-        _, err = relay.communicate(timeout=30)
-    assert relay.returncode == 0, err
-    assert "Traceback" not in err
+    assert relay.exit_code == 0, relay.log
+    assert "Traceback" not in relay.log

@@ -4,9 +4,7 @@ decoy that answers on the same port on the engine's machine."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -21,6 +19,7 @@ from conftest import (
     cli,
     decoy_on_the_engines_machine,
     reach,
+    relay_running,
 )
 
 import hostreach
@@ -101,25 +100,13 @@ def test_a_relay_serves_a_remote_engines_containers_and_no_one_else(
     flags = cli("flags", env=remote.env(), check=True).stdout.split()
     before = reach(remote, flags, "host.docker.internal", loopback_server.port)
     assert_not_reached(before, loopback_server.token, "Connection refused")  # 127.0.0.1 only
-    relay = subprocess.Popen(
-        [sys.executable, "-m", "hostreach", "relay", "--port", port, "--no-cache"],
-        env=remote.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert relay.stdout is not None
-        status = relay.stdout.readline()
-        assert status.startswith(f"relay: {CALLER_ADDRESS}:{port} -> 127.0.0.1:{port}"), status
+    with relay_running(remote, loopback_server.port) as relay:
+        assert relay.status.startswith(f"relay: {CALLER_ADDRESS}:{port} -> 127.0.0.1:{port}")
         with decoy_on_the_engines_machine(loopback_server.port) as decoy:
             done = reach(remote, flags, "host.docker.internal", loopback_server.port)
             assert loopback_server.token in done.stdout, done.stderr
             assert decoy not in done.stdout
-    finally:
-        relay.send_signal(signal.SIGTERM)
-        _, err = relay.communicate(timeout=30)
-    assert relay.returncode == 0, err
+    assert relay.exit_code == 0, relay.log
 
 
 @pytest.mark.parametrize(

@@ -34,4 +34,6 @@ def test_launcher_with_docker_run_kwargs(
         )
     finally:
         client.close()
-    assert output.decode().count(server.token) == 2
+    # Seen failing about one full run in eight on Podman 4.3.1 (not reproduced alone): the
+    # message keeps what the container printed and the route it was given.
+    assert output.decode().count(server.token) == 2, (output, route.to_json())
