@@ -22,7 +22,7 @@ import sys
 
 from hostreach import __version__
 
-TYPE_CHECKING = False  # the one such block: typing would cost more than a whole warm answer
+TYPE_CHECKING = False  # typing would cost more than a whole warm answer (so in __init__ too)
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
