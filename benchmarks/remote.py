@@ -6,7 +6,7 @@ Prints medians and ratios; asserts nothing. Needs the remote engine `.ci/engines
     python benchmarks/remote.py [--runs N]
 
 - tcp://: `flags` against the remote engine beside the same call against the local one (the
-  difference is the engine round trips), both asked every time (remote answers are not kept)
+  difference is the engine round trips), both asked every time; and warm, its answer kept
 - ssh://: `flags` beside `docker version` over the same ssh (both open ssh sessions)
 """
 
@@ -33,10 +33,12 @@ def main() -> int:
     cases = {
         "python -c pass": ([py, "-c", "pass"], local),
         "flags --no-cache, local socket": ([*flags, "--no-cache"], local),
-        "flags, tcp:// engine": (flags, tcp),
+        "flags, tcp:// engine": ([*flags, "--no-cache"], tcp),
+        "flags, tcp:// engine, warm": (flags, tcp),
         "docker version, ssh://": (["docker", "version"], ssh),
-        "flags, ssh:// engine": (flags, ssh),
+        "flags, ssh:// engine": ([*flags, "--no-cache"], ssh),
     }
+    wall(flags, tcp)  # keep the warm answer
     times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.runs):
         for name, (argv, env) in cases.items():

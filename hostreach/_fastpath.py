@@ -9,11 +9,13 @@ with no expiry:
   (``DOCKER_HOST``, ``DOCKER_CONTEXT``, ...), the Docker CLI config file's identity (``docker
   context use`` rewrites it), and the exact arguments;
 - its dependencies, checked at every replay: the engine socket's identity (an engine restart
-  makes a new socket file) and, for a route that points at this machine's main address, that
-  the default route still leaves through the same interface holding that address.
+  makes a new socket file); for a route that points at this machine's own address, that the
+  default route still leaves through the same interface holding it; for a route to the caller
+  through a tcp:// engine on another machine, that this machine still leaves toward it from the
+  same address (that route depends on nothing else).
 
 Only answers made from the engine's own reply are stored (never a guess made without it), and
-only where a dependency can be checked: an engine on a unix socket. Anything unexpected (an
+only where a dependency can be checked (not for ssh://, whose host only ssh resolves). Anything unexpected (an
 unreadable, damaged or foreign entry) means "not cached", and the full path runs.
 """
 
@@ -113,6 +115,34 @@ def address_dependency(interface: str, address: str) -> str | None:
     return f"main{_SEP}{interface}{_SEP}{address}"
 
 
+def remote_dependency(host: str, port: int, address: str) -> str | None:
+    """Return the dependency of a remote engine's route to the caller: this machine still
+    leaves toward ``host:port`` from ``address`` (nothing else of the answer depends on that
+    engine). None where that cannot be checked now."""
+    if _source_address(host, port) != address:
+        return None
+    return f"peer{_SEP}{host}{_SEP}{port} {address}"
+
+
+def _source_address(host: str, port: int) -> str | None:
+    # The kernel's choice of source address toward host:port (a UDP connect sends nothing).
+    # _socket, not socket: imported only for such an entry, and only its C part is needed.
+    import _socket  # noqa: PLC0415
+
+    try:
+        # The host as ASCII bytes: a str host would load the idna codec, and with it re (4 ms).
+        name = host.encode("ascii")
+        family, _, _, _, target = _socket.getaddrinfo(name, port, 0, _socket.SOCK_DGRAM)[0]
+        probe = _socket.socket(family, _socket.SOCK_DGRAM)
+        try:
+            probe.connect(target)
+            return str(probe.getsockname()[0])
+        finally:
+            probe.close()
+    except (OSError, IndexError, UnicodeError):
+        return None
+
+
 def _read_text(path: str) -> str:
     with open(path, encoding="ascii", errors="replace") as f:
         return f.read(_MAX_ENTRY)
@@ -145,6 +175,9 @@ def _holds(dependency: str) -> bool:
         return file_identity(first) == second
     if kind == "main":
         return _main_address_holds(first, second)
+    if kind == "peer":
+        port, _, address = second.partition(" ")
+        return port.isdecimal() and _source_address(first, int(port)) == address
     return False
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from hostreach import _fastpath
+from hostreach import _fastpath, vantage
 from hostreach.facts import Facts
 from hostreach.routes import Route
 
@@ -19,9 +19,11 @@ def dependencies(facts: Facts, route: Route) -> list[str] | None:
     """Return what the answer depends on, or None when it must not be kept."""
     if facts.daemon is None or any(i.source.startswith("engine") for i in facts.issues):
         return None  # a guess
+    if route.remote and route.strategy == "caller-ip":
+        return _remote_dependencies(facts, route)
     engine = _fastpath.socket_dependency(facts.client.endpoint)
     if engine is None:
-        return None  # no identity to check: an engine on tcp:// or ssh:// is asked every time
+        return None  # no identity to check (ssh://, or a TCP engine on this machine)
     found = [engine]
     # Routes to an address of this machine (its main one, or this container's own) hold only
     # while that address does.
@@ -34,6 +36,14 @@ def dependencies(facts: Facts, route: Route) -> list[str] | None:
             return None
         found.append(main)
     return found
+
+
+def _remote_dependencies(facts: Facts, route: Route) -> list[str] | None:
+    here = vantage.of(facts)
+    if here.scheme not in ("tcp", "http", "https") or not here.engine_host or not here.engine_port:
+        return None  # ssh://: only ssh knows where its host is
+    found = _fastpath.remote_dependency(here.engine_host, here.engine_port, route.address or "")
+    return None if found is None else [found]
 
 
 def remember(cache_key: str, facts: Facts, route: Route, payload: str) -> None:

@@ -27,6 +27,8 @@ class Vantage(NamedTuple):
     """The engine endpoint's scheme: unix, tcp, ssh, npipe ("" when unknown)."""
     engine_host: str | None
     """The engine endpoint's host name or address, for tcp:// and ssh://."""
+    engine_port: int | None
+    """The engine endpoint's TCP port, for tcp://."""
     remote: bool
     """The engine runs on another machine (ssh://, or tcp:// to an address not ours)."""
     shares_network: bool
@@ -43,16 +45,19 @@ class Vantage(NamedTuple):
         return "nested" if self.nested else "local"
 
 
-def endpoint_parts(endpoint: str | None) -> tuple[str, str | None]:
-    """Return ``(scheme, host)`` of an engine endpoint such as ``tcp://10.0.0.5:2376``."""
+def endpoint_parts(endpoint: str | None) -> tuple[str, str | None, int | None]:
+    """Return ``(scheme, host, port)`` of an engine endpoint such as ``tcp://10.0.0.5:2376``
+    (the port the docker CLI would use where none is given: 2375, or 2376 with TLS)."""
     if not endpoint:
-        return "", None
+        return "", None, None
     try:
         parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        port = parts.port  # raises ValueError on a port that is not a number
     except ValueError:
-        return "", None
-    return parts.scheme, parts.hostname
+        return "", None, None
+    if port is None and parts.scheme in ("tcp", "http", "https"):
+        port = 2376 if parts.scheme == "https" else 2375
+    return parts.scheme, parts.hostname, port
 
 
 def _is_remote(facts: Facts, scheme: str, host: str | None) -> bool:
@@ -85,13 +90,18 @@ def _shares_network(facts: Facts, *, remote: bool) -> bool:
 
 def of(facts: Facts) -> Vantage:
     """Return where the caller stands, from the facts."""
-    scheme, host = endpoint_parts(facts.client.endpoint)
+    scheme, host, port = endpoint_parts(facts.client.endpoint)
     remote = _is_remote(facts, scheme, host)
     shares = _shares_network(facts, remote=remote)
     # Without the engine's answer there is no telling whether we share its host's network.
     nested = facts.client.in_container and not shares and not remote and facts.daemon is not None
     return Vantage(
-        scheme=scheme, engine_host=host, remote=remote, shares_network=shares, nested=nested
+        scheme=scheme,
+        engine_host=host,
+        engine_port=port,
+        remote=remote,
+        shares_network=shares,
+        nested=nested,
     )
 
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from conftest import (
@@ -168,3 +169,32 @@ def test_an_engine_that_drops_packets_costs_the_timeout_and_one_line(
         assert (done.returncode, done.stdout) == (code, "")
         assert "did not answer within 1 s" in done.stderr
         assert done.stderr.count("\n") == 1
+
+
+@pytest.fixture
+def moved_caller() -> Iterator[str]:
+    """This machine now leaves toward the engine's machine from another address."""
+    moved = "10.250.0.3"
+    subprocess.run(["ip", "addr", "add", f"{moved}/24", "dev", "hr-caller"], check=True)
+    subprocess.run(
+        ["ip", "route", "add", "10.250.0.2/32", "dev", "hr-caller", "src", moved], check=True
+    )
+    try:
+        yield moved
+    finally:
+        subprocess.run(["ip", "route", "del", "10.250.0.2/32", "dev", "hr-caller"], check=False)
+        subprocess.run(["ip", "addr", "del", f"{moved}/24", "dev", "hr-caller"], check=False)
+
+
+def test_a_remote_route_is_kept_only_while_this_machine_leaves_from_the_same_address(
+    remote: Engine, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    env = remote.env(XDG_CACHE_HOME=str(tmp_path), PYTHONPROFILEIMPORTTIME="1")
+    cold = cli("flags", env=env, check=True)
+    warm = cli("flags", env=env, check=True)
+    assert warm.stdout == cold.stdout == f"--add-host=host.docker.internal:{CALLER_ADDRESS}\n"
+    assert "hostreach.cli" in cold.stderr
+    assert "hostreach.cli" not in warm.stderr  # replayed: the engine was not asked
+    moved = request.getfixturevalue("moved_caller")
+    again = cli("flags", env=env, check=True)
+    assert again.stdout == f"--add-host=host.docker.internal:{moved}\n"  # not the stale answer
