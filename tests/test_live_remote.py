@@ -115,6 +115,8 @@ def test_a_relay_serves_a_remote_engines_containers_and_no_one_else(
     [
         ("ssh://root@10.250.0.2", "Host key verification failed"),  # not in known_hosts
         ("ssh://nosuchhost.invalid", "Could not resolve hostname"),
+        ("ssh://no-such-user@hr-remote-ssh", "Permission denied"),  # never a password prompt
+        ("tcp://nosuchhost.invalid:2375", "could not be reached"),
     ],
 )
 def test_an_ssh_engine_that_cannot_be_reached_is_one_line_at_once(
