@@ -133,8 +133,8 @@ def _route_options(parser: Parser, *, target: bool = True) -> None:
         choices=TARGETS,
         default="caller",
         help="whom containers must reach: this process's machine, where hostreach runs"
-        " (caller, the default), or the engine's machine (engine-host); they differ when the"
-        " engine runs on another machine",
+        " (caller, the default), the engine's machine (engine-host; they differ when the"
+        " engine runs elsewhere or hostreach in a container), or, inside WSL 2, Windows",
     )
 
 

@@ -375,8 +375,8 @@ def _check_proof(case: _Case) -> _Found:
                 f"A container resolved {probe.alias} to {probe.resolved}, but this machine's proof"
                 " listener did not answer there: the route leads to another machine (the"
                 " engine's, a VM), where a service on the same port would be the wrong one.",
-                "for a service on this machine use the default --target caller; if that is what"
-                " failed, send `python -m hostreach facts` with a report",
+                "drop a --strategy or --runtime given by hand (the default route reaches this"
+                " machine); if the default failed, send `python -m hostreach facts` with a report",
             )
             for probe in case.probes
             if probe.outcome == "elsewhere"

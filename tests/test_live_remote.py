@@ -141,12 +141,18 @@ def test_check_proves_the_route_leads_to_the_caller_before_it_trusts_a_port(
         assert done.returncode == 0, data
         assert data["probes"][0]["outcome"] == "connected"
         assert data["probes"][0]["proven"] is True
-        # The engine's own host-gateway: the decoy answers the port, the proof fails first.
-        done = cli(*argv, "--target", "engine-host", env=remote.env())
+        # For this machine through the engine's own host-gateway (asked for by hand): the decoy
+        # answers the port, and the proof fails first.
+        done = cli(*argv, "--strategy", "host-gateway", env=remote.env())
         data = json.loads(done.stdout)
         assert done.returncode == 1
         assert data["probes"][0]["outcome"] == "elsewhere"
         assert "wrong-machine" in {f["id"] for f in data["findings"]}
+        # For the engine's machine, on purpose: no proof here, and its service answers.
+        done = cli(*argv, "--target", "engine-host", env=remote.env())
+        data = json.loads(done.stdout)
+        assert done.returncode == 0, data
+        assert (data["probes"][0]["outcome"], data["probes"][0]["proven"]) == ("connected", False)
 
 
 @pytest.fixture

@@ -38,6 +38,8 @@ def _diagnosis(
                 port=ports[0],
                 image=args.image,
                 timeout=args.timeout,
+                # The proof is a listener here: only a route meant for this machine can pass it.
+                prove=route.target == "caller",
             ),
         )
     return diagnose(facts, route, ports, probes)

@@ -300,19 +300,20 @@ def probe_container(
     port: int,
     image: str,
     timeout: float,
-    proof_address: str = "0.0.0.0",
+    prove: bool = True,
     environ: Mapping[str, str] | None = None,
 ) -> ProbeResult:
-    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``, after
-    proving that ALIAS leads here: a listener on ``proof_address`` answers a random token,
-    which the container must read through ALIAS (else the outcome is "elsewhere").
+    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
 
-    Raises EngineError where no container could be run (the engine, the image).
+    ``prove``: first prove that ALIAS leads here (the route's target is this machine): a
+    listener here answers a random token, which the container must read through ALIAS (else
+    the outcome is "elsewhere"). Raises EngineError where no container could be run.
     """
     from hostreach.probe import _docker, _token  # noqa: PLC0415 - imports docker
 
     environ = os.environ if environ is None else environ
-    with _token.listener(proof_address) as token:
+    with contextlib.ExitStack() as stack:
+        token = stack.enter_context(_token.listener("0.0.0.0")) if prove else None
         found = _docker.run_probe(
             environ,
             base_url=facts.client.endpoint,
