@@ -144,6 +144,7 @@ log "remote: $(DOCKER_HOST=$REMOTE_HOST docker version --format '{{.Server.Versi
 # 6. The same remote engine over ssh://: an sshd in its namespace, whose sessions reach that
 # engine (SetEnv DOCKER_HOST: one filesystem, so the local engine's socket is there too), and
 # an ssh client config for root naming it hr-remote-ssh, with its own key and known_hosts.
+# GatewayPorts: benchmarks/tunnel.py compares the tunnel with `ssh -R` bound to its bridge.
 SSH_DIR=/etc/hostreach-remote/ssh
 mkdir -p "$SSH_DIR" /run/sshd /root/.ssh
 chmod 700 /root/.ssh
@@ -162,6 +163,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 SetEnv DOCKER_HOST=unix:///run/hostreach-remote/docker.sock
+GatewayPorts clientspecified
 SSHD
 cat >/root/.ssh/hostreach-ci.conf <<SSHCONF
 Host hr-remote-ssh

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing would be this module's only cost: it is the root of every import
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from contextlib import AbstractContextManager
+
     from hostreach.facts import Facts
     from hostreach.routes import Route, StrategyChoice, Target
 
 __version__ = "0.2.0"
-__all__ = ["__version__", "collect", "route"]
+__all__ = ["__version__", "collect", "forget", "route", "tunnel"]
 
 _facts: Facts | None = None
 _routes: dict[tuple[object, ...], Route] = {}
@@ -71,3 +74,40 @@ def route(
         _routes[key] = answer
         answers.remember_route(cache_key, facts, answer)
     return answer
+
+
+def forget() -> None:
+    """Drop this process's probed facts and routes (a tunnel that starts or ends changes them)."""
+    global _facts  # noqa: PLW0603
+    _facts = None
+    _routes.clear()
+
+
+def tunnel(
+    *ports: int,
+    aliases: tuple[str, ...] = (),
+    targets: Mapping[int, tuple[str, int]] | None = None,
+    image: str = "docker.io/library/busybox:latest",
+    network: str | None = None,
+    timeout: float = 2.0,
+    log: Callable[[str], None] | None = None,
+) -> AbstractContextManager[Route]:
+    """Carry containers' connections to ``ports`` on this machine's loopback while a block runs.
+
+    ``with hostreach.tunnel(5432) as route: client.containers.run(image,
+    **route.docker_run_kwargs())``. Works with a local, tcp:// or ssh:// engine, opening every
+    connection from here; ``targets`` maps a port to another ``(host, port)`` here. Raises
+    HostreachError subclasses (TunnelError, EngineError, UsageError) when it cannot start, and
+    on leaving the block when it broke while running. See ``hostreach tunnel --help``.
+    """
+    from hostreach.tunnels import open_tunnel  # noqa: PLC0415
+
+    return open_tunnel(
+        *ports,
+        aliases=aliases,
+        targets=targets,
+        image=image,
+        network=network,
+        timeout=timeout,
+        log=log,
+    )

@@ -84,11 +84,20 @@ def code_identity() -> int:
     return newest
 
 
+def tunnels_dir() -> str:
+    """The folder where running tunnels keep their state files (see hostreach.probe.tunnel_state)."""
+    return os.path.join(cache_dir(), "tunnels")
+
+
 def key(*parts: str) -> str:
-    """Return the cache key of an answer to ``parts``, in the current engine selection."""
+    """Return the cache key of an answer to ``parts``, in the current engine selection.
+
+    The tunnels folder's identity is in it: a tunnel that starts or ends changes the answer.
+    """
     selection = [f"{name}={os.environ.get(name, '')}" for name in ENGINE_ENV]
     config = file_identity(os.path.join(docker_config_dir(), "config.json"))
-    return repr((__version__, code_identity(), uid(), *selection, config, *parts))
+    tunnels = file_identity(tunnels_dir())
+    return repr((__version__, code_identity(), uid(), *selection, config, tunnels, *parts))
 
 
 def _file_name(cache_key: str) -> str:

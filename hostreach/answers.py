@@ -19,6 +19,8 @@ def dependencies(facts: Facts, route: Route) -> list[str] | None:
     """Return what the answer depends on, or None when it must not be kept."""
     if facts.daemon is None or any(i.source.startswith("engine") for i in facts.issues):
         return None  # a guess
+    if route.strategy == "tunnel" or any(i.source == "tunnel" for i in facts.issues):
+        return None  # holds only while that process lives: asked again each time
     if route.remote and route.strategy == "caller-ip":
         return _remote_dependencies(facts, route)
     engine = _fastpath.socket_dependency(facts.client.endpoint)

@@ -319,6 +319,100 @@ def _add_relay(commands: Subparsers) -> None:
     relay.set_defaults(handler=doctor.relay)
 
 
+def _add_tunnel(commands: Subparsers) -> None:
+    from hostreach.commands import tunnel  # noqa: PLC0415 - loads with its parser only
+
+    parser = commands.add_parser(
+        "tunnel",
+        help="carry containers' connections to this machine's loopback, opened from here only",
+        description="Start a small container on the engine (local, tcp://, ssh://, a context)"
+        " that containers connect to; each connection is carried to this machine's"
+        " 127.0.0.1:PORT over connections hostreach opens to the engine's API, so it works"
+        " where the engine's machine cannot connect back. Prints the route's flags once it"
+        " carries, then runs until Ctrl-C or SIGTERM and removes what it started. While it"
+        " runs, `hostreach flags` answers its route.",
+    )
+    parser.add_argument(
+        "--port",
+        type=_port,
+        action="append",
+        default=[],
+        metavar="N",
+        help="port containers connect to, carried to 127.0.0.1:N here; may repeat",
+    )
+    parser.add_argument(
+        "--target",
+        dest="backends",
+        type=_target,
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="where the i-th --port leads instead of 127.0.0.1:PORT; may repeat",
+    )
+    parser.add_argument(
+        "--alias",
+        action="append",
+        metavar="NAME",
+        help=f"host name that leads to the tunnel; may repeat (default: {DEFAULT_ALIAS})",
+    )
+    parser.add_argument(
+        "--image",
+        type=_image,
+        default=DEFAULT_IMAGE,
+        help=f"image with busybox's sh, nc and mkfifo for the tunnel's container (default:"
+        f" {DEFAULT_IMAGE})",
+    )
+    parser.add_argument(
+        "--network",
+        type=_network_name,
+        metavar="NAME",
+        help="container network to serve (default: the engine's default network)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_count,
+        default=128,
+        metavar="N",
+        help="connections carried at once; more are refused and logged (default: 128)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_timeout,
+        default=600.0,
+        metavar="SECONDS",
+        help="close a connection that carried nothing for this long (default: 600)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FLAG_FORMATS,
+        default="shell",
+        help="how to print the route once the tunnel carries (as flags --format)",
+    )
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="only remove tunnel containers left behind (by a tunnel killed with kill -9)",
+    )
+    _common(parser, timeout_help="the most any engine call may take")
+    parser.set_defaults(handler=tunnel.tunnel, target="caller", strategy="auto", runtime=None)
+
+
+def _count(text: str) -> int:
+    if not (text.isascii() and text.isdecimal()) or not 0 < int(text) <= 65536:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 65536, not {text[:20]!r}")
+    return int(text)
+
+
+def _network_name(text: str) -> str:
+    from hostreach.checks import check_name  # noqa: PLC0415
+    from hostreach.errors import UsageError  # noqa: PLC0415
+
+    try:
+        return check_name(text, "network")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_facts(commands: Subparsers) -> None:
     from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
 
@@ -344,6 +438,7 @@ COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "doctor": _add_doctor,
     "check": _add_check,
     "relay": _add_relay,
+    "tunnel": _add_tunnel,
     "facts": _add_facts,
 }
 """Every subcommand and the function that adds its parser, in the order --help lists them."""

@@ -52,6 +52,9 @@ FINDINGS: dict[str, str] = {
     " that address and Windows' firewall to let the port in.",
     "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"
     " namespace than this one.",
+    "tunnel": "The route goes through a running `hostreach tunnel`: only its ports, and only"
+    " while it runs.",
+    "tunnel-port": "A `hostreach tunnel` runs, but does not carry the port asked about.",
 }
 """Every finding id, with what it means (the troubleshooting page is built from this table)."""
 
@@ -118,7 +121,7 @@ def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: boo
     bridge = facts.daemon.bridge_interface if facts.daemon else None
     if route.strategy == "host-network":
         return Arrival(None, loopback=True, interface="lo")
-    if route.strategy == "host-loopback":
+    if route.strategy in ("host-loopback", "tunnel"):  # the tunnel connects from this process
         return Arrival(None, loopback=True, interface=None)
     if route.strategy == "lan-ip":
         # Rootless engines connect from the host's namespace (slirp4netns), so over lo.
@@ -167,8 +170,11 @@ def _engine_findings(facts: Facts) -> list[Finding]:
     ]
 
 
-def _bind_findings(target: Arrival, port: int, sockets: list[Listener]) -> list[Finding]:
-    """Whether the service listens where containers arrive."""
+def _bind_findings(
+    target: Arrival, port: int, sockets: list[Listener], *, unreachable: bool
+) -> list[Finding]:
+    """Whether the service listens where containers arrive; ``unreachable``: no route reaches
+    this machine's loopback (a remote or rootless engine), so the fix is a tunnel."""
     if not sockets:
         return [
             Finding(
@@ -178,7 +184,7 @@ def _bind_findings(target: Arrival, port: int, sockets: list[Listener]) -> list[
                 f"start the service, or check its port: ss -ltnp 'sport = :{port}'",
             )
         ]
-    relay = f"python -m hostreach relay --port {port}"
+    relay = f"python -m hostreach {'tunnel' if unreachable else 'relay'} --port {port}"
     # On "::", IPV6_V6ONLY refuses IPv4: such a socket is no wildcard for containers.
     v6only = [s for s in sockets if s.address == "::" and s.v6only]
     addresses = sorted({s.address for s in sockets if s not in v6only})
@@ -421,12 +427,25 @@ def _check_ports(case: _Case) -> _Found:
     """For each port: does the service listen where containers arrive, and does a firewall drop?"""
     listening = case.facts.listening
     findings = []
+    tunnel = case.facts.tunnels[0] if case.route.strategy == "tunnel" else None
     for port in case.ports:
         probe = next((p for p in case.probes if p.port == port), None)
+        if tunnel is not None and port not in tunnel.ports:
+            findings.append(
+                Finding(
+                    "tunnel-port",
+                    "error",
+                    f"The running tunnel (pid {tunnel.pid}) does not carry port {port}:"
+                    " containers connecting to it there are refused.",
+                    "stop it and run: python -m hostreach tunnel "
+                    + " ".join(f"--port {p}" for p in (*tunnel.ports, port)),
+                )
+            )
         bound = True
         if listening is not None and port in listening.ports:
             sockets = [s for s in listening.sockets if s.port == port]
-            bind = _bind_findings(case.target, port, sockets)
+            unreachable = case.route.remote or case.route.rootless
+            bind = _bind_findings(case.target, port, sockets, unreachable=unreachable)
             findings += bind
             bound = not bind
         findings += _firewall_findings(case.facts, case.target, port, probe, bound=bound)

@@ -123,6 +123,23 @@ class ProbeResult(NamedTuple):
         return dict(self._asdict())
 
 
+class Tunnel(NamedTuple):
+    """A ``hostreach tunnel`` of this caller, running on the engine in use.
+
+    Containers reach ``ports`` on this machine at ``address``: the tunnel's container on
+    ``network`` (``network_mode``: the ``--network`` a container must join to reach it, None
+    where a plain ``run`` does).
+    """
+
+    container: str
+    address: str
+    network: str
+    ports: tuple[int, ...]
+    pid: int
+    network_mode: str | None = None
+    endpoint: str | None = None
+
+
 class Facts(NamedTuple):
     """Everything resolve needs, and nothing it has to ask the machine for."""
 
@@ -135,6 +152,8 @@ class Facts(NamedTuple):
     """Read only when ports were asked about (``doctor``, ``check``); None when not read."""
     firewall: Firewall | None = None
     """Read only by ``doctor`` and ``check``; None when not read."""
+    tunnels: tuple[Tunnel, ...] = ()
+    """This caller's tunnels that run on the engine in use (the engine confirmed each)."""
 
 
 MAX_DEPTH = 64
@@ -212,7 +231,13 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "sockets": [s._asdict() for s in facts.listening.sockets],
         },
         "firewall": None if facts.firewall is None else facts.firewall._asdict(),
+        "tunnels": [tunnel_json(t) for t in facts.tunnels],
     }
+
+
+def tunnel_json(tunnel: Tunnel) -> dict[str, Any]:
+    """Return a tunnel record as plain JSON data (a snapshot's, and the tunnel's state file)."""
+    return {**tunnel._asdict(), "ports": list(tunnel.ports)}
 
 
 def dumps(facts: Facts) -> str:
@@ -337,7 +362,45 @@ def from_json(data: object) -> Facts:
         schema=schema,
         listening=_listening(top.child("listening")),
         firewall=_firewall(top.child("firewall")),
+        tunnels=tuple(
+            _tunnel(_Reader(item, f"facts.tunnels[{i}]"))
+            for i, item in enumerate(top.array("tunnels"))
+        ),
     )
+
+
+def read_tunnel(data: object, path: str) -> Tunnel:
+    """Return the tunnel record in JSON ``data``; FactsError where it is not a whole, valid one."""
+    return _tunnel(_Reader(data, path))
+
+
+def _tunnel(r: _Reader) -> Tunnel:
+    ports = []
+    for i, item in enumerate(r.array("ports")):
+        value = item if isinstance(item, int) and not isinstance(item, bool) else None
+        ports.append(_port(value, f"{r.path}.ports[{i}]"))
+    pid = r.integer("pid")
+    container = r.parsed("container", _container_id, "a container ID")
+    address = r.parsed("address", check_address, "an IP address")
+    network = r.parsed("network", _network_name, "a network name")
+    if not ports or pid is None or pid <= 0 or not (container and address and network):
+        raise FactsError(f"facts: {r.path} is not a whole tunnel record")
+    return Tunnel(
+        container=container,
+        address=address,
+        network=network,
+        ports=tuple(ports),
+        pid=pid,
+        network_mode=r.parsed("network_mode", _network_name, "a network name"),
+        endpoint=r.text("endpoint"),
+    )
+
+
+def _network_name(text: str) -> str:
+    try:
+        return check_name(text, "network")
+    except UsageError as exc:
+        raise ValueError(text) from exc
 
 
 def _port(value: int | None, path: str) -> int:

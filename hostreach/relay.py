@@ -106,7 +106,7 @@ class Limits(NamedTuple):
     refresh_seconds: float = 10.0
 
 
-class _Activity:
+class Activity:
     """When a connection last carried a byte, in either direction."""
 
     def __init__(self) -> None:
@@ -116,20 +116,20 @@ class _Activity:
         return time.monotonic() - self.last
 
 
-class _Idle(Exception):
-    pass
+class Idle(Exception):
+    """A connection carried nothing, either way, for its idle limit."""
 
 
 async def _pipe(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
-    activity: _Activity,
+    activity: Activity,
     idle_seconds: float,
 ) -> None:
     """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
 
     ``drain`` waits while the other side reads slowly, so nothing buffers without bound; a
-    connection with no byte in either direction for ``idle_seconds`` ends with _Idle.
+    connection with no byte in either direction for ``idle_seconds`` ends with Idle.
     """
     try:
         while True:
@@ -138,7 +138,7 @@ async def _pipe(
                 chunk = await asyncio.wait_for(reader.read(_CHUNK), left)
             except TimeoutError:
                 if activity.idle_for() >= idle_seconds:
-                    raise _Idle from None
+                    raise Idle from None
                 continue  # the other direction was busy
             if not chunk:
                 break
@@ -225,14 +225,14 @@ class Relay:
                 self.log("backend", f"{who}: cannot reach {host_port(*self.plan.target)}: {exc}")
                 self._backend_down.set()
                 return
-            activity = _Activity()
+            activity = Activity()
             idle = self.limits.idle_seconds
             try:
                 await asyncio.gather(
                     _pipe(reader, up_writer, activity, idle),
                     _pipe(up_reader, writer, activity, idle),
                 )
-            except _Idle:
+            except Idle:
                 self.log("idle", f"{who}: closed after {idle:g} s without data")
             finally:
                 up_writer.close()

@@ -80,6 +80,10 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     if asked == "auto":
+        if ctx.facts.tunnels and ctx.request.target == "caller":
+            # The caller's own tunnel runs on this engine: it reaches this machine's loopback
+            # from any topology, which is what the user started it for.
+            return "tunnel", []
         if ctx.vantage.topology != "local" and ctx.request.target == "caller":
             # The runtime's own answers (its names, host-gateway) reach the engine's machine:
             # the caller is wherever the engine's machine sees this one (remote), or this
@@ -129,6 +133,8 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
         return dict.fromkeys(aliases, _caller_address(ctx))
     if strategy == "windows-ip":
         return dict.fromkeys(aliases, _windows(ctx)[0])
+    if strategy == "tunnel":
+        return dict.fromkeys(aliases, ctx.facts.tunnels[0].address)
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
         try:
             value = _address(ctx, strategy)
@@ -159,8 +165,8 @@ def _caller_address(ctx: _Context) -> str:
         raise NoRouteError(
             f"the engine runs on another machine ({facts.client.endpoint}), and the address at"
             f" which it sees this one is unknown: {why}. For a service on the engine's machine"
-            " pass --target engine-host; for one here, forward its port to the engine's machine"
-            " (ssh -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT)"
+            " pass --target engine-host; for one here, carry its port from this side:"
+            " python -m hostreach tunnel --port PORT"
         )
     return found
 
@@ -186,6 +192,8 @@ def _own_network(ctx: _Context) -> tuple[str, str]:
 def _network_mode(ctx: _Context, strategy: Strategy) -> str | None:
     if strategy == "host-network":
         return "host"
+    if strategy == "tunnel":
+        return ctx.facts.tunnels[0].network_mode
     if strategy == "caller-ip" and ctx.vantage.topology == "nested":
         name = _own_network(ctx)[0]
         # On a network the engine does not join by default, the sibling must join it.
@@ -242,6 +250,20 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 f"inside the container, connect to the host's address itself{shown}",
             )
         )
+    if strategy == "tunnel":
+        tunnel = facts.tunnels[0]
+        ports = ", ".join(map(str, tunnel.ports))
+        notes.append(
+            Note(
+                "tunnel",
+                f"through hostreach tunnel (pid {tunnel.pid}): only"
+                + (f" ports {ports} reach" if len(tunnel.ports) > 1 else f" port {ports} reaches")
+                + " this machine, and only while the tunnel runs",
+                f"to reach another port, stop it and start `hostreach tunnel --port {tunnel.ports[0]}"
+                " --port OTHER`",
+            )
+        )
+        return notes  # the runtime's own routes, and their caveats, are not in use
     if ctx.request.target != "windows":  # the row's notes are about the engine's machine
         notes += ctx.runtime.notes(facts)
     notes += _vantage_notes(ctx)
@@ -258,10 +280,9 @@ def _vantage_notes(ctx: _Context) -> list[Note]:
                 f"the engine runs on another machine ({facts.client.endpoint}): its containers"
                 f" reach this machine at {facts.client.caller_address}, the address of this"
                 " machine's connection to the engine; where they cannot (NAT, a cloud VM:"
-                " `hostreach check` tells), forward the port from this side instead",
-                "ssh -N -R ENGINE-BRIDGE-GATEWAY:PORT:127.0.0.1:PORT ENGINE-HOST, bound to the"
-                " engine's bridge gateway (never 0.0.0.0, which opens the port to its LAN), then"
-                " --add-host=host.docker.internal:host-gateway",
+                " `hostreach check` tells), carry the port from this side instead",
+                "python -m hostreach tunnel --port PORT: it opens every connection from this"
+                " machine, and only containers reach it (nothing on the engine machine's LAN)",
             )
         )
     elif ctx.vantage.remote:
@@ -308,6 +329,8 @@ _REASONS: dict[str, str] = {
     " address of this machine's connection to it",
     "caller-ip nested": "this process runs in a container of {title}: its siblings reach it"
     " at {address}, on a network they share",
+    "tunnel": "a hostreach tunnel carries connections from {title}'s containers, at {address},"
+    " to this machine's loopback, over connections this machine opened",
 }
 
 

@@ -15,8 +15,8 @@ from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
 STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
-"""The strategies a caller may ask for; ``native``, ``host-loopback`` and ``caller-ip`` are
-chosen by auto."""
+"""The strategies a caller may ask for; ``native``, ``host-loopback``, ``caller-ip`` and
+``tunnel`` (while ``hostreach tunnel`` runs) are chosen by auto."""
 
 StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
 Strategy = Literal[
@@ -28,6 +28,7 @@ Strategy = Literal[
     "host-network",
     "caller-ip",
     "windows-ip",
+    "tunnel",
 ]
 Target = Literal["caller", "engine-host", "windows"]
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")

@@ -88,6 +88,9 @@ class Runtime(NamedTuple):
     """The engine's own command line, which ``hostreach run`` hands over to."""
     default_network: str = "bridge"
     """The network a container joins when none is named (a sibling on it needs no --network)."""
+    joins_default_network: Callable[[Facts], bool] = lambda _facts: True
+    """Whether a plain ``run`` joins ``default_network`` (False: each container gets its own
+    user-mode network, and a sibling must name the network to share it)."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
     sources: tuple[str, ...] = ()
@@ -177,6 +180,9 @@ PODMAN = Runtime(
     reaches_loopback=_podman_machine,
     cli="podman",
     default_network="podman",  # `podman network ls`; its Docker API calls it "bridge" too
+    # Rootless `podman run` defaults to slirp4netns (4.x) or pasta (5.x), not the podman
+    # network: containers/podman docs/source/markdown/options/network.md ("default").
+    joins_default_network=lambda facts: not engine.rootless(facts),
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
@@ -185,6 +191,7 @@ PODMAN = Runtime(
     sources=(
         "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
         "containers/podman docs/source/markdown/options/add-host.md",
+        "containers/podman docs/source/markdown/options/network.md",
         "https://github.com/podman-container-tools/podman/issues/28718",
     ),
 )
@@ -414,7 +421,7 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
                 "the engine is rootless: RootlessKit blocks its containers from this machine's"
                 " 127.0.0.1 by design, so they reach the host at its main address",
                 "make the service listen on this machine's main address (or 0.0.0.0 behind a"
-                " firewall), or keep it on 127.0.0.1 and run `python -m hostreach relay --port"
+                " firewall), or keep it on 127.0.0.1 and run `python -m hostreach tunnel --port"
                 " PORT`; Engine 26+ can opt in with"
                 " DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false",
             )

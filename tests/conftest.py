@@ -6,6 +6,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -520,3 +521,22 @@ def assert_not_reached(done: subprocess.CompletedProcess[str], token: str, becau
     assert token not in done.stdout
     assert "nc-exit=1" in done.stdout, f"the container did not run: {done.stderr}"
     assert because in done.stderr, done.stderr
+
+
+NO_NC_IMAGE = "localhost/hostreach-test:dash"
+
+
+@pytest.fixture
+def no_nc_image(rootful: Engine, tmp_path: Path) -> str:
+    """An image with a shell (Debian's dash and the libraries it loads) but no nc."""
+    if rootful.docker("images", "-q", NO_NC_IMAGE).strip():
+        return NO_NC_IMAGE
+    dash = Path("/bin/dash")
+    libs = re.findall(r"(/\S+\.so[.\d]*) ", subprocess.check_output(["ldd", str(dash)], text=True))
+    tar = tmp_path / "dash.tar"
+    with tarfile.open(tar, "w") as archive:
+        archive.add(dash, arcname="bin/sh")
+        for lib in libs:
+            archive.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
+    rootful.docker("import", str(tar), NO_NC_IMAGE)
+    return NO_NC_IMAGE

@@ -125,6 +125,7 @@ LIVE_ONLY = {
     "network": ["net"],
     "check": ["--port", "1"],
     "relay": ["--port", "1"],
+    "tunnel": ["--port", "1"],
 }
 
 

@@ -112,8 +112,10 @@ def test_a_remote_engine_reaching_the_caller_reads_the_callers_listeners() -> No
     found = {f.id: f for f in report.findings}
     assert found["loopback-only"].severity == "error"
     assert "192.0.2.2:5432" in found["loopback-only"].fix
-    assert "0.0.0.0:PORT" not in found["remote-engine"].fix
-    assert "ENGINE-BRIDGE-GATEWAY" in found["remote-engine"].fix
+    # Where no route reaches the caller's loopback, the fix is a tunnel from this side.
+    assert "hostreach tunnel --port 5432" in found["loopback-only"].fix
+    assert "hostreach tunnel --port PORT" in found["remote-engine"].fix
+    assert "0.0.0.0" not in found["remote-engine"].fix
 
 
 def resolve_or_error(facts: Facts) -> Route | NoRouteError:

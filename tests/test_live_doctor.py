@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,25 +188,6 @@ def test_check_interrupted_removes_its_container(
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
-
-
-NO_NC_IMAGE = "localhost/hostreach-test:dash"
-
-
-@pytest.fixture
-def no_nc_image(rootful: Engine, tmp_path: Path) -> str:
-    """An image with a shell (Debian's dash and the libraries it loads) but no nc."""
-    if rootful.docker("images", "-q", NO_NC_IMAGE).strip():
-        return NO_NC_IMAGE
-    dash = Path("/bin/dash")
-    libs = re.findall(r"(/\S+\.so[.\d]*) ", subprocess.check_output(["ldd", str(dash)], text=True))
-    tar = tmp_path / "dash.tar"
-    with tarfile.open(tar, "w") as archive:
-        archive.add(dash, arcname="bin/sh")
-        for lib in libs:
-            archive.add(os.path.realpath(lib), arcname=lib.lstrip("/"))
-    rootful.docker("import", str(tar), NO_NC_IMAGE)
-    return NO_NC_IMAGE
 
 
 def test_check_says_when_the_image_has_no_nc(

@@ -39,7 +39,9 @@ def _diagnosis(
                 image=args.image,
                 timeout=args.timeout,
                 # The proof is a listener here: only a route meant for this machine can pass it.
-                prove=route.target == "caller",
+                # A tunnel carries only its ports, and only to this machine (its own process
+                # connects): it needs no proof, and would not carry the proof's port.
+                prove=route.target == "caller" and route.strategy != "tunnel",
             ),
         )
     return diagnose(facts, route, ports, probes)

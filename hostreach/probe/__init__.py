@@ -258,6 +258,15 @@ def collect(
             firewall, problems = firewall_probe.read_firewall(timeout=timeout)
             issues += [Issue("firewall", p, "not-read") for p in problems]
     client_data = {**client_fields, **where}
+    running: list[dict[str, Any]] = []
+    if daemon is not None:
+        from hostreach.probe import tunnel_state  # noqa: PLC0415
+
+        def get(path: str) -> Any:
+            return engine_get(path, timeout=timeout, environ=environ, home=home)
+
+        running, problems = tunnel_state.running(where.get("endpoint"), get)
+        issues += [Issue("tunnel", p, "not-confirmed") for p in problems]
     data = {
         "schema": 1,
         "client": client_data,
@@ -266,6 +275,7 @@ def collect(
         "issues": [i._asdict() for i in issues],
         "listening": listening,
         "firewall": firewall,
+        "tunnels": running,
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     facts = from_json(data)

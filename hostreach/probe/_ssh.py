@@ -20,27 +20,35 @@ ANNOUNCE = b"hostreach-caller "
 _DIAL = "docker system dial-stdio"
 
 
-def connect(
-    address: Address, timeout: float, *, announce: bool
-) -> tuple[socket.socket, subprocess.Popen[bytes]]:
-    """Return one end of a socket pair whose other end is an ssh session to the engine."""
+def argv(address: Address, timeout: float, options: tuple[str, ...] = ()) -> list[str]:
+    """The ssh command line up to the host (which comes last, after ``--``)."""
     ssh = shutil.which("ssh")
     if ssh is None:
         raise EngineError(f"{address.url} needs the ssh command, which is not installed")
+    found = [ssh, "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, math.ceil(timeout))}"]
+    if address.user:
+        found += ["-l", address.user]
+    if address.port:
+        found += ["-p", str(address.port)]
+    # "--" first: a host that begins with "-" is a host, never an option (CVE-2017-1000117's kind)
+    return [*found, *options, "--", address.host or ""]
+
+
+def connect(
+    address: Address, timeout: float, *, announce: bool, options: tuple[str, ...] = ()
+) -> tuple[socket.socket, subprocess.Popen[bytes]]:
+    """Return one end of a socket pair whose other end is an ssh session to the engine.
+
+    ``options`` go before the host (the tunnel's ``-S CONTROL-PATH``).
+    """
     command = (
         f'echo "hostreach-caller ${{SSH_CONNECTION%% *}}"; exec {_DIAL}' if announce else _DIAL
     )
-    argv = [ssh, "-T", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={max(1, math.ceil(timeout))}"]
-    if address.user:
-        argv += ["-l", address.user]
-    if address.port:
-        argv += ["-p", str(address.port)]
-    # "--" first: a host that begins with "-" is a host, never an option (CVE-2017-1000117's kind)
-    argv += ["--", address.host or "", command]
+    command_line = [*argv(address, timeout, options), command]
     ours, theirs = socket.socketpair()
     try:
         process = subprocess.Popen(
-            argv,
+            command_line,
             stdin=theirs.fileno(),
             stdout=theirs.fileno(),
             stderr=subprocess.PIPE,

@@ -1,0 +1,162 @@
+"""Benchmark `hostreach tunnel` side by side with `ssh -R` into the same engine's machine.
+
+Prints throughputs and ratios; asserts nothing. Needs the engines `.ci/engines.sh` starts: the
+remote engine (tcp://10.250.0.2:2375, its machine reachable as ssh host hr-remote-ssh, whose
+sshd allows `GatewayPorts clientspecified`) and the local rootful one:
+
+    python benchmarks/tunnel.py [--runs N] [--engine tcp://10.250.0.2:2375] [--ssh hr-remote-ssh]
+
+- one 200 MB transfer, and 20 concurrent 4 MB transfers, from a container to a service on this
+  machine's 127.0.0.1, through the tunnel and through `ssh -N -R GATEWAY:P:127.0.0.1:P` (bound
+  to the engine's bridge gateway, the address its containers reach as host-gateway);
+- the time from starting `hostreach tunnel` to its printed flags, on the local engine.
+
+Each transfer is timed inside its container (busybox `time`), so container start-up is not in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+IMAGE = "localhost/hostreach-test:busybox"
+ONE = "time sh -c 'head -c 200000000 /dev/zero | nc HOST PORT'"
+MANY = (
+    "head -c 4194304 /dev/urandom >/f; time sh -c 'for i in $(seq 20); do"
+    " nc HOST PORT </f >/dev/null & done; wait'"
+)
+
+
+def count_server() -> int:
+    """A service on 127.0.0.1 that reads each connection to its end, then answers."""
+    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            while conn.recv(1 << 20):
+                pass
+            conn.sendall(b"done\n")
+
+    def accept() -> None:
+        while True:
+            conn, _ = sock.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return int(sock.getsockname()[1])
+
+
+def timed(env: dict[str, str], flags: list[str], script: str) -> float:
+    """Seconds the script's `time` measured inside a container."""
+    done = subprocess.run(
+        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    found = re.search(r"real\s+(?:(\d+)m\s*)?([\d.]+)s", done.stderr)
+    if found is None:
+        raise SystemExit(f"no timing in: {done.stderr}")
+    return int(found.group(1) or 0) * 60 + float(found.group(2))
+
+
+def start_tunnel(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str], float]:
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hostreach", "tunnel", "--port", str(port), "--image", IMAGE],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    took = time.monotonic() - started
+    if not first:
+        raise SystemExit("the tunnel did not start")
+    return proc, [first.strip()], took
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(30)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engine", default="tcp://10.250.0.2:2375")
+    parser.add_argument("--ssh", default="hr-remote-ssh")
+    args = parser.parse_args()
+    env = {**os.environ, "DOCKER_HOST": args.engine}
+    local = {**os.environ, "DOCKER_HOST": "unix:///var/run/docker.sock"}
+    port = count_server()
+    bridge = json.loads(
+        subprocess.check_output(["docker", "network", "inspect", "bridge"], env=env, text=True)
+    )[0]["IPAM"]["Config"][0]["Gateway"]
+    forwarded = port + 1 if port < 65535 else port - 1
+    ssh = subprocess.Popen(
+        [
+            "ssh",
+            "-N",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            f"{bridge}:{forwarded}:127.0.0.1:{port}",
+            args.ssh,
+        ],
+    )
+    time.sleep(1.5)
+    if ssh.poll() is not None:
+        raise SystemExit("ssh -R failed (the sshd needs GatewayPorts clientspecified)")
+    tunnel, flags, _ = start_tunnel(env, port)
+    routes = {
+        "ssh -R": (["--add-host=host.docker.internal:host-gateway"], forwarded),
+        "hostreach tunnel": (flags, port),
+    }
+    results: dict[str, dict[str, list[float]]] = {name: {"one": [], "many": []} for name in routes}
+    try:
+        for _ in range(args.runs):
+            for name, (route_flags, target) in routes.items():
+                for case, script in (("one", ONE), ("many", MANY)):
+                    text = script.replace("HOST", "host.docker.internal").replace(
+                        "PORT", str(target)
+                    )
+                    results[name][case].append(timed(env, route_flags, text))
+    finally:
+        stop(tunnel)
+        ssh.terminate()
+    startups = []
+    for _ in range(max(3, args.runs)):
+        proc, _, took = start_tunnel(local, port)
+        startups.append(took)
+        stop(proc)
+    print(f"{args.runs} runs each against {args.engine}, medians:")
+    megabytes = {"one": 200.0, "many": 20 * 4.194304}
+    for case, label in (("one", "one 200 MB transfer"), ("many", "20 x 4 MB at once")):
+        speeds = {n: megabytes[case] / statistics.median(r[case]) for n, r in results.items()}
+        for name, speed in speeds.items():
+            print(f"  {label:22} {name:17} {speed:8.1f} MB/s")
+        ratio = speeds["hostreach tunnel"] / speeds["ssh -R"]
+        print(f"  {label:22} tunnel / ssh -R: {ratio:.2f}x (goal: at least 0.5x)")
+    print(
+        f"  tunnel start to printed flags, local engine: {statistics.median(startups):.2f} s (goal: under 2 s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

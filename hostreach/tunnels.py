@@ -1,0 +1,683 @@
+"""hostreach tunnel: containers reach a service on this machine's loopback, opened from here only.
+
+How it works (docs/tunnel.rst says why this way):
+
+- a small container (the *sidecar*, any image with busybox's ``sh``, ``nc``, ``mkfifo``) runs on
+  the engine, on a container network; busybox ``nc -ll -p PORT -e HANDLER`` listens inside it,
+  so only containers (and the engine's own machine) can connect, never its LAN;
+- hostreach stays attached to the sidecar (``docker attach``): each connection a container
+  makes there is announced on that stream, and hostreach answers it with two ``docker exec``
+  streams into the sidecar, one per direction, joined to a fresh connection to the service
+  here. Every connection is opened by hostreach, toward the engine's API: nothing on the
+  engine's machine ever connects back;
+- the sidecar's stdin is hostreach's attachment (``StdinOnce``): when hostreach ends, however
+  it ends (``kill -9`` too), the engine closes that stdin, the sidecar exits and is removed.
+
+The sidecar's shell keeps each direction apart (one fifo each way), so a client's half-close
+reaches the service as one (``shutdown(SHUT_WR)``), and the reply still comes back. When the
+service closes its side, the client's connection is closed whole: busybox has no way to
+half-close a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+from hostreach.checks import check_address, host_port
+from hostreach.errors import EngineError, HostreachError, UsageError
+from hostreach.facts import Facts, Tunnel
+from hostreach.probe import tunnel_state as states
+from hostreach.probe._enginestream import STDOUT, EngineStreams, Stream, check_id
+from hostreach.probe.endpoint import Address
+from hostreach.relay import Activity, Idle, RateLimitedLog, raise_open_files_limit
+from hostreach.routes import Route
+
+LABEL = "hostreach.tunnel"
+"""Every container a tunnel starts carries this label (and ``.owner``, ``.pid``, ``.ports``)."""
+DEFAULT_IMAGE = "docker.io/library/busybox:latest"
+PULL_SECONDS = 120.0
+"""How long an image pull may take (only when the image is not on the engine yet)."""
+_MAX_LINE = 4096
+_CHUNK = 64 << 10
+
+# The sidecar's handler, one per connection: stdin and stdout are the client's socket (nc -e),
+# stderr the tunnel's control stream. A background job's stdin is /dev/null in sh, so the
+# socket is kept on fd 3 for it.
+# The down fifo is opened before any child runs: a child's exit (SIGCHLD) would interrupt the
+# shell's blocking open (EINTR), which busybox sh does not retry. Fifos a killed handler left
+# (its pid now ours) are removed first. SIGPIPE is ignored: busybox runs cat inside the shell
+# itself, and a client gone mid-reply must not kill the handler before it cleans up.
+_HANDLER = r"""#!/bin/sh
+trap '' PIPE
+exec 3<&0
+d=/hr/c$$
+rm -f "$d.up" "$d.down"
+mkfifo "$d.up" "$d.down" || exit 1
+echo "hostreach-tunnel open $1 $$" >&2
+exec 4<"$d.down"
+cat <&3 >"$d.up" &
+up=$!
+cat <&4
+kill "$up" 2>/dev/null
+rm -f "$d.up" "$d.down"
+"""
+
+# The sidecar itself: check the tools, start one listener per port, say when all listen, then
+# wait for stdin's end (the caller's attachment closing), which ends the container.
+_SIDECAR = r"""
+for c in nc mkfifo cat grep sleep mkdir chmod rm; do
+  command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
+done
+mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
+__HANDLER__EOF
+for p in $HR_PORTS; do
+  printf '#!/bin/sh\nexec /hr/h %s\n' "$p" >/hr/p$p && chmod +x /hr/p$p
+  nc -ll -p "$p" -e /hr/p$p &
+done
+for p in $HR_PORTS; do
+  h=$(printf '%04X' "$p"); i=0
+  until grep -q ":$h [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -gt 200 ] && { echo "hostreach-tunnel error nc does not listen on $p (busybox nc with -ll -e is needed)" >&2; exit 4; }
+    sleep 0.05
+  done
+done
+echo "hostreach-tunnel ready" >&2
+cat >/dev/null
+""".replace("__HANDLER__", _HANDLER)
+
+
+class TunnelError(HostreachError):
+    """The tunnel could not start, or ended without being asked to."""
+
+
+class Limits(NamedTuple):
+    """What one tunnel allows itself: open connections, and how long one may sit idle."""
+
+    connections: int = 128
+    idle_seconds: float = 600.0
+
+
+class Plan(NamedTuple):
+    """What to open: each listening port in the sidecar, and the service here it leads to."""
+
+    ports: Mapping[int, tuple[str, int]]
+    endpoint: Address
+    image: str = DEFAULT_IMAGE
+    network: str = "bridge"
+    network_mode: str | None = None
+    """The ``--network`` a container needs to reach the sidecar (None: a plain run does)."""
+    timeout: float = 2.0
+    limits: Limits = Limits()
+    start_seconds: float = 10.0
+    """How long the sidecar may take to start, beyond ``timeout`` (an image pull aside)."""
+
+
+def owner() -> str:
+    """Who runs this tunnel: this machine and user, as the labels of its containers say it."""
+    import hashlib  # noqa: PLC0415
+
+    machine = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="ascii") as f:
+            machine = f.read(64).strip()
+            break
+    digest = hashlib.sha256(f"{machine}/{os.uname().nodename}".encode()).hexdigest()[:16]
+    return f"{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}"
+
+
+def _json_query(value: object) -> str:
+    return urllib.parse.quote(json.dumps(value, separators=(",", ":")))
+
+
+class TunnelSession:
+    """One running tunnel: :meth:`open`, then :meth:`serve` until stopped, then :meth:`close`."""
+
+    def __init__(self, plan: Plan, log: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.log = RateLimitedLog(log)
+        self.say = log
+        self.engine = EngineStreams(plan.endpoint, timeout=plan.timeout)
+        self.container: str | None = None
+        self.control: Stream | None = None
+        self.record: Tunnel | None = None
+        self.state_path: str | None = None
+        self.active: set[asyncio.Task[None]] = set()
+        self.owner = owner()
+        self._pending = b""
+
+    # --- start ------------------------------------------------------------------------------
+
+    async def open(self) -> Tunnel:
+        """Start the sidecar and return the tunnel's record once its ports listen."""
+        plan = self.plan
+        self._refuse_duplicate()
+        await self.engine.start()
+        await self.remove_leftovers()
+        self.container = await self._create()
+        self.control = await self.engine.stream(
+            "POST", f"/containers/{self.container}/attach?stream=1&stdin=1&stdout=1&stderr=1"
+        )
+        try:
+            await self.engine.call("POST", f"/containers/{self.container}/start")
+        except EngineError as exc:
+            raise TunnelError(self._start_failure(str(exc))) from exc
+        try:
+            async with asyncio.timeout(plan.timeout + plan.start_seconds):
+                await self._ready()
+        except TimeoutError as exc:
+            raise TunnelError(
+                f"the tunnel's container did not get ready within {plan.timeout + plan.start_seconds:g} s"
+            ) from exc
+        address = await self._address()
+        self.record = Tunnel(
+            container=self.container,
+            address=address,
+            network=plan.network,
+            ports=tuple(plan.ports),
+            pid=os.getpid(),
+            network_mode=plan.network_mode,
+            endpoint=plan.endpoint.url,
+        )
+        try:
+            self.state_path = states.write_state(self.record)
+        except OSError as exc:
+            self.say(
+                f"warning: the tunnel's state file could not be written ({exc}): `flags` will not know it runs"
+            )
+        return self.record
+
+    def _refuse_duplicate(self) -> None:
+        states.prune()
+        for _, other in states.recorded(self.plan.endpoint.url):
+            shared = sorted(set(other.ports) & set(self.plan.ports))
+            if shared:
+                raise TunnelError(
+                    f"a tunnel for port {', '.join(map(str, shared))} on this engine already runs"
+                    f" (pid {other.pid}): use it, or stop it first"
+                )
+
+    async def remove_leftovers(self) -> list[str]:
+        """Remove tunnel containers left behind: this caller's whose process is gone, and any
+        that no longer run. Return their IDs."""
+        query = _json_query({"label": [LABEL]})
+        found = await self.engine.call("GET", f"/containers/json?all=1&filters={query}")
+        removed = []
+        for item in found if isinstance(found, list) else ():
+            if not isinstance(item, dict):
+                continue
+            found_labels = item.get("Labels")
+            labels: dict[str, Any] = found_labels if isinstance(found_labels, dict) else {}
+            pid = str(labels.get(f"{LABEL}.pid", ""))
+            ours_and_gone = labels.get(f"{LABEL}.owner") == self.owner and not (
+                pid.isdecimal() and states.alive(int(pid))
+            )
+            if ours_and_gone or item.get("State") not in ("running", "Running"):
+                cid = check_id(item.get("Id"), "GET /containers/json")
+                with contextlib.suppress(EngineError):
+                    await self.engine.call("DELETE", f"/containers/{cid}?force=1")
+                    removed.append(cid)
+        if removed:
+            self.say(f"removed {len(removed)} tunnel container(s) left behind")
+        return removed
+
+    async def _create(self) -> str:
+        plan = self.plan
+        body = {
+            "Image": plan.image,
+            "Entrypoint": ["sh", "-c", _SIDECAR],
+            "Cmd": [],
+            "Env": [f"HR_PORTS={' '.join(map(str, plan.ports))}"],
+            "Labels": {
+                LABEL: "1",
+                f"{LABEL}.owner": self.owner,
+                f"{LABEL}.pid": str(os.getpid()),
+                f"{LABEL}.ports": ",".join(map(str, plan.ports)),
+            },
+            "OpenStdin": True,
+            "StdinOnce": True,
+            "AttachStdin": True,
+            "AttachStdout": True,
+            "AttachStderr": True,
+            "Tty": False,
+            # busybox nc -ll listens with a backlog of 2: a burst of connections overflows it,
+            # and a SYN cookie that then expires resets the client (measured: ListenOverflows,
+            # SyncookiesFailed). Without cookies the kernel drops the SYN and the client retries.
+            "HostConfig": {
+                "AutoRemove": True,
+                "NetworkMode": plan.network,
+                "Sysctls": {"net.ipv4.tcp_syncookies": "0"},
+            },
+        }
+        name = f"hostreach-tunnel-{secrets.token_hex(4)}"
+        path = f"/containers/create?name={name}"
+        try:
+            created = await self.engine.call("POST", path, body)
+        except EngineError as exc:
+            if "sysctl" in str(exc).lower():
+                self.say(
+                    "warning: the engine refused the sysctl: a burst of connections may be reset"
+                )
+                del body["HostConfig"]["Sysctls"]  # type: ignore[attr-defined]
+            elif "no such image" in str(exc).lower():
+                await self._pull()
+            else:
+                raise
+            created = await self.engine.call("POST", path, body)
+        found = created.get("Id") if isinstance(created, dict) else None
+        return check_id(found, "POST /containers/create")
+
+    async def _pull(self) -> None:
+        image, _, tag = self.plan.image.rpartition(":")
+        if not image or "/" in tag:
+            image, tag = self.plan.image, "latest"
+        self.say(f"pulling {self.plan.image}")
+        query = urllib.parse.urlencode({"fromImage": image, "tag": tag})
+        progress = await self.engine.call(
+            "POST", f"/images/create?{query}", timeout=PULL_SECONDS, lines=True
+        )
+        for line in progress if isinstance(progress, list) else ():
+            if isinstance(line, dict) and line.get("error"):
+                raise TunnelError(
+                    f"the image {self.plan.image} could not be pulled: {str(line['error'])[:200]}"
+                )
+
+    def _start_failure(self, why: str) -> str:
+        if "executable file not found" in why or "no such file or directory" in why:
+            return f"the image {self.plan.image} cannot run the tunnel: it has no sh ({why})"
+        return f"the tunnel's container could not start: {why}"
+
+    async def _lines(self) -> str | None:
+        """The next line the sidecar wrote (stdout or stderr), or None at its end."""
+        assert self.control is not None  # noqa: S101 - open() attached
+        while b"\n" not in self._pending:
+            frame = await self.control.frame()
+            if frame is None:
+                return None
+            self._pending += frame[1]
+            if len(self._pending) > _MAX_LINE and b"\n" not in self._pending:
+                self._pending = b""  # not the sidecar's: drop it
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode("utf-8", "replace").strip()
+
+    async def _ready(self) -> None:
+        said: list[str] = []
+        while True:
+            line = await self._lines()
+            if line is None:
+                shown = "; ".join(said[-3:]) or "nothing"
+                raise TunnelError(
+                    f"the tunnel's container ended before it was ready (it said: {shown})"
+                )
+            if line == "hostreach-tunnel ready":
+                return
+            if line.startswith("hostreach-tunnel missing "):
+                tool = line.rpartition(" ")[2]
+                raise TunnelError(
+                    f"the image {self.plan.image} cannot run the tunnel: it has no {tool}"
+                    " (it needs sh, nc with -ll -e, mkfifo, cat and grep: busybox has them)"
+                )
+            if line.startswith("hostreach-tunnel error "):
+                raise TunnelError(
+                    f"the tunnel's container: {line.removeprefix('hostreach-tunnel error ')}"
+                )
+            said.append(line[:200])
+
+    async def _address(self) -> str:
+        assert self.container is not None  # noqa: S101
+        details = await self.engine.call("GET", f"/containers/{self.container}/json")
+        settings = details.get("NetworkSettings") if isinstance(details, dict) else None
+        networks = settings.get("Networks") if isinstance(settings, dict) else None
+        if not isinstance(networks, dict) or not networks:
+            raise TunnelError("the engine reports no network for the tunnel's container")
+        entry = networks.get(self.plan.network)
+        if not isinstance(entry, dict):
+            entry = next(iter(networks.values())) if len(networks) == 1 else None
+        try:
+            return check_address(entry.get("IPAddress") if isinstance(entry, dict) else None)
+        except ValueError as exc:
+            raise TunnelError(
+                f"the tunnel's container has no address on network {self.plan.network}"
+            ) from exc
+
+    # --- serve ------------------------------------------------------------------------------
+
+    async def serve(self, stopped: asyncio.Event) -> None:
+        """Carry connections until ``stopped`` is set; TunnelError if the sidecar ends first."""
+        control = asyncio.create_task(self._announcements())
+        waiting = asyncio.create_task(stopped.wait())
+        done, _ = await asyncio.wait({control, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (control, waiting):
+            task.cancel()
+        if control in done and not stopped.is_set():
+            raise TunnelError(
+                "the tunnel's container ended (the engine stopped, or someone removed it):"
+                " containers no longer reach this machine through it"
+            )
+
+    async def _announcements(self) -> None:
+        while True:
+            line = await self._lines()
+            if line is None:
+                return
+            fields = line.split()
+            if len(fields) != 4 or fields[:2] != ["hostreach-tunnel", "open"]:
+                if line:  # the sidecar's own complaint (a shell error): worth a (rate-limited) line
+                    self.log("sidecar", f"the tunnel's container said: {line[:200]}")
+                continue
+            port, pid = fields[2], fields[3]
+            if not (port.isdecimal() and pid.isdecimal() and int(port) in self.plan.ports):
+                continue
+            task = asyncio.create_task(self._connection(int(port), pid))
+            self.active.add(task)
+            task.add_done_callback(self.active.discard)
+
+    async def _exec(self, argv: list[str], *, stdin: bool) -> Stream:
+        assert self.container is not None  # noqa: S101 - open() created it
+        # A burst of connections starts many execs at once, which a busy engine (Podman: 40 in
+        # 6 s here) serves slower than one call: allow what a container's start gets.
+        seconds = self.plan.timeout + self.plan.start_seconds
+        return await self.engine.exec(self.container, argv, stdin=stdin, seconds=seconds)
+
+    async def _refuse(self, pid: str) -> None:
+        """Close the client's connection: end its down fifo, which ends its handler."""
+        with contextlib.suppress(EngineError, TimeoutError, OSError):
+            async with asyncio.timeout(self.plan.timeout):
+                stream = await self._exec(["sh", "-c", ': >"$0"', f"/hr/c{pid}.down"], stdin=False)
+                try:
+                    while await stream.frame() is not None:
+                        pass
+                finally:
+                    stream.close()
+
+    async def _connection(self, port: int, pid: str) -> None:
+        target = self.plan.ports[port]
+        limits = self.plan.limits
+        if len(self.active) > limits.connections:
+            self.log(
+                "cap",
+                f"connection to port {port} refused: {limits.connections} already open (the cap)",
+            )
+            await self._refuse(pid)
+            return
+        try:
+            async with asyncio.timeout(self.plan.timeout):
+                reader, writer = await asyncio.open_connection(*target)
+        except (OSError, TimeoutError) as exc:
+            why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            self.log(
+                f"refused {port}",
+                f"connection to port {port}: {host_port(*target)} did not accept it ({why}); the tunnel stays up",
+            )
+            await self._refuse(pid)
+            return
+        results = await asyncio.gather(
+            self._exec(["cat", f"/hr/c{pid}.up"], stdin=False),
+            self._exec(["sh", "-c", 'exec cat >"$0"', f"/hr/c{pid}.down"], stdin=True),
+            return_exceptions=True,
+        )
+        streams = [r for r in results if isinstance(r, Stream)]
+        failed = [r for r in results if not isinstance(r, Stream)]
+        if failed:
+            for stream in streams:
+                stream.close()
+            writer.close()
+            if not isinstance(failed[0], EngineError | OSError):
+                raise failed[0]
+            self.log("broken", f"a connection to port {port} could not start: {failed[0]}")
+            await self._refuse(pid)
+            return
+        up, down = streams
+        try:
+            activity = Activity()
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._upward(up, writer, activity))
+                group.create_task(self._downward(reader, down, activity))
+        except* Idle:
+            self.log(
+                "idle",
+                f"a connection to port {port} was closed after {limits.idle_seconds:g} s idle",
+            )
+        except* (EngineError, OSError) as group_error:
+            self.log("broken", f"a connection to port {port} broke: {group_error.exceptions[0]}")
+        finally:
+            writer.close()
+            for stream in streams:
+                stream.close()
+
+    async def _upward(self, up: Stream, writer: asyncio.StreamWriter, activity: Activity) -> None:
+        """Client -> service: the up exec's stdout, then the client's half-close as ours."""
+        idle = self.plan.limits.idle_seconds
+        while True:
+            frame = await _within(up.frame(), activity, idle)
+            if frame is None:
+                break
+            if frame[0] != STDOUT or not frame[1]:
+                continue
+            activity.last = time.monotonic()
+            writer.write(frame[1])
+            await _within(writer.drain(), activity, idle)
+        with contextlib.suppress(OSError, RuntimeError):
+            if writer.can_write_eof():
+                writer.write_eof()
+
+    async def _downward(
+        self, reader: asyncio.StreamReader, down: Stream, activity: Activity
+    ) -> None:
+        """Service -> client: into the down exec's stdin; the service's end ends it."""
+        idle = self.plan.limits.idle_seconds
+        while True:
+            chunk = await _within(reader.read(_CHUNK), activity, idle)
+            if not chunk:
+                break
+            activity.last = time.monotonic()
+            down.writer.write(chunk)
+            await _within(down.writer.drain(), activity, idle)
+        down.end_input()
+
+    # --- stop -------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop carrying connections and remove what the tunnel started on the engine."""
+        for task in list(self.active):
+            task.cancel()
+        if self.active:
+            await asyncio.wait(self.active, timeout=self.plan.timeout)
+        if self.state_path is not None:
+            states.remove_state(self.state_path)
+        if self.control is not None:
+            self.control.close()
+        if self.container is not None:
+            with contextlib.suppress(EngineError):
+                await self.engine.call("DELETE", f"/containers/{self.container}?force=1")
+        self.engine.close()
+
+
+async def _within(step: Any, activity: Activity, idle: float) -> Any:
+    """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s."""
+    task = asyncio.ensure_future(step)
+    try:
+        while True:
+            left = idle - activity.idle_for()
+            if left <= 0:
+                raise Idle
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if done:
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def plan_for(
+    facts: Facts,
+    ports: Mapping[int, tuple[str, int]],
+    *,
+    image: str = DEFAULT_IMAGE,
+    network: str | None = None,
+    timeout: float = 2.0,
+    limits: Limits | None = None,
+) -> Plan:
+    """Return what to open on the engine these facts describe; TunnelError where it cannot."""
+    from hostreach.probe.endpoint import split_address  # noqa: PLC0415
+    from hostreach.runtimes import identify  # noqa: PLC0415
+
+    if facts.daemon is None:
+        asked = "; ".join(i.detail for i in facts.issues if i.source.startswith("engine"))
+        raise TunnelError(f"the tunnel needs the engine: {asked or 'it could not be asked'}")
+    if not facts.client.endpoint:
+        raise TunnelError("the engine's address is unknown")
+    runtime = identify(facts)
+    chosen = network or runtime.default_network
+    shared = chosen == runtime.default_network and runtime.joins_default_network(facts)
+    return Plan(
+        ports=dict(ports),
+        endpoint=split_address(facts.client.endpoint),
+        image=image,
+        network=chosen,
+        network_mode=None if shared else chosen,
+        timeout=timeout,
+        limits=limits or Limits(),
+    )
+
+
+def cleanup(plan: Plan, *, log: Callable[[str], None]) -> list[str]:
+    """Remove the tunnel containers left behind on the plan's engine; return their IDs."""
+
+    async def main() -> list[str]:
+        session = TunnelSession(plan, log)
+        try:
+            await session.engine.start()
+            return await session.remove_leftovers()
+        finally:
+            session.engine.close()
+
+    return asyncio.run(main())
+
+
+def run(plan: Plan, *, ready: Callable[[Tunnel], None], log: Callable[[str], None]) -> None:
+    """Run the tunnel in this thread until SIGINT or SIGTERM; call ``ready`` once it carries.
+
+    Raises TunnelError (or EngineError) when it cannot start, or ends without being asked to.
+    """
+    import signal  # noqa: PLC0415
+
+    raise_open_files_limit()
+
+    async def main() -> None:
+        session = TunnelSession(plan, log)
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopped.set)
+        loop.set_exception_handler(
+            lambda _loop, context: session.log("loop", f"error: {context.get('message')}")
+        )
+        try:
+            ready(await session.open())
+            await session.serve(stopped)
+        finally:
+            await session.close()
+
+    asyncio.run(main())
+
+
+class Background:
+    """A tunnel run by a thread of its own (the library's ``with hostreach.tunnel(...)``)."""
+
+    def __init__(self, plan: Plan, log: Callable[[str], None]) -> None:
+        self.plan = plan
+        self.log = log
+        self.failure: BaseException | None = None
+        self._opened = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped: asyncio.Event | None = None
+        self._record: Tunnel | None = None
+        self._thread = threading.Thread(target=self._run, name="hostreach-tunnel", daemon=True)
+
+    def start(self) -> Tunnel:
+        """Start the tunnel; return its record once it carries, or raise why it could not."""
+        self._thread.start()
+        self._opened.wait()
+        if self._record is None:
+            self._thread.join()
+            raise self.failure or TunnelError("the tunnel did not start")
+        return self._record
+
+    def stop(self) -> None:
+        """Stop the tunnel, remove what it started, and raise if it had failed while running."""
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        self._thread.join()
+        if self.failure is not None:
+            raise self.failure
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stopped = asyncio.Event()
+            session = TunnelSession(self.plan, self.log)
+            try:
+                self._record = await session.open()
+                self._opened.set()
+                await session.serve(self._stopped)
+            finally:
+                await session.close()
+
+        try:
+            asyncio.run(main())
+        except HostreachError as exc:
+            self.failure = exc
+        finally:
+            self._opened.set()
+
+
+@contextlib.contextmanager
+def open_tunnel(
+    *ports: int,
+    aliases: tuple[str, ...] = (),
+    targets: Mapping[int, tuple[str, int]] | None = None,
+    image: str = DEFAULT_IMAGE,
+    network: str | None = None,
+    timeout: float = 2.0,
+    log: Callable[[str], None] | None = None,
+) -> Iterator[Route]:
+    """Run a tunnel for ``ports`` while the block runs; yield its route (see hostreach.tunnel)."""
+    import hostreach  # noqa: PLC0415
+    from hostreach.checks import port_number  # noqa: PLC0415
+    from hostreach.probe import collect  # noqa: PLC0415
+    from hostreach.resolve import resolve  # noqa: PLC0415
+    from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
+
+    if not ports:
+        raise UsageError("tunnel() needs at least one port")
+    try:
+        wanted = {port_number(p): (targets or {}).get(p, ("127.0.0.1", p)) for p in ports}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    request = Request(aliases=aliases or (DEFAULT_ALIAS,)).check()
+    facts = collect(timeout=timeout, cache=False)
+    plan = plan_for(facts, wanted, image=image, network=network, timeout=timeout)
+    background = Background(plan, log or _stderr_log)
+    record = background.start()
+    hostreach.forget()  # this process's answers predate the tunnel
+    try:
+        yield resolve(facts._replace(tunnels=(record,)), request)
+    finally:
+        hostreach.forget()
+        background.stop()
+
+
+def _stderr_log(line: str) -> None:
+    import sys  # noqa: PLC0415
+
+    sys.stderr.write(f"hostreach: tunnel: {line}\n")

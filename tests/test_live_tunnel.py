@@ -1,0 +1,444 @@
+"""`hostreach tunnel` on real engines: local, rootless, Podman, and a remote engine whose
+machine may not open a connection to the caller at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from conftest import (
+    CALLER_ADDRESS,
+    IMAGE,
+    IN_CI,
+    Engine,
+    HostServer,
+    assert_not_reached,
+    cli,
+    decoy_on_the_engines_machine,
+    reach,
+)
+
+import hostreach
+from hostreach.tunnels import LABEL, owner
+
+pytestmark = pytest.mark.engine
+ALL_ENGINES = ["rootful", "rootless", "podman", "podman_rootless", "remote", "remote_ssh"]
+
+
+@dataclass
+class RunningTunnel:
+    """A `hostreach tunnel` started for a test: the flags it printed, its log, its exit code."""
+
+    proc: subprocess.Popen[str]
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        return [line.strip() for line in self.out if line.strip()]
+
+    @property
+    def log(self) -> str:
+        return "".join(self.err)
+
+    def wait_for(self, text: str, seconds: float = 30) -> None:
+        """Wait until the log says ``text`` (or fail, showing the log)."""
+        deadline = time.monotonic() + seconds
+        while text not in self.log:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the tunnel never said {text!r}: {self.log}")
+            time.sleep(0.05)
+
+
+def _collect(stream: object, into: list[str]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        into.append(line)
+
+
+@contextlib.contextmanager
+def tunnel_running(engine: Engine, *args: str, ready: bool = True) -> Iterator[RunningTunnel]:
+    """Run `python -m hostreach tunnel ARGS` until the block ends (then SIGTERM it)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hostreach", "tunnel", "--image", IMAGE, *args],
+        env=engine.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    running = RunningTunnel(proc)
+    readers = [
+        threading.Thread(target=_collect, args=(proc.stdout, running.out), daemon=True),
+        threading.Thread(target=_collect, args=(proc.stderr, running.err), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        if ready:
+            deadline = time.monotonic() + 60
+            while "carrying" not in running.log and proc.poll() is None:
+                assert time.monotonic() < deadline, running.log
+                time.sleep(0.02)
+            assert proc.poll() is None, f"the tunnel ended: {running.log}"
+        yield running
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        for reader in readers:
+            reader.join(5)
+
+
+def tunnel_containers(engine: Engine, pid: int | None = None) -> list[str]:
+    """The engine's tunnel containers (of one tunnel process, with ``pid``), running or not."""
+    filters = ["--filter", f"label={LABEL}"]
+    if pid is not None:
+        filters += ["--filter", f"label={LABEL}.pid={pid}"]
+    return engine.docker("ps", "-aq", *filters).split()
+
+
+class Service:
+    """A service on this machine's 127.0.0.1: ``echo`` sends back what it reads as it reads
+    it; ``count`` reads to the end (the client's half-close), then answers ``got N``."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.port = int(self.sock.getsockname()[1])
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            total = 0
+            while data := conn.recv(1 << 16):
+                total += len(data)
+                if self.mode == "echo":
+                    conn.sendall(data)
+            if self.mode == "count":
+                conn.sendall(f"got {total}\n".encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def echo() -> Iterator[Service]:
+    service = Service("echo")
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def counting() -> Iterator[Service]:
+    service = Service("count")
+    yield service
+    service.close()
+
+
+def in_container(engine: Engine, flags: list[str], script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
+        env=engine.env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+# 20 clients at once, 4 MiB each, through the tunnel to an echo service: each compares the
+# sha256 of what it sent with that of what came back.
+MANY = """
+head -c 4194304 /dev/urandom >/sent; want=$(sha256sum </sent)
+for i in $(seq 20); do
+  (got=$(nc host.docker.internal PORT </sent | sha256sum)
+   [ "$got" = "$want" ] && echo "same $i" || echo "differs $i ${#got}") &
+done
+wait
+"""
+
+
+@pytest.fixture
+def no_way_back(remote: Engine) -> Iterator[None]:
+    """The remote engine's machine may open no connection to the caller (its replies pass)."""
+    rule = ["INPUT", "-s", "10.250.0.2", "-m", "conntrack", "--ctstate", "NEW"]
+    rule += ["-m", "comment", "--comment", "hostreach-test-no-way-back", "-j", "REJECT"]
+    done = subprocess.run(["iptables", "-I", *rule], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        message = f"cannot add the iptables rule: {done.stderr.strip()}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=False)
+
+
+@pytest.mark.parametrize("name", ["remote", "remote_ssh"])
+def test_a_remote_engine_that_cannot_connect_back_reaches_the_callers_loopback(
+    name: str,
+    no_way_back: None,
+    loopback_server: HostServer,
+    server: HostServer,
+    request: pytest.FixtureRequest,
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    port = loopback_server.port
+    # The control: the route to the caller works for a service on all interfaces, but not here.
+    flags = cli("flags", "--no-cache", env=engine.env(), check=True).stdout.split()
+    assert flags == [f"--add-host=host.docker.internal:{CALLER_ADDRESS}"]
+    refused = reach(engine, flags, "host.docker.internal", server.port)
+    assert_not_reached(refused, server.token, "Connection refused")
+    with decoy_on_the_engines_machine(port), tunnel_running(engine, "--port", str(port)) as tunnel:
+        assert len(tunnel.flags) == 1
+        assert tunnel.flags[0].startswith("--add-host=host.docker.internal:")
+        assert tunnel.flags[0] != flags[0]
+        printed = reach(engine, tunnel.flags, "host.docker.internal", port)
+        assert loopback_server.token in printed.stdout, printed.stderr
+        again = cli("flags", env=engine.env(), check=True)
+        assert again.stdout.split() == tunnel.flags
+        assert "only port" in again.stderr
+        through_flags = reach(engine, again.stdout.split(), "host.docker.internal", port)
+        assert loopback_server.token in through_flags.stdout, through_flags.stderr
+        pid = tunnel.proc.pid
+    assert tunnel.proc.returncode == 0, tunnel.log
+    assert tunnel_containers(engine, pid) == []
+    assert "Traceback" not in tunnel.log
+    after = cli("flags", "--no-cache", env=engine.env(), check=True).stdout.split()
+    assert after == flags  # the tunnel's route ends with it
+
+
+@pytest.mark.parametrize("name", ALL_ENGINES)
+def test_many_connections_arrive_byte_exact_and_a_half_close_gets_its_reply(
+    name: str, echo: Service, counting: Service, request: pytest.FixtureRequest
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    if name.startswith("remote"):
+        request.getfixturevalue("no_way_back")
+    ports = ("--port", str(echo.port), "--port", str(counting.port))
+    with tunnel_running(engine, *ports) as tunnel:
+        done = in_container(engine, tunnel.flags, MANY.replace("PORT", str(echo.port)))
+        same = sorted(line for line in done.stdout.splitlines() if line.startswith("same "))
+        assert len(same) == 20, f"{done.stdout}\n{done.stderr[-3000:]}\n{tunnel.log}"
+        # busybox nc shuts its write side at the end of its input, then reads the reply.
+        script = f"head -c 1000000 /dev/zero | nc host.docker.internal {counting.port}"
+        half = in_container(engine, tunnel.flags, script)
+        assert half.stdout == "got 1000000\n", (half.stderr, tunnel.log)
+    # Each came through the service (nothing else echoed it): its accept thread counts them.
+    deadline = time.monotonic() + 5
+    while echo.connections < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert echo.connections == 20
+    assert tunnel.proc.returncode == 0, tunnel.log
+
+
+@pytest.mark.parametrize("name", ["rootful", "rootless", "podman", "podman_rootless"])
+def test_local_engines_reach_a_loopback_only_service_through_the_tunnel(
+    name: str, loopback_server: HostServer, request: pytest.FixtureRequest
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    port = loopback_server.port
+    with tunnel_running(engine, "--port", str(port), "--alias", "db.internal") as tunnel:
+        assert tunnel.flags[-1].startswith("--add-host=db.internal:")
+        printed = reach(engine, tunnel.flags, "db.internal", port)
+        assert loopback_server.token in printed.stdout, (printed.stderr, tunnel.log)
+        answer = cli("flags", env=engine.env(), check=True).stdout.split()
+        default = reach(engine, answer, "host.docker.internal", port)
+        assert loopback_server.token in default.stdout, (default.stderr, tunnel.log)
+        pid = tunnel.proc.pid
+    assert tunnel.proc.returncode == 0
+    assert tunnel_containers(engine, pid) == []
+
+
+def test_kill_9_leaves_nothing_the_next_tunnel_does_not_remove(
+    rootful: Engine, loopback_server: HostServer
+) -> None:
+    port = str(loopback_server.port)
+    with tunnel_running(rootful, "--port", port) as first:
+        first.proc.kill()
+        first.proc.wait(10)
+    # The engine closes the container's stdin when the attachment drops: it ends by itself.
+    deadline = time.monotonic() + 20
+    while tunnel_containers(rootful, first.proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tunnel_containers(rootful, first.proc.pid) == []
+    # One that outlived its tunnel (an engine that did not close it), and another caller's.
+    dead = str(_dead_pid())
+    left = _labelled(rootful, owner(), dead)
+    other = _labelled(rootful, "someone-else-0", dead)
+    try:
+        with tunnel_running(rootful, "--port", port) as second:  # the killed one's port
+            reached = reach(rootful, second.flags, "host.docker.internal", loopback_server.port)
+            assert loopback_server.token in reached.stdout
+        assert "removed 1 tunnel container(s) left behind" in second.log
+        found = rootful.docker("ps", "-aq", "--no-trunc").split()
+        assert left not in found
+        assert other in found  # not ours, and running: left alone
+        cleaned = cli("tunnel", "--cleanup", "--image", IMAGE, env=rootful.env(), check=True)
+        assert "0 container(s) removed" in cleaned.stderr
+        assert cleaned.stdout == ""
+    finally:
+        rootful.docker("rm", "-f", other, check=False)
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def _labelled(engine: Engine, who: str, pid: str) -> str:
+    labels = [f"--label={LABEL}=1", f"--label={LABEL}.owner={who}", f"--label={LABEL}.pid={pid}"]
+    return engine.docker("run", "-d", *labels, IMAGE, "sleep", "300").strip()
+
+
+def test_a_port_nothing_listens_on_is_refused_and_logged_and_the_tunnel_stays(
+    rootful: Engine, unused_port: int
+) -> None:
+    with tunnel_running(rootful, "--port", str(unused_port)) as tunnel:
+        done = reach(rootful, tunnel.flags, "host.docker.internal", unused_port)
+        assert "nc-exit=" in done.stdout
+        tunnel.wait_for(f"127.0.0.1:{unused_port} did not accept it")
+        assert tunnel.proc.poll() is None
+        # The service starts later: the same tunnel carries it.
+        service = socket.create_server(("127.0.0.1", unused_port))
+        threading.Thread(target=lambda: service.accept()[0].sendall(b"late\n"), daemon=True).start()
+        try:
+            late = reach(rootful, tunnel.flags, "host.docker.internal", unused_port)
+        finally:
+            service.close()
+        assert "late" in late.stdout, (late.stderr, tunnel.log)
+
+
+def test_the_cap_and_the_idle_timeout_say_so(rootful: Engine, echo: Service) -> None:
+    port = str(echo.port)
+    args = ("--port", port, "--max-connections", "1", "--idle-timeout", "2")
+    with tunnel_running(rootful, *args) as tunnel:
+        flags = tunnel.flags
+        # One connection holds the only place (it sends nothing, so it goes idle) ...
+        holder = subprocess.Popen(
+            [
+                "docker",
+                "run",
+                "--rm",
+                *flags,
+                IMAGE,
+                "sh",
+                "-c",
+                f"sleep 8 | nc host.docker.internal {port}; echo held-until-$?",
+            ],
+            env=rootful.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while echo.connections < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # ... so the next one is refused,
+            refused = in_container(rootful, flags, f"echo x | nc host.docker.internal {port}")
+            tunnel.wait_for("already open (the cap)")
+            assert "x" not in refused.stdout
+            # and the idle one is closed after 2 s, well before its 8 s.
+            tunnel.wait_for("closed after 2 s idle", seconds=20)
+        finally:
+            holder.kill()
+            holder.wait(30)
+
+
+def test_an_image_without_sh_or_nc_is_one_line(
+    rootful: Engine, no_nc_image: str, tmp_path: Path, unused_port: int
+) -> None:
+    done = cli("tunnel", "--port", str(unused_port), "--image", no_nc_image, env=rootful.env())
+    assert done.returncode == 1
+    assert f"the image {no_nc_image} cannot run the tunnel: it has no nc" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    empty = "localhost/hostreach-test:empty"
+    tar = tmp_path / "empty.tar"
+    with tarfile.open(tar, "w") as archive:
+        archive.add(__file__, arcname="README")
+    rootful.docker("import", str(tar), empty)
+    done = cli("tunnel", "--port", str(unused_port), "--image", empty, env=rootful.env())
+    assert done.returncode == 1
+    assert "cannot run the tunnel: it has no sh" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert tunnel_containers(rootful) == []
+
+
+def test_a_tunnel_whose_container_goes_away_ends_with_1_and_says_why(
+    rootful: Engine, unused_port: int
+) -> None:
+    with tunnel_running(rootful, "--port", str(unused_port)) as tunnel:
+        (container,) = tunnel_containers(rootful, tunnel.proc.pid)
+        rootful.docker("rm", "-f", container)
+        tunnel.proc.wait(30)
+    assert tunnel.proc.returncode == 1
+    assert "the tunnel's container ended" in tunnel.log
+    assert "Traceback" not in tunnel.log
+
+
+def test_a_second_tunnel_for_the_same_port_is_refused(rootful: Engine, unused_port: int) -> None:
+    with tunnel_running(rootful, "--port", str(unused_port)) as first:
+        done = cli("tunnel", "--port", str(unused_port), "--image", IMAGE, env=rootful.env())
+        assert done.returncode == 1
+        assert f"a tunnel for port {unused_port} on this engine already runs" in done.stderr
+        assert f"(pid {first.proc.pid})" in done.stderr
+        assert len(tunnel_containers(rootful)) == 1
+
+
+def test_check_through_a_running_tunnel_proves_the_path(
+    rootful: Engine, loopback_server: HostServer
+) -> None:
+    port = str(loopback_server.port)
+    with tunnel_running(rootful, "--port", port):
+        done = cli("check", "--port", port, "--image", IMAGE, env=rootful.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "connected" in done.stdout
+
+
+def test_the_library_runs_a_tunnel_for_a_block(
+    rootful: Engine, loopback_server: HostServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import docker  # noqa: PLC0415 - the SDK, as a launcher would use it
+
+    for name, value in rootful.env().items():
+        monkeypatch.setenv(name, value)
+    logged: list[str] = []
+    with hostreach.tunnel(loopback_server.port, image=IMAGE, log=logged.append) as route:
+        assert route.strategy == "tunnel"
+        assert hostreach.route().strategy == "tunnel"  # this process's answer follows it
+        client = docker.from_env()
+        try:
+            output = client.containers.run(
+                IMAGE,
+                ["sh", "-c", f"nc host.docker.internal {loopback_server.port} </dev/null"],
+                remove=True,
+                **route.docker_run_kwargs(),
+            )
+        finally:
+            client.close()
+        assert loopback_server.token in output.decode()
+    assert tunnel_containers(rootful, os.getpid()) == []
+    assert hostreach.route().strategy == "host-gateway"

@@ -1,0 +1,186 @@
+"""The tunnel's route, records and state files, without an engine (tests/test_live_tunnel.py
+runs real tunnels)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import PODMAN, PODMAN_ROOTLESS, ROOTFUL, cli, load_fixture
+
+from hostreach import _fastpath, answers
+from hostreach.diagnose import FINDINGS, diagnose
+from hostreach.errors import FactsError
+from hostreach.facts import Listener, Listening, Tunnel, from_json, load, to_json, tunnel_json
+from hostreach.probe import tunnel_state
+from hostreach.resolve import resolve
+from hostreach.routes import Request
+from hostreach.tunnels import TunnelError, plan_for
+
+TUNNEL = Tunnel(
+    container="0123456789ab" * 5 + "cdef",
+    address="172.17.0.9",
+    network="bridge",
+    ports=(5432, 6379),
+    pid=4242,
+    endpoint="unix:///var/run/docker.sock",
+)
+
+
+def test_a_running_tunnel_is_the_route_to_the_caller() -> None:
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,))
+    route = resolve(facts, Request(aliases=("host.docker.internal", "db.local")))
+    assert route.strategy == "tunnel"
+    assert route.flags == [
+        "--add-host=host.docker.internal:172.17.0.9",
+        "--add-host=db.local:172.17.0.9",
+    ]
+    assert "ports 5432, 6379 reach this machine" in route.warnings[0]
+    # Without it, the same facts give the engine's own route.
+    assert resolve(load(ROOTFUL)).strategy == "host-gateway"
+
+
+def test_a_tunnel_is_not_the_route_to_the_engines_machine_or_a_strategy_asked_for() -> None:
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,))
+    assert resolve(facts, Request(target="engine-host")).strategy == "host-gateway"
+    assert resolve(facts, Request(strategy="gateway-ip")).strategy == "gateway-ip"
+
+
+def test_a_tunnel_on_a_network_of_its_own_makes_containers_join_it() -> None:
+    facts = load(PODMAN_ROOTLESS)._replace(
+        tunnels=(TUNNEL._replace(network="podman", network_mode="podman"),)
+    )
+    route = resolve(facts)
+    assert route.flags[0] == "--network=podman"
+    assert route.docker_run_kwargs()["network_mode"] == "podman"
+    assert route.compose()["network_mode"] == "podman"
+
+
+def test_a_tunnel_answer_is_never_kept() -> None:
+    facts = load(ROOTFUL)
+    assert answers.dependencies(facts, resolve(facts)) is not None  # the same facts, no tunnel
+    with_one = facts._replace(tunnels=(TUNNEL,))
+    assert answers.dependencies(with_one, resolve(with_one)) is None
+
+
+def test_a_snapshot_keeps_its_tunnel_and_an_old_one_has_none() -> None:
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,))
+    assert from_json(json.loads(json.dumps(to_json(facts)))).tunnels == (TUNNEL,)
+    data = load_fixture(ROOTFUL)
+    assert "tunnels" not in data  # recorded before tunnels existed: replays as it did
+    assert from_json(data).tunnels == ()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("address", "172.17.0.9 --privileged"),
+        ("address", "$(reboot)"),
+        ("network", "br x"),
+        ("network_mode", "--pid=host"),
+        ("container", "../../etc"),
+        ("ports", [0]),
+        ("ports", []),
+        ("pid", None),
+    ],
+)
+def test_a_snapshot_with_a_hostile_tunnel_record_is_refused(
+    field: str, value: object, tmp_path: Path
+) -> None:
+    record = {**tunnel_json(TUNNEL), field: value}
+    data = {**load_fixture(ROOTFUL), "tunnels": [record]}
+    with pytest.raises(FactsError):
+        from_json(data)
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(data))
+    done = cli("flags", "--facts", path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_the_doctor_knows_what_a_tunnel_carries() -> None:
+    listening = Listening(ports=(5432, 8080), sockets=(Listener(5432, "127.0.0.1"),))
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,), listening=listening)
+    report = diagnose(facts, resolve(facts), (5432, 8080))
+    found = {f.id: f for f in report.findings}
+    assert set(found) <= set(FINDINGS)
+    # Its own connections come from this process: a loopback-only service is fine.
+    assert "loopback-only" not in found
+    assert found["tunnel-port"].severity == "error"
+    assert "--port 5432 --port 6379 --port 8080" in found["tunnel-port"].fix
+    assert "8080" in found["not-listening"].message
+
+
+def test_plans_name_the_network_a_plain_run_does_not_join() -> None:
+    ports = {5432: ("127.0.0.1", 5432)}
+    assert plan_for(load(ROOTFUL), ports).network_mode is None
+    assert plan_for(load(ROOTFUL), ports).network == "bridge"
+    assert plan_for(load(PODMAN), ports).network_mode is None
+    # Rootless Podman gives each container its own slirp4netns/pasta network.
+    rootless = plan_for(load(PODMAN_ROOTLESS), ports)
+    assert (rootless.network, rootless.network_mode) == ("podman", "podman")
+    assert plan_for(load(ROOTFUL), ports, network="tests").network_mode == "tests"
+
+
+def test_no_plan_without_the_engines_answer() -> None:
+    facts = load(ROOTFUL)._replace(daemon=None)
+    with pytest.raises(TunnelError, match="needs the engine"):
+        plan_for(facts, {5432: ("127.0.0.1", 5432)})
+
+
+@pytest.fixture
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path / "hostreach" / "tunnels"
+
+
+def test_state_files_count_only_while_their_process_lives(state_home: Path) -> None:
+    dead = TUNNEL._replace(container="ab" * 32, pid=_dead_pid())
+    mine = TUNNEL._replace(pid=os.getpid())
+    elsewhere = TUNNEL._replace(container="cd" * 32, pid=os.getpid(), endpoint="tcp://x:2375")
+    for record in (dead, mine, elsewhere):
+        tunnel_state.write_state(record)
+    (state_home / "damaged.json").write_text("{not json")
+    found = tunnel_state.recorded("unix:///var/run/docker.sock")
+    assert [record for _, record in found] == [mine]
+    tunnel_state.prune()
+    left = sorted(p.name for p in state_home.iterdir())
+    assert left == sorted([f"{mine.container[:12]}.json", f"{elsewhere.container[:12]}.json"])
+
+
+def test_a_tunnel_that_starts_or_ends_makes_stored_answers_stale(state_home: Path) -> None:
+    before = _fastpath.key("cli", "flags")
+    path = tunnel_state.write_state(TUNNEL._replace(pid=os.getpid()))
+    started = _fastpath.key("cli", "flags")
+    tunnel_state.remove_state(path)
+    ended = _fastpath.key("cli", "flags")
+    assert len({before, started, ended}) == 3
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([], "at least one --port"),
+        (["--port", "5432", "--port", "5432"], "once"),
+        (["--port", "1", "--target", "127.0.0.1:2", "--target", "127.0.0.1:3"], "more --target"),
+        (["--port", "1", "--image=-v"], "not an image name"),
+        (["--port", "1", "--network", "a b"], "invalid network name"),
+        (["--port", "1", "--max-connections", "0"], "from 1 to 65536"),
+    ],
+)
+def test_bad_tunnel_arguments_are_one_line_and_exit_2(args: list[str], says: str) -> None:
+    done = cli("tunnel", *args)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
