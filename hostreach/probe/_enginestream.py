@@ -88,7 +88,8 @@ class EngineStreams:
         """Open ssh's master connection and its forward (ssh:// only), within the timeout."""
         if self.address.scheme != "ssh":
             return
-        self._control_dir = tempfile.mkdtemp(prefix="hostreach-ssh-")
+        _remove_orphans()
+        self._control_dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
         control = os.path.join(self._control_dir, "master")
         argv = [*_ssh.argv(self.address, self.timeout, ("-M", "-S", control)), _MASTER_COMMAND]
         # stdin stays open: when this process ends, however it ends, the master's session ends,
@@ -316,6 +317,21 @@ class EngineStreams:
             raise EngineError(
                 f"{_what(method, path)}: the engine answered {status}: {_message(data)}"
             )
+
+
+_PREFIX = "hostreach-ssh-"
+
+
+def _remove_orphans() -> None:
+    """Remove the control folders of tunnels that were killed (``kill -9`` skips close())."""
+    from hostreach.probe.tunnel_state import alive  # noqa: PLC0415
+
+    base = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(base):
+            pid = name.removeprefix(_PREFIX).partition("-")[0]
+            if name.startswith(_PREFIX) and pid.isdecimal() and not alive(int(pid)):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _what(method: str, path: str) -> str:
