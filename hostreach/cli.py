@@ -389,6 +389,11 @@ def _add_tunnel(commands: Subparsers) -> None:
         help="how to print the route once the tunnel carries (as flags --format)",
     )
     parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log each connection on stderr: where it went, the bytes it carried each way",
+    )
+    parser.add_argument(
         "--cleanup",
         action="store_true",
         help="only remove tunnel containers left behind (by a tunnel killed with kill -9)",

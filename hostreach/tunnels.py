@@ -118,6 +118,8 @@ class Plan(NamedTuple):
     """The ``--network`` a container needs to reach the sidecar (None: a plain run does)."""
     timeout: float = 2.0
     limits: Limits = Limits()
+    verbose: bool = False
+    """Log each connection: where it went, and the bytes it carried each way."""
     start_seconds: float = 10.0
     """How long the sidecar may take to start, beyond ``timeout`` (an image pull aside)."""
 
@@ -437,11 +439,12 @@ class TunnelSession:
             await self._refuse(pid)
             return
         up, down = streams
+        carried = [0, 0]  # bytes up (client -> service), down
         try:
             activity = Activity()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._upward(up, writer, activity))
-                group.create_task(self._downward(reader, down, activity))
+                group.create_task(self._upward(up, writer, activity, carried))
+                group.create_task(self._downward(reader, down, activity, carried))
         except* Idle:
             self.log(
                 "idle",
@@ -450,11 +453,19 @@ class TunnelSession:
         except* (EngineError, OSError) as group_error:
             self.log("broken", f"a connection to port {port} broke: {group_error.exceptions[0]}")
         finally:
+            if self.plan.verbose:
+                local = writer.get_extra_info("sockname")
+                self.say(
+                    f"connection {pid} on port {port} (via {local[0]}:{local[1]}) carried"
+                    f" {carried[0]} bytes up, {carried[1]} down"
+                )
             writer.close()
             for stream in streams:
                 stream.close()
 
-    async def _upward(self, up: Stream, writer: asyncio.StreamWriter, activity: Activity) -> None:
+    async def _upward(
+        self, up: Stream, writer: asyncio.StreamWriter, activity: Activity, carried: list[int]
+    ) -> None:
         """Client -> service: the up exec's stdout, then the client's half-close as ours."""
         idle = self.plan.limits.idle_seconds
         while True:
@@ -464,6 +475,7 @@ class TunnelSession:
             if frame[0] != STDOUT or not frame[1]:
                 continue
             activity.last = time.monotonic()
+            carried[0] += len(frame[1])
             writer.write(frame[1])
             await _within(writer.drain(), activity, idle)
         with contextlib.suppress(OSError, RuntimeError):
@@ -471,7 +483,7 @@ class TunnelSession:
                 writer.write_eof()
 
     async def _downward(
-        self, reader: asyncio.StreamReader, down: Stream, activity: Activity
+        self, reader: asyncio.StreamReader, down: Stream, activity: Activity, carried: list[int]
     ) -> None:
         """Service -> client: into the down exec's stdin; the service's end ends it."""
         idle = self.plan.limits.idle_seconds
@@ -480,6 +492,7 @@ class TunnelSession:
             if not chunk:
                 break
             activity.last = time.monotonic()
+            carried[1] += len(chunk)
             down.writer.write(chunk)
             await _within(down.writer.drain(), activity, idle)
         down.end_input()
@@ -526,6 +539,7 @@ def plan_for(
     network: str | None = None,
     timeout: float = 2.0,
     limits: Limits | None = None,
+    verbose: bool = False,
 ) -> Plan:
     """Return what to open on the engine these facts describe; TunnelError where it cannot."""
     from hostreach.probe.endpoint import split_address  # noqa: PLC0415
@@ -547,6 +561,7 @@ def plan_for(
         network_mode=None if shared else chosen,
         timeout=timeout,
         limits=limits or Limits(),
+        verbose=verbose,
     )
 
 

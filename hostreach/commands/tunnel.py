@@ -38,6 +38,7 @@ def tunnel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         network=args.network,
         timeout=args.timeout,
         limits=tunnels.Limits(connections=args.max_connections, idle_seconds=args.idle_timeout),
+        verbose=args.verbose,
     )
     if args.cleanup:
         removed = tunnels.cleanup(plan, log=log)
