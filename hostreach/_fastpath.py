@@ -35,6 +35,7 @@ ENGINE_ENV = (
     "DOCKER_CONFIG",
     "DOCKER_TLS_VERIFY",
     "DOCKER_CERT_PATH",
+    "HOSTREACH_HOST_ADDRESS",
 )
 """The environment variables that choose the engine (and so belong in every key)."""
 _MAX_ENTRY = 1 << 20  # an engine's three answers are about 10 KB; anything larger is not ours

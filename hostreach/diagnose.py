@@ -52,6 +52,10 @@ FINDINGS: dict[str, str] = {
     " that address and Windows' firewall to let the port in.",
     "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"
     " namespace than this one.",
+    "version-unknown": "The engine did not say its version, so host-gateway (Engine 20.10+) is"
+    " not assumed.",
+    "override": "HOSTREACH_HOST_ADDRESS is set: it wins over detection.",
+    "socket-hint": "The runtime was recognised from the engine's socket path alone: a guess.",
     "tunnel": "The route goes through a running `hostreach tunnel`: only its ports, and only"
     " while it runs.",
     "tunnel-port": "A `hostreach tunnel` runs, but does not carry the port asked about.",
@@ -130,7 +134,7 @@ def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: boo
         )
     if route.strategy == "gateway-ip":
         return Arrival(literal, loopback=False, interface=bridge)
-    if route.strategy == "windows-ip":
+    if route.strategy in ("windows-ip", "override"):
         return Arrival(literal, loopback=False, interface=None)
     if route.strategy == "caller-ip":  # a remote engine's containers, arriving from its machine
         holder = next((i for i, a in facts.network.interfaces.items() if literal in a), None)

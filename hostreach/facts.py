@@ -47,6 +47,8 @@ class Client(NamedTuple):
     """WSL 2's networking mode as ``wslinfo --networking-mode`` says it (nat, mirrored)."""
     wslconfig: str | None = None
     """The text of the Windows user's .wslconfig, where it was found (WSL 2 only)."""
+    host_override: str | None = None
+    """``HOSTREACH_HOST_ADDRESS``: the host's address as the user set it, which wins."""
 
 
 class Gateway(NamedTuple):
@@ -205,6 +207,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "networks": dict(c.networks),
             "wsl_networking": c.wsl_networking,
             "wslconfig": c.wslconfig,
+            "host_override": c.host_override,
         },
         "daemon": None
         if facts.daemon is None
@@ -454,6 +457,7 @@ def _client(r: _Reader | None) -> Client:
         networks=_networks(r.child("networks")),
         wsl_networking=r.text("wsl_networking"),
         wslconfig=r.text("wslconfig"),
+        host_override=r.parsed("host_override", check_address, "an IP address"),
     )
 
 

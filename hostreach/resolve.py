@@ -14,7 +14,7 @@ from hostreach import engine, vantage, wslconfig
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts
 from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
-from hostreach.runtimes import Runtime, by_id, identify
+from hostreach.runtimes import Runtime, by_id, identify, socket_hint
 from hostreach.vantage import Vantage
 
 
@@ -53,6 +53,8 @@ def _refuse_broken_endpoint(facts: Facts) -> None:
     for issue in facts.issues:
         if issue.source == "endpoint":  # a malformed DOCKER_HOST or a missing context
             raise EndpointError(issue.detail)
+        if issue.source == "override":  # HOSTREACH_HOST_ADDRESS that is not an address
+            raise UsageError(issue.detail)
 
 
 def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
@@ -80,6 +82,15 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     if asked == "auto":
+        if ctx.facts.client.host_override and ctx.request.target == "caller":
+            # The user's word wins over detection (cf. TESTCONTAINERS_HOST_OVERRIDE).
+            return "override", [
+                Note(
+                    "override",
+                    "HOSTREACH_HOST_ADDRESS is set, so this address is yours, not detected",
+                    "unset HOSTREACH_HOST_ADDRESS to let hostreach choose",
+                )
+            ]
         if ctx.facts.tunnels and ctx.request.target == "caller":
             # The caller's own tunnel runs on this engine: it reaches this machine's loopback
             # from any topology, which is what the user started it for.
@@ -93,6 +104,8 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             return "native", []
         return _auto_strategy(ctx), []
     verdict = ctx.runtime.host_gateway(ctx.facts)
+    if asked == "host-gateway" and verdict.status == "unknown":
+        return asked, [Note("version-unknown", verdict.why)]
     if asked == "host-gateway" and verdict.status == "rejected":
         raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
     if asked == "host-gateway" and verdict.status == "elsewhere":
@@ -135,10 +148,15 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
         return dict.fromkeys(aliases, _windows(ctx)[0])
     if strategy == "tunnel":
         return dict.fromkeys(aliases, ctx.facts.tunnels[0].address)
+    if strategy == "override":
+        return dict.fromkeys(aliases, ctx.facts.client.host_override or "")
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
         try:
             value = _address(ctx, strategy)
         except NoRouteError as exc:
+            verdict = ctx.runtime.host_gateway(ctx.facts)
+            if verdict.status == "unknown":  # why host-gateway was not the answer
+                raise NoRouteError(f"{verdict.why}; and {exc}") from exc
             if not ctx.builtin:
                 raise
             names = ", ".join(sorted(ctx.builtin))
@@ -250,6 +268,8 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 f"inside the container, connect to the host's address itself{shown}",
             )
         )
+    if strategy == "override":
+        return notes  # the user's address: the runtime's caveats are about its own routes
     if strategy == "tunnel":
         tunnel = facts.tunnels[0]
         ports = ", ".join(map(str, tunnel.ports))
@@ -264,8 +284,26 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
             )
         )
         return notes  # the runtime's own routes, and their caveats, are not in use
+    if not ctx.runtime.detect(facts) and ctx.runtime is socket_hint(facts):
+        notes.append(
+            Note(
+                "socket-hint",
+                f"{ctx.runtime.title} was recognised from the engine's socket path only"
+                f" ({facts.client.endpoint}), because the engine "
+                + ("could not be asked" if facts.daemon is None else "said too little to tell")
+                + ": a guess",
+                "start the engine, or capture its facts with `python -m hostreach facts`",
+            )
+        )
+    verdict = ctx.runtime.host_gateway(facts)
+    if strategy in ("gateway-ip", "lan-ip") and verdict.status == "unknown":
+        notes.append(Note("version-unknown", verdict.why))
     if ctx.request.target != "windows":  # the row's notes are about the engine's machine
         notes += ctx.runtime.notes(facts)
+    if ctx.vantage.topology == "nested":
+        # A caller in its own container on a WSL engine (a dev container on Windows): the route
+        # leads to that container, and --target windows is not for it (ddev/ddev#8018).
+        notes = [n for n in notes if n.id != "wsl-two-hosts"]
     notes += _vantage_notes(ctx)
     return notes
 
@@ -329,6 +367,8 @@ _REASONS: dict[str, str] = {
     " address of this machine's connection to it",
     "caller-ip nested": "this process runs in a container of {title}: its siblings reach it"
     " at {address}, on a network they share",
+    "override": "HOSTREACH_HOST_ADDRESS={address} overrides detection: containers reach the"
+    " host there",
     "tunnel": "a hostreach tunnel carries connections from {title}'s containers, at {address},"
     " to this machine's loopback, over connections this machine opened",
 }

@@ -29,6 +29,7 @@ Strategy = Literal[
     "caller-ip",
     "windows-ip",
     "tunnel",
+    "override",
 ]
 Target = Literal["caller", "engine-host", "windows"]
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")

@@ -9,6 +9,7 @@ Each runtime's section defines its rules, then its row; ``RUNTIMES`` at the bott
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -20,7 +21,7 @@ from hostreach.routes import Note, Strategy
 # What --add-host=NAME:host-gateway does on a runtime: it reaches the host; it is accepted but
 # lands elsewhere (a VM or a namespace, not the host); or the engine rejects it (or writes it
 # literally).
-HostGateway = Literal["reaches-host", "elsewhere", "rejected"]
+HostGateway = Literal["reaches-host", "elsewhere", "rejected", "unknown"]
 
 
 class Verdict(NamedTuple):
@@ -41,6 +42,14 @@ def engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
         return Verdict("rejected", f"Engine {shown} predates host-gateway (Engine 20.10)")
     if vm is not None:
         return Verdict("elsewhere", vm)
+    if version is None and facts.daemon is not None:
+        # A partial paste, an engine that hides its version: host-gateway needs 20.10, and an
+        # older engine writes it into /etc/hosts literally (hostreach issue 16, rule 4).
+        return Verdict(
+            "unknown",
+            "the engine's version is unknown (no ServerVersion, no usable ApiVersion), so"
+            " host-gateway (Engine 20.10+) is not assumed",
+        )
     return Verdict("reaches-host")
 
 
@@ -91,6 +100,9 @@ class Runtime(NamedTuple):
     joins_default_network: Callable[[Facts], bool] = lambda _facts: True
     """Whether a plain ``run`` joins ``default_network`` (False: each container gets its own
     user-mode network, and a sibling must name the network to share it)."""
+    sockets: tuple[str, ...] = ()
+    """Engine socket paths that name it (fnmatch patterns, matched against the path's end):
+    a hint used only where the engine's own answers are missing or too thin to tell."""
     summary: str = ""
     """How its containers reach the host, for people (the docs' runtime pages show it)."""
     sources: tuple[str, ...] = ()
@@ -188,6 +200,8 @@ PODMAN = Runtime(
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
     " machine's main address. podman machine answers both names through gvproxy's DNS, which"
     " forwards to the host's 127.0.0.1.",
+    # podman machine's API sockets on macOS and Linux hosts (podman-machine-default-api.sock)
+    sockets=("*/podman-machine-*.sock", "*/podman/machine/*/podman.sock"),
     sources=(
         "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
         "containers/podman docs/source/markdown/options/add-host.md",
@@ -234,6 +248,12 @@ DOCKER_DESKTOP = Runtime(
     summary="Docker Desktop resolves host.docker.internal itself (since 18.03) and forwards it"
     " to the host's own 127.0.0.1. Older Desktop gets no host-gateway; never hard-code"
     " 192.168.65.x or 172.17.0.1, which changed between releases.",
+    # docs.docker.com desktop/setup/install/mac-permission-requirements: ~/.docker/run/docker.sock
+    sockets=(
+        "*/.docker/run/docker.sock",
+        "*/.docker/desktop/docker.sock",
+        "//./pipe/dockerDesktop*",
+    ),
     sources=(
         "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
         "https://github.com/moby/moby/pull/40007",
@@ -263,6 +283,9 @@ ORBSTACK = Runtime(
     reaches_loopback=_yes,  # docs.orbstack.dev/docker/network: "localhost" servers
     summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
     " services on the Mac's 127.0.0.1.",
+    sockets=(
+        "*/.orbstack/run/docker.sock",
+    ),  # docs.orbstack.dev docker: ~/.orbstack/run/docker.sock
     sources=(
         "https://docs.orbstack.dev/docker/network",
         "https://github.com/orbstack/orbstack/discussions/102",
@@ -299,6 +322,7 @@ RANCHER_DESKTOP = Runtime(
     summary="Rancher Desktop resolves host.docker.internal and host.rancher-desktop.internal"
     " itself. host-gateway must not be added: there it is the VM's 172.17.0.1 and overrides the"
     " working name. Other names get Lima's 192.168.5.2.",
+    sockets=("*/.rd/docker.sock",),  # docs.rancherdesktop.io: ~/.rd/docker.sock (1.7+)
     sources=(
         "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
         "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
@@ -325,6 +349,8 @@ COLIMA = Runtime(
     reaches_loopback=_yes,  # host-gateway-ip is Lima's loopback alias (colima#574)
     summary="Colima resolves host.docker.internal itself (0.3.4+); from 0.5.3 host-gateway is"
     " Lima's loopback alias, so other names get host-gateway.",
+    # ~/.colima/<profile>/docker.sock (0.4+), ~/.colima/docker.sock before (abiosoft/colima README)
+    sockets=("*/.colima/*/docker.sock", "*/.colima/docker.sock"),
     sources=(
         "https://github.com/abiosoft/colima/pull/201",
         "https://github.com/abiosoft/colima/issues/277",
@@ -369,6 +395,7 @@ LIMA = Runtime(
     reaches_loopback=_yes,
     summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
     " Lima's default user-mode network; host-gateway is the VM's own docker0.",
+    sockets=("*/.lima/*/sock/docker.sock",),  # lima templates/docker.yaml: ~/.lima/docker/sock
     sources=(
         "https://lima-vm.io/docs/config/network/user/",
         "https://github.com/lima-vm/lima/issues/450",
@@ -384,7 +411,18 @@ def _docker_engine(facts: Facts) -> bool:
     # Any engine running Linux containers; a pasted partial `docker info` may lack OSType.
     if facts.daemon is None:
         return False
+    if _desktop_vm(facts):
+        return False
     return engine.containers_os(facts) in ("linux", "")
+
+
+def _desktop_vm(facts: Facts) -> bool:
+    """A macOS or Windows client on a local socket, with only /version to go by: its Linux
+    engine runs in a VM of some desktop runtime (they all resolve host.docker.internal), never
+    a plain Docker Engine whose host-gateway is this machine (hostreach issue 16, rule 5)."""
+    endpoint = facts.client.endpoint or ""
+    local = endpoint.startswith(("unix://", "npipe://")) or not endpoint
+    return facts.client.os in ("darwin", "windows") and local and thin(facts)
 
 
 def _docker_engine_host_gateway(facts: Facts) -> Verdict:
@@ -516,8 +554,27 @@ def host_names() -> tuple[str, ...]:
 
 
 def identify(facts: Facts) -> Runtime:
-    """Return the first runtime whose predicate matches the facts."""
-    return next(r for r in RUNTIMES if r.detect(facts))
+    """Return the first runtime whose predicate matches the facts; where only a catch-all row
+    does and the engine's answers are missing or thin, the row its socket path names."""
+    found = next(r for r in RUNTIMES if r.detect(facts))
+    if found.generic and thin(facts):
+        return socket_hint(facts) or found
+    return found
+
+
+def thin(facts: Facts) -> bool:
+    """Whether the engine could not be asked, or its /info said nothing (a /version only)."""
+    return facts.daemon is None or not facts.daemon.info
+
+
+def socket_hint(facts: Facts) -> Runtime | None:
+    """The row whose socket path patterns match the endpoint in use, or None."""
+    endpoint = facts.client.endpoint or ""
+    path = endpoint.split("://", 1)[1] if "://" in endpoint else endpoint
+    for row in RUNTIMES:
+        if path and any(fnmatch.fnmatchcase(path, pattern) for pattern in row.sockets):
+            return row
+    return None
 
 
 def by_id(runtime_id: str) -> Runtime:

@@ -49,9 +49,24 @@ def host_address_loopback(facts: Facts) -> bool:
     )
 
 
+def in_wsl_distro(facts: Facts) -> bool:
+    """Whether hostreach runs in a WSL 2 distro itself, not in a container on a WSL kernel.
+
+    A container on WSL 2 (a dev container on Windows) sees the kernel's "microsoft" and may see
+    WSLInterop, yet it is no distro: Windows is not its gateway (ddev/ddev#8018).
+    """
+    return facts.client.wsl and not facts.client.in_container
+
+
 def windows_address(facts: Facts, lan_address: str | None) -> tuple[str, str]:
     """Return Windows' address for containers here and why; NoRouteError where there is none."""
-    if not facts.client.wsl:
+    if facts.client.wsl and facts.client.in_container:
+        raise UsageError(
+            "--target windows is for hostreach inside a WSL 2 distro; this is a container on a"
+            " WSL 2 kernel (a dev container?), whose host is the engine's machine: run"
+            " hostreach in the distro, or use the default --target caller"
+        )
+    if not in_wsl_distro(facts):
         raise UsageError("--target windows is for hostreach inside a WSL 2 distro")
     if mode(facts) == "nat":
         gateway = facts.network.default_gateway

@@ -73,6 +73,14 @@ def _runtime_page(row: Runtime) -> str:
             *rows,
             "",
         ]
+    if row.sockets:
+        out += [
+            _title("Socket paths", "-"),
+            "Where the engine cannot be asked, or says too little to tell, an engine socket at"
+            " one of these paths names this runtime (a guess, which the route says):\n",
+            *(f"- ``{pattern}``" for pattern in row.sockets),
+            "",
+        ]
     if row.sources:
         out += [_title("Sources", "-")]
         for source in row.sources:

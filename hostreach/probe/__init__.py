@@ -242,9 +242,13 @@ def collect(
     # The rest is read while the engine prepares its answers.
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)
+    override, problem = client.host_override(environ)
+    client_fields["host_override"] = override
     network, problems = _netifaces.read_network(root)
     where, daemon, issues = engine()
     issues += [Issue("network", p) for p in problems]
+    if problem:
+        issues.append(Issue("override", problem, "bad-override"))
     listening = firewall = None
     if ports:
         from hostreach.probe import _psutil  # noqa: PLC0415

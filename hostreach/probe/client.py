@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Mapping
 
+from hostreach.checks import check_address
 from hostreach.probe.endpoint import StrPath
 
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
@@ -16,6 +17,10 @@ _MARKER_FILES = {
     "run/.containerenv": "/run/.containerenv",  # Podman
 }
 _CGROUP_HINTS = ("/docker/", "/docker-", "/libpod-", "/kubepods")
+# What dev container tools set in the container (hostreach issue 16, rule 7): GitHub Codespaces
+# (CODESPACES=true, as ddev's nodeps.IsCodespaces reads it), VS Code Dev Containers
+# (REMOTE_CONTAINERS=true) and the devcontainers CLI images (IN_DEVCONTAINER=true).
+_MARKER_ENV = ("CODESPACES", "REMOTE_CONTAINERS", "IN_DEVCONTAINER")
 
 
 def _mountinfo_marker(text: str) -> str | None:
@@ -41,11 +46,12 @@ def container_id(markers: tuple[str, ...]) -> str | None:
     return None
 
 
-def container_markers(root: StrPath) -> tuple[str, ...]:
+def container_markers(root: StrPath, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Return the signs found that this process runs inside a container."""
     found = [
         shown for rel, shown in _MARKER_FILES.items() if os.path.exists(os.path.join(root, rel))
     ]
+    found += [f"${name}" for name in _MARKER_ENV if (environ or {}).get(name) == "true"]
     for rel in ("proc/self/mountinfo", "proc/1/cgroup"):
         try:
             with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
@@ -70,6 +76,17 @@ def is_wsl(release: str, environ: Mapping[str, str], root: StrPath) -> bool:
         return True
     binfmt = os.path.join(root, "proc/sys/fs/binfmt_misc")
     return any(os.path.exists(os.path.join(binfmt, n)) for n in ("WSLInterop", "WSLInterop-late"))
+
+
+def host_override(environ: Mapping[str, str]) -> tuple[str | None, str]:
+    """``HOSTREACH_HOST_ADDRESS`` if it is an IP address; else None, and why (when it is set)."""
+    value = environ.get("HOSTREACH_HOST_ADDRESS", "")
+    if not value:
+        return None, ""
+    try:
+        return check_address(value), ""
+    except ValueError:
+        return None, f"HOSTREACH_HOST_ADDRESS={value[:60]!r} is not an IP address"
 
 
 def resolve_names(names: tuple[str, ...]) -> dict[str, str]:
@@ -142,7 +159,7 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
     """Return the client fields of the facts (the endpoint is read by the endpoint probe)."""
     system = os_name()
     release, node = _uname()
-    markers = container_markers(root) if system == "linux" else ()
+    markers = container_markers(root, environ) if system == "linux" else ()
     wsl = system == "linux" and is_wsl(release, environ, root)
     return {
         "os": system,

@@ -1,0 +1,167 @@
+"""Rules from the field (issue 16): each replays published facts and fails without its rule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import PUBLISHED, ROOTFUL, cli, load_fixture
+
+from hostreach.diagnose import FINDINGS, diagnose
+from hostreach.errors import NoRouteError, UsageError
+from hostreach.facts import Facts, load
+from hostreach.probe.client import container_markers, host_override
+from hostreach.resolve import resolve
+from hostreach.routes import Request
+from hostreach.runtimes import identify
+
+WSL_ENGINE = PUBLISHED / "docker-engine-29.4.1-wsl2.json"
+COLIMA_VERSION = PUBLISHED / "colima-27.4.0-version-only.json"
+COLIMA_SOCKET = PUBLISHED / "colima-socket-path-only.json"
+ORBSTACK_PARTIAL = PUBLISHED / "orbstack-0.7-containerized.json"
+
+
+# Rule 11: HOSTREACH_HOST_ADDRESS wins over detection, and says so.
+
+
+def test_the_users_address_wins_over_detection() -> None:
+    facts = load(ROOTFUL)
+    facts = facts._replace(client=facts.client._replace(host_override="192.168.1.50"))
+    route = resolve(facts)
+    assert route.strategy == "override"
+    assert route.flags == ["--add-host=host.docker.internal:192.168.1.50"]
+    assert "HOSTREACH_HOST_ADDRESS=192.168.1.50 overrides detection" in route.reason
+    report = diagnose(facts, route, ())
+    assert "override" in {f.id for f in report.findings}
+    assert set(FINDINGS) >= {f.id for f in report.findings}
+    # It is the caller's address: not for the engine's machine, nor over a strategy asked for.
+    assert resolve(facts, Request(target="engine-host")).strategy == "host-gateway"
+    assert resolve(facts, Request(strategy="gateway-ip")).strategy == "gateway-ip"
+
+
+def test_an_override_that_is_no_address_is_refused() -> None:
+    assert host_override({"HOSTREACH_HOST_ADDRESS": "10.0.0.7"}) == ("10.0.0.7", "")
+    assert host_override({}) == (None, "")
+    value, problem = host_override({"HOSTREACH_HOST_ADDRESS": "1.2.3.4 --privileged"})
+    assert value is None
+    assert "is not an IP address" in problem
+    done = cli("flags", env={"HOSTREACH_HOST_ADDRESS": "$(reboot)", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "HOSTREACH_HOST_ADDRESS='$(reboot)' is not an IP address" in done.stderr
+
+
+# Rule 4: an engine whose version is unknown never gets host-gateway assumed.
+
+
+def test_an_unknown_version_is_said_and_host_gateway_is_not_assumed() -> None:
+    facts = load(ORBSTACK_PARTIAL)  # two published `docker info` lines, no version
+    assert identify(facts).id == "docker-engine"
+    with pytest.raises(NoRouteError, match="version is unknown") as raised:
+        resolve(facts)
+    assert "host-gateway" in str(raised.value)
+    # With the bridge's gateway known, the literal address is the answer, with the reason.
+    rootful = load(ROOTFUL)
+    daemon = facts.daemon
+    assert daemon is not None
+    assert rootful.daemon is not None
+    known = facts._replace(daemon=daemon._replace(bridge_gateway=rootful.daemon.bridge_gateway))
+    route = resolve(known)
+    assert route.strategy == "gateway-ip"
+    assert "version-unknown" in {n.id for n in route.notes}
+
+
+# Rule 5: a macOS or Windows client with only /version from its local socket: a desktop VM.
+
+
+def test_thin_facts_from_a_mac_are_a_desktop_vm_not_a_plain_engine() -> None:
+    facts = load(COLIMA_VERSION)
+    assert resolve(facts).runtime == "colima"  # its context names it
+    # The same published answer reached through a socket no row knows (DOCKER_HOST set by
+    # hand): still a VM on a Mac, where every runtime resolves host.docker.internal.
+    unnamed = facts._replace(
+        client=facts.client._replace(context=None, endpoint="unix:///tmp/engine.sock")
+    )
+    route = resolve(unnamed)
+    assert route.runtime != "docker-engine"
+    assert route.strategy == "native"
+    assert route.flags == []
+    # A Linux client with the same answer is a plain engine.
+    linux = unnamed._replace(client=unnamed.client._replace(os="linux"))
+    assert resolve(linux).runtime == "docker-engine"
+
+
+# Rule 8: the socket path names the runtime where the engine says nothing, as a guess.
+
+
+def test_a_socket_path_names_the_runtime_as_a_guess() -> None:
+    route = resolve(load(COLIMA_SOCKET))
+    assert route.runtime == "colima"
+    assert route.flags == []
+    hint = next(n for n in route.notes if n.id == "socket-hint")
+    assert "/Users/andrew/.colima/docker.sock" in hint.message
+    assert "a guess" in hint.message
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "runtime"),
+    [
+        ("unix:///Users/me/.docker/run/docker.sock", "docker-desktop"),
+        ("npipe:////./pipe/dockerDesktopLinuxEngine", "docker-desktop"),
+        ("unix:///Users/me/.rd/docker.sock", "rancher-desktop"),
+        ("unix:///Users/me/.orbstack/run/docker.sock", "orbstack"),
+        ("unix:///Users/me/.colima/work/docker.sock", "colima"),
+        ("unix:///Users/me/.lima/docker/sock/docker.sock", "lima"),
+        ("unix:///var/folders/x/T/podman/podman-machine-default-api.sock", "podman"),
+        ("unix:///var/run/docker.sock", "unknown"),
+    ],
+)
+def test_each_runtimes_socket_path(endpoint: str, runtime: str) -> None:
+    facts = Facts()._replace(client=Facts().client._replace(os="darwin", endpoint=endpoint))
+    assert identify(facts).id == runtime
+
+
+def test_an_engines_own_answer_beats_its_socket_path() -> None:
+    facts = load(ROOTFUL)  # a full answer: Docker Engine, whatever the socket is called
+    renamed = facts._replace(
+        client=facts.client._replace(endpoint="unix:///home/me/.colima/default/docker.sock")
+    )
+    assert identify(renamed).id == "docker-engine"
+    assert "socket-hint" not in {n.id for n in resolve(renamed).notes}
+
+
+# Rule 6: a container on a WSL 2 kernel (a dev container on Windows) is no WSL distro.
+
+
+def test_a_dev_container_on_a_wsl_kernel_is_not_wsl(tmp_path: Path) -> None:
+    facts = load(WSL_ENGINE)  # Engine 29.4.1 inside a WSL 2 distro, as published
+    distro = facts._replace(client=facts.client._replace(wsl=True, in_container=False))
+    assert "wsl-two-hosts" in {n.id for n in resolve(distro).notes}
+    # ddev/ddev#8018: the caller is a dev container there; the kernel still says microsoft.
+    dev = facts._replace(
+        client=facts.client._replace(
+            wsl=True, in_container=True, networks={"bridge": "172.17.0.2"}, container_id="ab" * 32
+        )
+    )
+    route = resolve(dev)
+    assert route.topology == "nested"
+    assert "wsl-two-hosts" not in {n.id for n in route.notes}
+    with pytest.raises(UsageError, match="a container on a WSL 2 kernel"):
+        resolve(dev, Request(target="windows"))
+
+
+# Rule 7: dev containers and Codespaces say so in their environment.
+
+
+@pytest.mark.parametrize("name", ["CODESPACES", "REMOTE_CONTAINERS", "IN_DEVCONTAINER"])
+def test_dev_container_variables_mark_a_container(name: str, tmp_path: Path) -> None:
+    assert container_markers(tmp_path, {}) == ()
+    assert container_markers(tmp_path, {name: "true"}) == (f"${name}",)
+    assert container_markers(tmp_path, {name: "false"}) == ()
+
+
+def test_fixtures_of_these_rules_name_their_sources() -> None:
+    for path in (COLIMA_VERSION, COLIMA_SOCKET, ORBSTACK_PARTIAL):
+        assert str(load_fixture(path)["source"]).startswith("https://github.com/")
+    assert json.loads(COLIMA_SOCKET.read_text())["daemon"] is None
