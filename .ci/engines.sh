@@ -76,6 +76,25 @@ fi
 wait_for "$RDIR/docker.sock" 90 "$LOGS/dockerd-rootless.log"
 import_image "unix://$RDIR/docker.sock"
 
+# 2b. A second rootless dockerd whose RootlessKit lets containers reach the host's 127.0.0.1:
+# Debian's dockerd-rootless.sh hard-codes --disable-host-loopback, so a copy without it (what
+# DOCKERD_ROOTLESS_ROOTLESSKIT_DISABLE_HOST_LOOPBACK=false does in Engine 26+). Its own
+# XDG_RUNTIME_DIR (socket, exec root) and data root, so the two engines share nothing.
+HL_DIR=$RDIR/hl
+HL_SCRIPT=/usr/local/lib/hostreach-ci/dockerd-rootless-host-loopback.sh
+mkdir -p "$(dirname "$HL_SCRIPT")" "$HL_DIR" && chown "$ROOTLESS_USER" "$HL_DIR" && chmod 700 "$HL_DIR"
+sed 's/--disable-host-loopback //' /usr/share/docker.io/contrib/dockerd-rootless.sh >"$HL_SCRIPT"
+chmod 755 "$HL_SCRIPT"
+if ! curl -sf --max-time 2 --unix-socket "$HL_DIR/docker.sock" http://d/_ping >/dev/null 2>&1; then
+  log "starting rootless dockerd with host loopback as $ROOTLESS_USER"
+  : >"$LOGS/dockerd-rootless-hl.log"; chmod 666 "$LOGS/dockerd-rootless-hl.log"
+  su "$ROOTLESS_USER" -s /bin/bash -c "export XDG_RUNTIME_DIR=$HL_DIR HOME=\$(getent passwd $ROOTLESS_USER | cut -d: -f6) \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin; cd; nohup $HL_SCRIPT --data-root \$HOME/.local/share/docker-hl \
+    >$LOGS/dockerd-rootless-hl.log 2>&1 &"
+fi
+wait_for "$HL_DIR/docker.sock" 90 "$LOGS/dockerd-rootless-hl.log"
+import_image "unix://$HL_DIR/docker.sock"
+
 # 3. Podman's Docker-compatible API. Its default ulimits exceed what these VMs allow.
 mkdir -p /etc/containers /run/podman
 if ! grep -q 'nofile=1024:1024' /etc/containers/containers.conf 2>/dev/null; then

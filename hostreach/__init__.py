@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from hostreach.facts import Facts
-    from hostreach.routes import Route, StrategyChoice, Target
+    from hostreach.routes import Purpose, Route, StrategyChoice, Target
 
 __version__ = "0.2.0"
 __all__ = ["__version__", "collect", "forget", "route", "tunnel"]
@@ -42,16 +42,18 @@ def route(
     target: Target = "caller",
     facts: Facts | None = None,
     timeout: float = 2.0,
+    purpose: Purpose = "run",
 ) -> Route:
     """Return the route by which containers reach this process's machine (default alias
-    host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ).
+    host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ;
+    ``purpose="build"``: for ``docker build``, host-gateway written out as its address).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
     came from holds (see :mod:`hostreach._fastpath`). Raises
     :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input, NoRouteError
     where nothing works.
     """
-    key = (aliases, strategy, runtime, target)
+    key = (aliases, strategy, runtime, target, purpose)
     if facts is None and key in _routes:
         return _routes[key]
     from hostreach import answers  # noqa: PLC0415
@@ -67,7 +69,11 @@ def route(
     from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
 
     request = Request(
-        aliases=aliases or (DEFAULT_ALIAS,), strategy=strategy, runtime=runtime, target=target
+        aliases=aliases or (DEFAULT_ALIAS,),
+        strategy=strategy,
+        runtime=runtime,
+        target=target,
+        purpose=purpose,
     )
     answer = resolve(facts, request)
     if facts is _facts:

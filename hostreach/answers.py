@@ -55,9 +55,11 @@ def remember(cache_key: str, facts: Facts, route: Route, payload: str) -> None:
         _fastpath.write(cache_key, found, payload)
 
 
-def route_key(aliases: tuple[str, ...], strategy: str, runtime: str | None, target: str) -> str:
+def route_key(
+    aliases: tuple[str, ...], strategy: str, runtime: str | None, target: str, purpose: str
+) -> str:
     """Return the cache key of a :func:`hostreach.route` answer."""
-    return _fastpath.key("route", repr((aliases, strategy, runtime, target)))
+    return _fastpath.key("route", repr((aliases, strategy, runtime, target, purpose)))
 
 
 def remember_route(cache_key: str, facts: Facts, route: Route) -> None:

@@ -15,7 +15,7 @@ from hostreach import __version__
 from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.render import RENDERERS
-from hostreach.routes import DEFAULT_ALIAS, STRATEGIES, TARGETS
+from hostreach.routes import DEFAULT_ALIAS, PURPOSES, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
@@ -155,6 +155,14 @@ def _add_flags(commands: Subparsers) -> None:
         help="shell: one flag per line, for $(...) (default); args: the same, for mapfile and"
         " xargs; json: the whole route; compose: the service fragment (YAML); env: KEY=VALUE"
         " lines for the app",
+    )
+    flags.add_argument(
+        "--for",
+        dest="purpose",
+        choices=PURPOSES,
+        default="run",
+        help="run: for docker run, create, compose and the SDK (default); build: for docker build"
+        " and docker buildx build, where host-gateway is written out as its address",
     )
     flags.add_argument(
         "--service",

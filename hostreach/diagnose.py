@@ -55,6 +55,7 @@ FINDINGS: dict[str, str] = {
     "version-unknown": "The engine did not say its version, so host-gateway (Engine 20.10+) is"
     " not assumed.",
     "override": "HOSTREACH_HOST_ADDRESS is set: it wins over detection.",
+    "build": "For a build, host-gateway is written out as the address it stands for.",
     "socket-hint": "The runtime was recognised from the engine's socket path alone: a guess.",
     "tunnel": "The route goes through a running `hostreach tunnel`: only its ports, and only"
     " while it runs.",

@@ -125,6 +125,15 @@ class ProbeResult(NamedTuple):
         return dict(self._asdict())
 
 
+class RootlessKit(NamedTuple):
+    """The flags of the RootlessKit behind a local rootless engine, from its command line."""
+
+    net: str
+    """Its network driver: slirp4netns, vpnkit, gvisor-tap-vsock, pasta, host."""
+    host_loopback: bool
+    """Whether containers may reach the host's 127.0.0.1 (no ``--disable-host-loopback``)."""
+
+
 class Tunnel(NamedTuple):
     """A ``hostreach tunnel`` of this caller, running on the engine in use.
 
@@ -156,6 +165,8 @@ class Facts(NamedTuple):
     """Read only by ``doctor`` and ``check``; None when not read."""
     tunnels: tuple[Tunnel, ...] = ()
     """This caller's tunnels that run on the engine in use (the engine confirmed each)."""
+    rootlesskit: RootlessKit | None = None
+    """The RootlessKit of a local rootless engine, where its process was found."""
 
 
 MAX_DEPTH = 64
@@ -235,6 +246,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
         },
         "firewall": None if facts.firewall is None else facts.firewall._asdict(),
         "tunnels": [tunnel_json(t) for t in facts.tunnels],
+        "rootlesskit": None if facts.rootlesskit is None else facts.rootlesskit._asdict(),
     }
 
 
@@ -369,7 +381,14 @@ def from_json(data: object) -> Facts:
             _tunnel(_Reader(item, f"facts.tunnels[{i}]"))
             for i, item in enumerate(top.array("tunnels"))
         ),
+        rootlesskit=_rootlesskit(top.child("rootlesskit")),
     )
+
+
+def _rootlesskit(r: _Reader | None) -> RootlessKit | None:
+    if r is None:
+        return None
+    return RootlessKit(net=r.text("net") or "", host_loopback=r.flag("host_loopback"))
 
 
 def read_tunnel(data: object, path: str) -> Tunnel:

@@ -34,6 +34,9 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
     ctx = _Context(facts, request, runtime, vantage.of(facts), runtime.builtin_names(facts))
     strategy, notes = _strategy(ctx)
     hosts = _hosts(ctx, strategy)
+    network_mode = _network_mode(ctx, strategy)
+    if request.purpose == "build":
+        strategy, hosts, notes = _for_build(ctx, strategy, hosts, notes, network_mode)
     notes += _route_notes(ctx, strategy, hosts)
     return Route(
         runtime=runtime.id,
@@ -43,10 +46,48 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         hosts=MappingProxyType(hosts),
         reason=_reason(ctx, strategy, hosts),
         notes=tuple(dict.fromkeys(notes)),
-        network_mode=_network_mode(ctx, strategy),
+        network_mode=network_mode,
         target=request.target,
         topology=ctx.vantage.topology,
     )
+
+
+def _for_build(
+    ctx: _Context,
+    strategy: Strategy,
+    hosts: dict[str, str],
+    notes: list[Note],
+    network_mode: str | None,
+) -> tuple[Strategy, dict[str, str], list[Note]]:
+    """The route for ``docker build``: host-gateway written out as the address it stands for.
+
+    host-gateway has failed in builds on Engine 23.0 (docker/cli#4025), 25.0
+    (docker/buildx#2201) and with buildx drivers other than moby's; a literal address works in
+    all of them. A build joins no user-defined network.
+    """
+    if network_mode not in (None, "host"):
+        raise NoRouteError(
+            f"this route needs --network={network_mode}, which `docker build` cannot join; run"
+            " the step in a container instead (hostreach run), or build with --network=host"
+        )
+    if HOST_GATEWAY not in hosts.values():
+        return strategy, hosts, notes
+    try:
+        address = _address(ctx, "gateway-ip")
+    except NoRouteError as exc:
+        names = ", ".join(sorted(ctx.builtin))
+        hint = f"; in a build use the name {ctx.runtime.title} provides: {names}" if names else ""
+        raise NoRouteError(
+            f"host-gateway is not safe in a build (docker/cli#4025, docker/buildx#2201), and"
+            f" {exc}{hint}"
+        ) from exc
+    written = {alias: address if value == HOST_GATEWAY else value for alias, value in hosts.items()}
+    note = Note(
+        "build",
+        f"for a build, host-gateway is written out as {address}: it has failed in builds on"
+        " Engine 23.0 and 25.0 and with buildx drivers other than moby's",
+    )
+    return "gateway-ip", written, [*notes, note]
 
 
 def _refuse_broken_endpoint(facts: Facts) -> None:
@@ -239,9 +280,10 @@ def _address(ctx: _Context, strategy: Strategy) -> str:
                 " address); pass the address yourself with --add-host=NAME:ADDRESS"
             )
         return found
-    if ctx.runtime.loopback_address is None:
-        raise NoRouteError(f"{ctx.runtime.title} has no fixed address for the host")
-    return ctx.runtime.loopback_address
+    found = ctx.runtime.loopback_address(facts)
+    if found is None:
+        raise NoRouteError(f"{ctx.runtime.title} has no fixed address for the host's loopback here")
+    return found
 
 
 def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> list[Note]:

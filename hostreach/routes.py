@@ -32,6 +32,9 @@ Strategy = Literal[
     "override",
 ]
 Target = Literal["caller", "engine-host", "windows"]
+Purpose = Literal["run", "build"]
+PURPOSES: tuple[Purpose, ...] = ("run", "build")
+"""What the flags are for: ``docker run`` (and create, compose, the SDK) or ``docker build``."""
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")
 """Whom the route reaches: the process that asks (default), the engine's machine, or (in WSL 2)
 the Windows host."""
@@ -44,6 +47,7 @@ class Request(NamedTuple):
     strategy: StrategyChoice = "auto"
     runtime: str | None = None
     target: Target = "caller"
+    purpose: Purpose = "run"
 
     def check(self) -> Request:
         """Return the request if its aliases and strategy are valid, else raise UsageError.
@@ -58,6 +62,8 @@ class Request(NamedTuple):
             raise UsageError(
                 f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}"
             )
+        if self.purpose not in PURPOSES:
+            raise UsageError(f"unknown purpose {self.purpose!r}; choose from {', '.join(PURPOSES)}")
         if self.target not in TARGETS:
             raise UsageError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         return self

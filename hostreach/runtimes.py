@@ -89,8 +89,9 @@ class Runtime(NamedTuple):
 
     The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
     """
-    loopback_address: str | None = None
-    """The fixed address of the host's loopback, for the ``host-loopback`` strategy."""
+    loopback_address: Callable[[Facts], str | None] = lambda _facts: None
+    """The address of the host's loopback on these facts, for the ``host-loopback`` strategy
+    (None: there is none)."""
     generic: bool = False
     """A catch-all row (plain Docker Engine, unknown): matches whatever the rows above did not."""
     cli: str = "docker"
@@ -318,7 +319,7 @@ RANCHER_DESKTOP = Runtime(
     # Lima user-mode networking on macOS/Linux; nothing fixed on the Windows (WSL) backend.
     fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
     reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
-    loopback_address="192.168.5.2",
+    loopback_address=lambda _: "192.168.5.2",
     summary="Rancher Desktop resolves host.docker.internal and host.rancher-desktop.internal"
     " itself. host-gateway must not be added: there it is the VM's 172.17.0.1 and overrides the"
     " working name. Other names get Lima's 192.168.5.2.",
@@ -391,7 +392,7 @@ LIMA = Runtime(
             " with another network mode, pass --strategy lan-ip",
         ),
     ),
-    loopback_address="192.168.5.2",
+    loopback_address=lambda _: "192.168.5.2",
     reaches_loopback=_yes,
     summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
     " Lima's default user-mode network; host-gateway is the VM's own docker0.",
@@ -451,7 +452,20 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
                 " with hostAddressLoopback=true)",
             )
         )
-    if engine.rootless(facts):
+    kit = facts.rootlesskit
+    if engine.rootless(facts) and kit is not None and kit.host_loopback:
+        if _rootless_loopback(facts) is None:
+            notes.append(
+                Note(
+                    "rootless-loopback",
+                    f"RootlessKit lets containers reach this machine's 127.0.0.1, but through its"
+                    f" {kit.net} driver at an address hostreach does not know, so they reach the"
+                    " host at its main address",
+                    "make the service listen on this machine's main address, or run"
+                    " `python -m hostreach tunnel --port PORT`",
+                )
+            )
+    elif engine.rootless(facts):
         # docker/docs engine/security/rootless/tips.md "Connecting to the host from a container"
         notes.append(
             Note(
@@ -467,12 +481,29 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
     return tuple(notes)
 
 
+def _rootless_loopback(facts: Facts) -> str | None:
+    """Where a rootless engine's containers reach the host's 127.0.0.1, where RootlessKit runs
+    without --disable-host-loopback: slirp4netns's host address (measured here; ddev uses it
+    too, moby/moby#47684). Other drivers' addresses are not verified: None."""
+    kit = facts.rootlesskit
+    if not engine.rootless(facts) or kit is None or not kit.host_loopback:
+        return None
+    return "10.0.2.2" if kit.net == "slirp4netns" else None
+
+
+def _docker_engine_fallback(facts: Facts) -> Strategy:
+    if engine.rootless(facts):
+        return "host-loopback" if _rootless_loopback(facts) else "lan-ip"
+    return "gateway-ip"
+
+
 DOCKER_ENGINE = Runtime(
     id="docker-engine",
     title="Docker Engine",
     detect=_docker_engine,
     host_gateway=_docker_engine_host_gateway,
-    fallback=lambda f: "lan-ip" if engine.rootless(f) else "gateway-ip",
+    fallback=_docker_engine_fallback,
+    loopback_address=_rootless_loopback,
     notes=_docker_engine_notes,
     # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
     # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
@@ -481,8 +512,10 @@ DOCKER_ENGINE = Runtime(
     summary="Docker Engine on Linux: host-gateway (20.10+) is the default bridge's gateway, this"
     " machine; older engines get that address written in. A rootless engine's host-gateway is"
     " inside RootlessKit's namespace, so names get this machine's main address, and services"
-    " must listen on it (RootlessKit blocks the host's 127.0.0.1). In WSL 2 the host is the WSL"
-    " distro, not Windows.",
+    " must listen on it (RootlessKit blocks the host's 127.0.0.1), unless its RootlessKit runs"
+    " without --disable-host-loopback, where slirp4netns's 10.0.2.2 reaches the host's"
+    " 127.0.0.1 (read from RootlessKit's command line, so on this machine only). In WSL 2 the"
+    " host is the WSL distro, not Windows.",
     sources=(
         "https://github.com/moby/moby/pull/40007",
         "https://github.com/moby/moby/issues/47684",

@@ -512,7 +512,7 @@ class TunnelSession:
         if self.container is not None:
             with contextlib.suppress(EngineError):
                 await self.engine.call("DELETE", f"/containers/{self.container}?force=1")
-        self.engine.close()
+        await self.engine.close()
 
 
 async def _within(step: Any, activity: Activity, idle: float) -> Any:
@@ -574,7 +574,7 @@ def cleanup(plan: Plan, *, log: Callable[[str], None]) -> list[str]:
             await session.engine.start()
             return await session.remove_leftovers()
         finally:
-            session.engine.close()
+            await session.engine.close()
 
     return asyncio.run(main())
 

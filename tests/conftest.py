@@ -26,6 +26,7 @@ LIVE = FIXTURES / "live"
 PUBLISHED = FIXTURES / "published"
 ROOTFUL = LIVE / "debian12-docker-20.10-rootful.json"
 ROOTLESS = LIVE / "debian12-docker-20.10-rootless.json"
+ROOTLESS_LOOPBACK = LIVE / "debian12-docker-20.10-rootless-host-loopback.json"
 PODMAN = LIVE / "debian12-podman-4.3.1-rootful.json"
 PODMAN_ROOTLESS = LIVE / "debian12-podman-4.3.1-rootless.json"
 DESKTOP = PUBLISHED / "docker-desktop-mac-20.10.17.json"
@@ -75,6 +76,10 @@ def _socket_candidates(name: str) -> list[str]:
         return sorted(glob.glob("/run/user/*/docker.sock"))
     if name == "podman_rootless":
         return sorted(glob.glob("/run/user/*/podman/podman.sock"))
+    if (
+        name == "rootless_loopback"
+    ):  # .ci/engines.sh 2b: RootlessKit without --disable-host-loopback
+        return sorted(glob.glob("/run/user/*/hl/docker.sock"))
     return ["/run/podman/podman.sock"]
 
 
@@ -142,7 +147,15 @@ def _engine(name: str) -> Engine:
 
 
 ENGINE_FIXTURES = frozenset(
-    {"rootful", "rootless", "podman", "podman_rootless", "remote", "remote_ssh"}
+    {
+        "rootful",
+        "rootless",
+        "rootless_loopback",
+        "podman",
+        "podman_rootless",
+        "remote",
+        "remote_ssh",
+    }
 )
 
 
@@ -168,6 +181,12 @@ def rootful() -> Engine:
 def rootless() -> Engine:
     """The rootless Docker Engine."""
     return _engine("rootless")
+
+
+@pytest.fixture(scope="session")
+def rootless_loopback() -> Engine:
+    """A rootless Docker Engine whose RootlessKit lets containers reach the host's loopback."""
+    return _engine("rootless_loopback")
 
 
 @pytest.fixture(scope="session")

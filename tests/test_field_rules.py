@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PUBLISHED, ROOTFUL, cli, load_fixture
+from conftest import PUBLISHED, ROOTFUL, ROOTLESS, ROOTLESS_LOOPBACK, cli, load_fixture
 
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError, UsageError
-from hostreach.facts import Facts, load
+from hostreach.facts import Facts, Listener, Listening, RootlessKit, from_json, load, to_json
 from hostreach.probe.client import container_markers, host_override
 from hostreach.resolve import resolve
 from hostreach.routes import Request
@@ -165,3 +165,68 @@ def test_fixtures_of_these_rules_name_their_sources() -> None:
     for path in (COLIMA_VERSION, COLIMA_SOCKET, ORBSTACK_PARTIAL):
         assert str(load_fixture(path)["source"]).startswith("https://github.com/")
     assert json.loads(COLIMA_SOCKET.read_text())["daemon"] is None
+
+
+# Rule 10: `flags --for build` writes host-gateway out (docker/cli#4025, docker/buildx#2201).
+
+
+def test_a_build_gets_host_gateway_written_out() -> None:
+    facts = load(ROOTFUL)
+    assert resolve(facts).flags == ["--add-host=host.docker.internal:host-gateway"]
+    build = resolve(facts, Request(purpose="build"))
+    assert build.flags == ["--add-host=host.docker.internal:172.17.0.1"]
+    assert "build" in {n.id for n in build.notes}
+    desktop = load(PUBLISHED / "docker-desktop-mac-20.10.17.json")
+    assert resolve(desktop, Request(purpose="build")).flags == []  # its own name stays
+    with pytest.raises(NoRouteError, match="use the name Docker Desktop provides"):
+        resolve(desktop, Request(aliases=("host.docker.internal", "local"), purpose="build"))
+    done = cli("flags", "--for", "build", "--facts", ROOTFUL, check=True)
+    assert done.stdout == "--add-host=host.docker.internal:172.17.0.1\n"
+
+
+# Rule 3: rootless Docker whose RootlessKit lets containers reach the host's loopback.
+
+
+@pytest.mark.parametrize(
+    ("kit", "strategy", "flag", "note"),
+    [
+        (RootlessKit("slirp4netns", host_loopback=True), "host-loopback", "10.0.2.2", None),
+        (RootlessKit("slirp4netns", host_loopback=False), "lan-ip", None, "LOOPBACK=false"),
+        (RootlessKit("gvisor-tap-vsock", host_loopback=True), "lan-ip", None, "does not know"),
+        (None, "lan-ip", None, "LOOPBACK=false"),
+    ],
+)
+def test_rootlesskits_host_loopback_decides_the_rootless_route(
+    kit: RootlessKit | None, strategy: str, flag: str | None, note: str | None
+) -> None:
+    facts = load(ROOTLESS)._replace(rootlesskit=kit)
+    route = resolve(facts)
+    assert route.strategy == strategy
+    if flag is not None:
+        assert route.flags == [f"--add-host=host.docker.internal:{flag}"]
+    notes = {n.id: n for n in route.notes}
+    if note is None:
+        assert "rootless-loopback" not in notes
+    else:
+        found = notes["rootless-loopback"]
+        assert note in found.message + found.fix
+    listening = Listening(ports=(5432,), sockets=(Listener(5432, "127.0.0.1"),))
+    findings = {
+        f.id for f in diagnose(facts._replace(listening=listening), route, (5432,)).findings
+    }
+    assert ("loopback-only" in findings) is (strategy != "host-loopback")
+
+
+def test_a_snapshot_keeps_rootlesskit_and_an_old_one_has_none() -> None:
+    kit = RootlessKit("slirp4netns", host_loopback=True)
+    facts = load(ROOTLESS)._replace(rootlesskit=kit)
+    assert from_json(json.loads(json.dumps(to_json(facts)))).rootlesskit == kit
+    assert load(ROOTLESS).rootlesskit is None
+
+
+def test_the_captured_engine_with_host_loopback_replays_its_route() -> None:
+    facts = load(ROOTLESS_LOOPBACK)  # captured from .ci/engines.sh's second rootless engine
+    assert facts.rootlesskit == RootlessKit("slirp4netns", host_loopback=True)
+    route = resolve(facts)
+    assert route.flags == ["--add-host=host.docker.internal:10.0.2.2"]
+    assert "10.0.2.2" in route.reason

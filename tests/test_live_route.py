@@ -4,11 +4,13 @@ resolves in the container to an address where a host service on all interfaces a
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Engine, HostServer, assert_not_reached, cli, reach
+from conftest import IMAGE, Engine, HostServer, assert_not_reached, cli, reach
 
 pytestmark = pytest.mark.engine
 
@@ -143,3 +145,30 @@ def test_rootless_podman_reaches_host_through_the_main_address(
     assert route["runtime"] == "podman"
     assert route["rootless"] is True
     assert route["strategy"] == "lan-ip"
+
+
+@pytest.mark.engine
+def test_flags_for_build_reach_the_host_from_a_docker_build(
+    rootful: Engine, server: HostServer, tmp_path: Path
+) -> None:
+    flags = cli("flags", "--for", "build", env=rootful.env(), check=True).stdout.split()
+    assert "host-gateway" not in " ".join(flags)
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {IMAGE}\nRUN nc -w 3 host.docker.internal {server.port} </dev/null > /answer"
+        " && cat /answer\n"
+    )
+    tag = f"localhost/hostreach-test:build-{os.getpid()}"
+    done = subprocess.run(
+        ["docker", "build", "--no-cache", "-t", tag, *flags, str(tmp_path)],
+        env=rootful.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    try:
+        assert done.returncode == 0, done.stderr
+        answer = rootful.docker("run", "--rm", tag, "cat", "/answer")
+        assert server.token in answer
+    finally:
+        rootful.docker("rmi", "-f", tag, check=False)

@@ -31,7 +31,11 @@ def request_from(args: argparse.Namespace) -> Request:
     """Return the validated route request of --alias, --strategy and --runtime."""
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
     return Request(
-        aliases=aliases, strategy=args.strategy, runtime=args.runtime, target=args.target
+        aliases=aliases,
+        strategy=args.strategy,
+        runtime=args.runtime,
+        target=args.target,
+        purpose=getattr(args, "purpose", "run"),
     ).check()
 
 

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from hostreach import _fastpath, vantage
 from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.engine import rootless
 from hostreach.errors import EndpointError, EngineError, FactsError, UsageError
 from hostreach.facts import Facts, Issue, ProbeResult, from_json
 from hostreach.probe import _enginehttp, client, endpoint
@@ -283,6 +284,14 @@ def collect(
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     facts = from_json(data)
+    socket_path = (facts.client.endpoint or "").removeprefix("unix://")
+    if rootless(facts) and socket_path != facts.client.endpoint:
+        from hostreach.probe import rootlesskit  # noqa: PLC0415 - /proc, only where it matters
+
+        found = rootlesskit.read(socket_path, root)
+        if found is not None:
+            data = {**data, "rootlesskit": found}
+            facts = from_json(data)
     if vantage.of(facts).topology == "nested":  # which of the engine's containers is this one?
         own = _own_networks(client_fields, environ, home, timeout=timeout)
         facts = from_json({**data, "client": {**client_data, "networks": own}})

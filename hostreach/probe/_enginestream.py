@@ -160,11 +160,20 @@ class EngineStreams:
                     return lines[-1]
         return "ssh ended without saying why (is the docker CLI installed on that machine?)"
 
-    def close(self) -> None:
-        """End ssh's master connection and remove its control socket."""
-        if self._master is not None and self._master.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._master.terminate()
+    async def close(self) -> None:
+        """End ssh's master connection (closing its stdin ends its session, and then it) and
+        remove its control socket; wait for it, so nothing is left for the loop's end."""
+        master = self._master
+        if master is not None and master.returncode is None:
+            if master.stdin is not None:
+                master.stdin.close()
+            try:
+                async with asyncio.timeout(2):
+                    await master.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    master.kill()
+                await master.wait()
         if self._control_dir is not None:
             shutil.rmtree(self._control_dir, ignore_errors=True)
 
