@@ -397,10 +397,7 @@ def read_tunnel(data: object, path: str) -> Tunnel:
 
 
 def _tunnel(r: _Reader) -> Tunnel:
-    ports = []
-    for i, item in enumerate(r.array("ports")):
-        value = item if isinstance(item, int) and not isinstance(item, bool) else None
-        ports.append(_port(value, f"{r.path}.ports[{i}]"))
+    ports = _ports(r)
     pid = r.integer("pid")
     container = r.parsed("container", _container_id, "a container ID")
     address = r.parsed("address", check_address, "an IP address")
@@ -431,13 +428,18 @@ def _port(value: int | None, path: str) -> int:
     return value
 
 
-def _listening(r: _Reader | None) -> Listening | None:
-    if r is None:
-        return None
+def _ports(r: _Reader) -> list[int]:
     ports = []
     for i, item in enumerate(r.array("ports")):
         value = item if isinstance(item, int) and not isinstance(item, bool) else None
         ports.append(_port(value, f"{r.path}.ports[{i}]"))
+    return ports
+
+
+def _listening(r: _Reader | None) -> Listening | None:
+    if r is None:
+        return None
+    ports = _ports(r)
     sockets = []
     for i, item in enumerate(r.array("sockets")):
         s = _Reader(item, f"{r.path}.sockets[{i}]")

@@ -133,7 +133,9 @@ def owner() -> str:
         with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="ascii") as f:
             machine = f.read(64).strip()
             break
-    digest = hashlib.sha256(f"{machine}/{os.uname().nodename}".encode()).hexdigest()[:16]
+    import socket  # noqa: PLC0415 - its host name (os.uname does not exist on Windows)
+
+    digest = hashlib.sha256(f"{machine}/{socket.gethostname()}".encode()).hexdigest()[:16]
     return f"{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}"
 
 
@@ -210,7 +212,8 @@ class TunnelSession:
 
     async def remove_leftovers(self) -> list[str]:
         """Remove tunnel containers left behind: this caller's whose process is gone, and any
-        that no longer run. Return their IDs."""
+        that has exited (not one just created: another caller's may be starting). Return
+        their IDs."""
         query = _json_query({"label": [LABEL]})
         found = await self.engine.call("GET", f"/containers/json?all=1&filters={query}")
         removed = []
@@ -223,7 +226,7 @@ class TunnelSession:
             ours_and_gone = labels.get(f"{LABEL}.owner") == self.owner and not (
                 pid.isdecimal() and states.alive(int(pid))
             )
-            if ours_and_gone or item.get("State") not in ("running", "Running"):
+            if ours_and_gone or str(item.get("State", "")).lower() in ("exited", "dead"):
                 cid = check_id(item.get("Id"), "GET /containers/json")
                 with contextlib.suppress(EngineError):
                     await self.engine.call("DELETE", f"/containers/{cid}?force=1")

@@ -521,12 +521,19 @@ def reach(
     # The last line says the container ran and how nc ended (Podman 4.3's compat API reports
     # exit 0 for such a container through the docker CLI).
     script = f"nc -w 3 {alias} {port} </dev/null; echo nc-exit=$?"
+    return in_container(engine, flags, script, timeout=60)
+
+
+def in_container(
+    engine: Engine, flags: list[str], script: str, *, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run a sh ``script`` in a throwaway test container with the flags; return what it said."""
     return subprocess.run(
         ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
         env=engine.env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
 

@@ -26,6 +26,7 @@ from conftest import (
     assert_not_reached,
     cli,
     decoy_on_the_engines_machine,
+    in_container,
     reach,
 )
 
@@ -163,17 +164,6 @@ def counting() -> Iterator[Service]:
     service = Service("count")
     yield service
     service.close()
-
-
-def in_container(engine: Engine, flags: list[str], script: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
-        env=engine.env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 # 20 clients at once, 4 MiB each, through the tunnel to an echo service: each compares the
