@@ -388,7 +388,8 @@ def from_json(data: object) -> Facts:
 def _rootlesskit(r: _Reader | None) -> RootlessKit | None:
     if r is None:
         return None
-    return RootlessKit(net=r.text("net") or "", host_loopback=r.flag("host_loopback"))
+    net = r.parsed("net", _network_name, "a network driver name") or ""  # it reaches a note
+    return RootlessKit(net=net, host_loopback=r.flag("host_loopback"))
 
 
 def read_tunnel(data: object, path: str) -> Tunnel:

@@ -284,9 +284,7 @@ ORBSTACK = Runtime(
     reaches_loopback=_yes,  # docs.orbstack.dev/docker/network: "localhost" servers
     summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
     " services on the Mac's 127.0.0.1.",
-    sockets=(
-        "*/.orbstack/run/docker.sock",
-    ),  # docs.orbstack.dev docker: ~/.orbstack/run/docker.sock
+    sockets=("*/.orbstack/run/docker.sock",),  # docs.orbstack.dev/docker: its socket
     sources=(
         "https://docs.orbstack.dev/docker/network",
         "https://github.com/orbstack/orbstack/discussions/102",

@@ -364,10 +364,12 @@ class TunnelSession:
         for task in (control, waiting):
             task.cancel()
         if control in done and not stopped.is_set():
+            broken = control.exception()  # the stream broke, rather than ended
             raise TunnelError(
                 "the tunnel's container ended (the engine stopped, or someone removed it):"
                 " containers no longer reach this machine through it"
-            )
+                + (f" ({broken})" if broken else "")
+            ) from broken
 
     async def _announcements(self) -> None:
         while True:

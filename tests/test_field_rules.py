@@ -230,3 +230,27 @@ def test_the_captured_engine_with_host_loopback_replays_its_route() -> None:
     route = resolve(facts)
     assert route.flags == ["--add-host=host.docker.internal:10.0.2.2"]
     assert "10.0.2.2" in route.reason
+
+
+def test_rootlesskits_flags_are_read_from_the_process_that_serves_the_socket(
+    tmp_path: Path,
+) -> None:
+    from hostreach.probe import rootlesskit  # noqa: PLC0415
+
+    runtime_dir = tmp_path / "run"
+    runtime_dir.mkdir()
+    (runtime_dir / "docker.sock").touch()
+
+    def process(pid: int, argv: list[str], runtime: Path) -> None:
+        folder = tmp_path / "proc" / str(pid)
+        folder.mkdir(parents=True)
+        (folder / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
+        (folder / "environ").write_bytes(f"XDG_RUNTIME_DIR={runtime}\0".encode())
+
+    sock = str(runtime_dir / "docker.sock")
+    process(10, ["rootlesskit", "--net=slirp4netns", "--disable-host-loopback", "x"], tmp_path)
+    assert rootlesskit.read(sock, tmp_path) is None  # another runtime dir's, not this socket's
+    process(11, ["/usr/bin/rootlesskit", "--net=slirp4netns", "--mtu=65520", "x"], runtime_dir)
+    assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}
+    process(12, ["rootlesskit", "--net=$(reboot)", "x"], runtime_dir)  # not a driver: skipped
+    assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}

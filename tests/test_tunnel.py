@@ -3,19 +3,22 @@ runs real tunnels)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import PODMAN, PODMAN_ROOTLESS, ROOTFUL, cli, load_fixture
 
 from hostreach import _fastpath, answers
 from hostreach.diagnose import FINDINGS, diagnose
-from hostreach.errors import FactsError
+from hostreach.errors import EngineError, FactsError
 from hostreach.facts import Listener, Listening, Tunnel, from_json, load, to_json, tunnel_json
 from hostreach.probe import tunnel_state
+from hostreach.probe._enginestream import Stream
 from hostreach.resolve import resolve
 from hostreach.routes import Request
 from hostreach.tunnels import TunnelError, plan_for
@@ -184,3 +187,43 @@ def test_bad_tunnel_arguments_are_one_line_and_exit_2(args: list[str], says: str
     assert says in done.stderr
     assert done.stdout == ""
     assert "Traceback" not in done.stderr
+
+
+def _stream(data: bytes) -> Stream:
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    return Stream(reader, cast("asyncio.StreamWriter", None))
+
+
+def _frames(data: bytes) -> list[tuple[int, bytes]]:
+    async def read() -> list[tuple[int, bytes]]:
+        stream, found = _stream(data), []
+        while (frame := await stream.frame()) is not None:
+            found.append(frame)
+        return found
+
+    return asyncio.run(read())
+
+
+def test_a_stream_that_ends_between_frames_has_ended() -> None:
+    assert _frames(b"\x01\0\0\0\0\0\0\x02hi\x02\0\0\0\0\0\0\x01!") == [(1, b"hi"), (2, b"!")]
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"\x01\0\0\0\0\0\0\x05hi", "mid-frame"),  # five bytes announced, two came
+        (b"\x01\0\0", "mid-frame"),  # a header cut short
+        (b"\x01\0\0\0\xff\xff\xff\xff", "frame of 4294967295 bytes"),  # never buffered
+    ],
+)
+def test_a_broken_stream_is_not_taken_for_an_ended_one(data: bytes, says: str) -> None:
+    with pytest.raises(EngineError, match=says):
+        _frames(data)
+
+
+def test_a_snapshot_with_a_hostile_rootlesskit_driver_is_refused() -> None:
+    data = {**load_fixture(ROOTFUL), "rootlesskit": {"net": "$(reboot)", "host_loopback": True}}
+    with pytest.raises(FactsError, match="network driver name"):
+        from_json(data)

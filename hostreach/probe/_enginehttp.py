@@ -99,21 +99,30 @@ def _request(path: str, *, keep_alive: bool = False) -> bytes:
     return f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostreach\r\n\r\n".encode()
 
 
+def parse_head(what: str, head: bytes) -> tuple[int, dict[str, str]]:
+    """The status and the (lower-cased) headers of an answer's head; EngineError if it is not
+    HTTP. ``what`` names the request in the error."""
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    fields = status_line.split(" ", 2)
+    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+        raise EngineError(f"{what}: not an HTTP answer: {head[:80]!r}")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    return int(fields[1]), headers
+
+
 def _parse(path: str, raw: bytes) -> tuple[int, bytes, bytes]:
     """The status and body of the answer ``raw`` starts with, and the bytes after it."""
     head, sep, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    fields = status_line.split(" ", 2)
-    if not sep or len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
+    if not sep:
         raise EngineError(f"GET {path}: not an HTTP answer: {head[:80]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+    status, headers = parse_head(f"GET {path}", head)
     rest = b""
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body, rest = _dechunk(body)
     elif headers.get("content-length", "").isdecimal():
         size = int(headers["content-length"])
         body, rest = body[:size], body[size:]
-    return int(fields[1]), body, rest
+    return status, body, rest
 
 
 def _readable(fds: list[int], timeout: float) -> list[int]:

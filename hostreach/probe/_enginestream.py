@@ -21,12 +21,14 @@ from typing import Any
 
 from hostreach.errors import EngineError
 from hostreach.probe import _ssh
-from hostreach.probe._enginehttp import MAX_ANSWER
+from hostreach.probe._enginehttp import MAX_ANSWER, parse_head
 from hostreach.probe.endpoint import Address
 
 MAX_HEAD = 64 << 10
 """The most an answer's status line and headers may hold, in bytes."""
 STDOUT, STDERR = 1, 2
+MAX_FRAME = 1 << 20
+"""The largest output frame accepted (the engine sends at most 32 KiB at a time)."""
 
 
 class Stream:
@@ -38,12 +40,27 @@ class Stream:
         self.writer = writer
 
     async def frame(self) -> tuple[int, bytes] | None:
-        """The next output frame as ``(STDOUT or STDERR, data)``, or None at the end."""
+        """The next output frame as ``(STDOUT or STDERR, data)``, or None at its clean end.
+
+        EngineError where the stream breaks off mid-frame, is reset, or announces a frame larger
+        than :data:`MAX_FRAME`: a broken stream must not pass for a finished one (the tunnel
+        would half-close a connection whose data was lost).
+        """
         try:
             head = await self.reader.readexactly(8)
-            return head[0], await self.reader.readexactly(int.from_bytes(head[4:8], "big"))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return None
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                return None
+            raise EngineError("the engine's stream broke off mid-frame") from exc
+        except ConnectionError as exc:
+            raise EngineError(f"the engine's stream broke: {exc}") from exc
+        size = int.from_bytes(head[4:8], "big")
+        if size > MAX_FRAME:
+            raise EngineError(f"the engine's stream announced a frame of {size} bytes")
+        try:
+            return head[0], await self.reader.readexactly(size)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise EngineError("the engine's stream broke off mid-frame") from exc
 
     def end_input(self) -> None:
         """Close the process's stdin (the engine turns a half-close into stdin's EOF)."""
@@ -105,7 +122,7 @@ class EngineStreams:
         try:
             async with asyncio.timeout(self.timeout + 1):
                 said = await self._master.stdout.readline()
-        except TimeoutError:
+        except (TimeoutError, ValueError):  # no line in time, or one over 64 KiB
             said = b""
         if not said.startswith(b"hostreach-engine "):
             raise EngineError(f"ssh to {self.address.url}: {await self._why()}")
@@ -191,12 +208,7 @@ class EngineStreams:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
             raise EngineError(f"{what}: the engine's answer has headers over 64 KiB") from exc
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        fields = status_line.split(" ", 2)
-        if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-            raise EngineError(f"{what}: not an HTTP answer: {status_line[:80]!r}")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines)}
-        return int(fields[1]), headers
+        return parse_head(what, head)
 
     async def _body(
         self, reader: asyncio.StreamReader, headers: dict[str, str], what: str

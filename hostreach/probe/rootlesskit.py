@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from hostreach.checks import check_name
+from hostreach.errors import UsageError
 from hostreach.probe.endpoint import StrPath
 
 _MAX_PROCESSES = 65536
@@ -47,10 +49,12 @@ def read(socket_path: str, root: StrPath = "/") -> dict[str, object] | None:
         except OSError:
             continue
         flags = [a.decode("utf-8", "replace") for a in argv[1:] if a.startswith(b"--")]
-        found = {
-            "net": next((f.split("=", 1)[1] for f in flags if f.startswith("--net=")), "host"),
-            "host_loopback": "--disable-host-loopback" not in flags,
-        }
+        net = next((f.split("=", 1)[1] for f in flags if f.startswith("--net=")), "host")
+        try:
+            check_name(net, "RootlessKit network driver")
+        except UsageError:
+            continue  # not a command line RootlessKit would have started with
+        found = {"net": net, "host_loopback": "--disable-host-loopback" not in flags}
         try:
             environ = _read(os.path.join(proc, pid, "environ")).split(b"\0")
         except OSError:
@@ -59,7 +63,7 @@ def read(socket_path: str, root: StrPath = "/") -> dict[str, object] | None:
         runtime_dir = next((e[len(prefix) :] for e in environ if e.startswith(prefix)), None)
         if runtime_dir is not None and os.fsdecode(runtime_dir).rstrip("/") == folder:
             by_folder.append(found)
-        elif uid == owner:
+        elif runtime_dir is None and uid == owner:  # its environment could not be read
             by_owner.append(found)
     if len(by_folder) == 1:
         return by_folder[0]
