@@ -29,6 +29,8 @@ FINDINGS: dict[str, str] = {
     " that machine.",
     "wsl-two-hosts": "The engine runs inside WSL 2: the route reaches the WSL distro, not Windows.",
     "rootless-loopback": "A rootless engine cannot reach this machine's 127.0.0.1 by design.",
+    "pasta-host-address": "Rootless Podman 5.0-5.2 (pasta) names another address of this"
+    " machine, or none where it has only one.",
     "lima-network": "Lima's fixed host address holds only in its default user-mode network.",
     "windows-containers": "The engine runs Windows containers, which ignore --add-host and"
     " extra_hosts.",

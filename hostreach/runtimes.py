@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-from hostreach import engine
+from hostreach import engine, vantage
 from hostreach.errors import UsageError
 from hostreach.facts import Facts
 from hostreach.routes import Note, Strategy
@@ -133,11 +133,47 @@ def _podman_machine(facts: Facts) -> bool:
     return facts.client.os in ("darwin", "windows")
 
 
+def _pasta_before_guest_addr(facts: Facts) -> bool:
+    """Rootless Podman 5.0-5.2 on Linux: pasta by default, without ``--map-guest-addr`` (5.3)."""
+    version = engine.component_version(facts, _PODMAN)
+    return (
+        engine.rootless(facts)
+        and not _podman_machine(facts)
+        and _at_least(version, (5, 0))
+        and not _at_least(version, (5, 3))
+    )
+
+
+def _other_address(facts: Facts) -> bool | None:
+    """Whether the engine's machine has an IPv4 address besides the one pasta copies into each
+    container (None: unknown, the caller is not on the engine's machine and network).
+
+    Podman 5.0-5.2 points host.containers.internal at the first global address that pasta did
+    not copy (the default route's), and writes nothing when there is none.
+    """
+    if vantage.of(facts).topology != "local" or facts.network.default_gateway is None:
+        return None
+    copied = vantage.lan_address(facts)
+    for addresses in facts.network.interfaces.values():
+        for text in addresses:
+            if text != copied and vantage.global_ipv4(text):
+                return True
+    return False
+
+
+def _pasta_without_address(facts: Facts) -> bool:
+    # containers/podman#22881 ("host containers internal IP address is empty"), and #19213
+    # (Podman 5.2.2: no host.containers.internal entry on a host with a single interface).
+    return _pasta_before_guest_addr(facts) and _other_address(facts) is False
+
+
 def _podman_names(facts: Facts) -> frozenset[str]:
     version = engine.component_version(facts, _PODMAN)
     if _podman_machine(facts):
         # gvproxy's DNS answers both zones (containers/gvisor-tap-vsock cmd/gvproxy/main.go).
         return frozenset({"host.containers.internal", "host.docker.internal"})
+    if _pasta_without_address(facts):
+        return frozenset()
     names = set()
     if _at_least(version, (3, 2)):  # RELEASE_NOTES 3.2.0, #5651
         names.add("host.containers.internal")
@@ -148,6 +184,14 @@ def _podman_names(facts: Facts) -> frozenset[str]:
 
 def _podman_host_gateway(facts: Facts) -> Verdict:
     version = engine.component_version(facts, _PODMAN)
+    if _pasta_without_address(facts):
+        return Verdict(
+            "rejected",
+            "rootless Podman 5.0-5.2 (pasta) has no address for this machine: its only address"
+            " is copied into each container, so host-gateway is left empty (podman#22881);"
+            " Podman 5.3 maps 169.254.1.2 to it; or carry the port from this side with"
+            " python -m hostreach tunnel --port PORT",
+        )
     if _at_least(version, (4, 7)):  # RELEASE_NOTES 4.7.0, containers/podman#19152
         return Verdict("reaches-host")
     # Measured on Debian's Podman 4.3.1: its CLI rejects the value ("invalid IP address in
@@ -156,14 +200,33 @@ def _podman_host_gateway(facts: Facts) -> Verdict:
     return Verdict("rejected", f"Podman {shown} does not support host-gateway (4.7+)")
 
 
-def _podman_fallback(facts: Facts) -> Strategy:
+def _podman_fallback(facts: Facts) -> Strategy | None:
     # Rootful: the default network's gateway (10.88.0.1), which GET /networks/bridge reports.
-    # Rootless: that gateway lives in the user's namespace; use the host's own address instead.
-    return "lan-ip" if engine.rootless(facts) else "gateway-ip"
+    # Rootless: that gateway lives in the user's namespace; use the host's own address instead,
+    # except under pasta (5.0+), which copies that address into the container: it would land
+    # in the container itself (containers/podman#22768, #26244).
+    if not engine.rootless(facts):
+        return "gateway-ip"
+    if _podman_machine(facts) or not _at_least(engine.component_version(facts, _PODMAN), (5, 0)):
+        return "lan-ip"
+    return None
 
 
 def _podman_notes(facts: Facts) -> tuple[Note, ...]:
     version = engine.component_version(facts, _PODMAN)
+    if _pasta_before_guest_addr(facts):
+        # Before 5.3 the name is another address of this machine, if it has one (#19213).
+        return (
+            Note(
+                "pasta-host-address",
+                "rootless Podman 5.0-5.2 (pasta) points host.containers.internal at an address of"
+                " this machine other than its main one, and writes no entry where there is none"
+                " (containers/podman#19213, #22881): the service must listen on that address or"
+                " on all interfaces",
+                "upgrade to Podman 5.3+ (pasta --map-guest-addr), or carry the port from this"
+                " side: python -m hostreach tunnel --port PORT",
+            ),
+        )
     if engine.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
         # pasta maps the name to the host's main interface, never its loopback:
         # https://github.com/podman-container-tools/podman/issues/28718
@@ -199,12 +262,18 @@ PODMAN = Runtime(
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
-    " machine's main address. podman machine answers both names through gvproxy's DNS, which"
+    " machine's main address. Rootless Podman 5.0-5.2 runs pasta, which copies that address into"
+    " each container: its names point at another address of this machine, and where there is"
+    " none they are missing and host-gateway fails, so there is no route but a tunnel; 5.3 maps"
+    " 169.254.1.2 to the main address instead. podman machine answers both names through gvproxy's DNS, which"
     " forwards to the host's 127.0.0.1.",
     # podman machine's API sockets on macOS and Linux hosts (podman-machine-default-api.sock)
     sockets=("*/podman-machine-*.sock", "*/podman/machine/*/podman.sock"),
     sources=(
         "containers/podman RELEASE_NOTES.md (3.2.0, 4.7.0, 5.0.0, 5.3.0)",
+        "https://github.com/podman-container-tools/podman/issues/22881",
+        "https://github.com/podman-container-tools/podman/issues/19213",
+        "https://github.com/podman-container-tools/podman/pull/23791",
         "containers/podman docs/source/markdown/options/add-host.md",
         "containers/podman docs/source/markdown/options/network.md",
         "https://github.com/podman-container-tools/podman/issues/28718",

@@ -116,6 +116,22 @@ def _ipv4(addresses: tuple[str, ...]) -> str | None:
     return None
 
 
+def global_ipv4(text: str) -> bool:
+    """Whether ``text`` is an IPv4 address a host can be reached at (not loopback, link-local,
+    multicast or unspecified), as Go's IsGlobalUnicast counts it (private ranges included)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return isinstance(address, ipaddress.IPv4Address) and not (
+        address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_unspecified
+        or address == ipaddress.IPv4Address("255.255.255.255")
+    )
+
+
 def lan_address(facts: Facts) -> str | None:
     """Return the IPv4 address of the interface that carries the default route."""
     gateway = facts.network.default_gateway

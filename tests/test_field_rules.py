@@ -10,7 +10,16 @@ from conftest import PUBLISHED, ROOTFUL, ROOTLESS, ROOTLESS_LOOPBACK, cli, load_
 
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError, UsageError
-from hostreach.facts import Facts, Listener, Listening, RootlessKit, from_json, load, to_json
+from hostreach.facts import (
+    Facts,
+    Gateway,
+    Listener,
+    Listening,
+    RootlessKit,
+    from_json,
+    load,
+    to_json,
+)
 from hostreach.probe.client import container_markers, host_override
 from hostreach.resolve import resolve
 from hostreach.routes import Request
@@ -254,3 +263,51 @@ def test_rootlesskits_flags_are_read_from_the_process_that_serves_the_socket(
     assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}
     process(12, ["rootlesskit", "--net=$(reboot)", "x"], runtime_dir)  # not a driver: skipped
     assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}
+
+
+# Rule 1: rootless Podman 5.0-5.2 (pasta, before --map-guest-addr) and 5.3+.
+
+PODMAN_52 = PUBLISHED / "podman-5.2.2-rootless-pasta.json"
+PODMAN_54 = PUBLISHED / "podman-5.4.0-rootless-pasta.json"
+
+
+def _on_machine(facts: Facts, **interfaces: tuple[str, ...]) -> Facts:
+    """The same engine, seen from its own machine with these interfaces (eth0 the main one)."""
+    network = facts.network._replace(
+        default_gateway=Gateway("192.0.2.1", "eth0"),
+        interfaces={"lo": ("127.0.0.1", "::1"), **interfaces},
+    )
+    return facts._replace(network=network)
+
+
+def test_podman_52_with_one_address_has_no_route_and_never_the_lan_address(tmp_path: Path) -> None:
+    # pasta copies the main address into each container: that address leads to the container
+    # itself (podman#26494), and Podman writes no name (podman#19213, #22881).
+    facts = _on_machine(load(PODMAN_52), eth0=("192.0.2.10", "fe80::1"))
+    for aliases in (("host.docker.internal",), ("local",)):
+        with pytest.raises(NoRouteError, match=r"5\.0-5\.2 \(pasta\) has no address.*tunnel"):
+            resolve(facts, Request(aliases=aliases))
+    snapshot = tmp_path / "facts.json"
+    snapshot.write_text(json.dumps(to_json(facts)))
+    done = cli("flags", "--facts", str(snapshot))
+    assert (done.returncode, done.stdout) == (1, "")
+    assert "192.0.2.10" not in done.stderr
+
+
+def test_podman_52_with_a_second_address_keeps_its_names_and_says_where_they_lead() -> None:
+    facts = _on_machine(load(PODMAN_52), eth0=("192.0.2.10",), docker0=("172.17.0.1",))
+    route = resolve(facts)
+    assert (route.strategy, route.flags) == ("native", [])
+    assert "pasta-host-address" in {n.id for n in route.notes}
+    assert resolve(facts, Request(aliases=("local",))).flags == ["--add-host=local:host-gateway"]
+
+
+def test_podman_53_and_later_map_the_main_interface_whatever_the_addresses() -> None:
+    facts = _on_machine(load(PODMAN_54), eth0=("192.0.2.10",))
+    route = resolve(facts)
+    assert (route.strategy, route.flags) == ("native", [])
+    assert {n.id for n in route.notes} >= {"rootless-loopback"}
+    assert "pasta-host-address" not in {n.id for n in route.notes}
+    listening = Listening(ports=(5432,), sockets=(Listener(5432, "127.0.0.1"),))
+    report = diagnose(facts._replace(listening=listening), route, (5432,))
+    assert "loopback-only" in {f.id for f in report.findings}
