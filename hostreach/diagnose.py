@@ -31,6 +31,8 @@ FINDINGS: dict[str, str] = {
     "rootless-loopback": "A rootless engine cannot reach this machine's 127.0.0.1 by design.",
     "pasta-host-address": "Rootless Podman 5.0-5.2 (pasta) names another address of this"
     " machine, or none where it has only one.",
+    "rancher-containerd": "Rancher Desktop's Docker socket does not answer: stopped, or its"
+    " containerd engine, which has no Docker API.",
     "lima-network": "Lima's fixed host address holds only in its default user-mode network.",
     "windows-containers": "The engine runs Windows containers, which ignore --add-host and"
     " extra_hosts.",

@@ -32,6 +32,9 @@ class Client(NamedTuple):
     docker_host: str | None = None
     context: str | None = None
     endpoint: str | None = None
+    socket_target: str | None = None
+    """Where a unix endpoint's socket path leads, when it is a symbolic link (Rancher Desktop
+    links /var/run/docker.sock to ~/.rd/docker.sock)."""
     container_markers: tuple[str, ...] = ()
     resolved: Mapping[str, str] = _EMPTY
     """Host names as this process resolves them (read by ``address`` only)."""
@@ -210,6 +213,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "docker_host": c.docker_host,
             "context": c.context,
             "endpoint": c.endpoint,
+            "socket_target": c.socket_target,
             "container_markers": list(c.container_markers),
             "resolved": dict(c.resolved),
             "hostname": c.hostname,
@@ -471,6 +475,7 @@ def _client(r: _Reader | None) -> Client:
         docker_host=r.text("docker_host"),
         context=r.text("context"),
         endpoint=r.text("endpoint"),
+        socket_target=r.text("socket_target"),
         container_markers=r.texts("container_markers"),
         resolved=_text_map(r.child("resolved")),
         hostname=r.text("hostname") or "",

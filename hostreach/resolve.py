@@ -331,7 +331,13 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
             Note(
                 "socket-hint",
                 f"{ctx.runtime.title} was recognised from the engine's socket path only"
-                f" ({facts.client.endpoint}), because the engine "
+                f" ({facts.client.endpoint}"
+                + (
+                    f", a link to {facts.client.socket_target}"
+                    if facts.client.socket_target
+                    else ""
+                )
+                + "), because the engine "
                 + ("could not be asked" if facts.daemon is None else "said too little to tell")
                 + ": a guess",
                 "start the engine, or capture its facts with `python -m hostreach facts`",

@@ -373,6 +373,24 @@ def _rancher_desktop(facts: Facts) -> bool:
     )
 
 
+def _rancher_notes(facts: Facts) -> tuple[Note, ...]:
+    if facts.daemon is not None:
+        return ()
+    # Its socket (or the link to it) and no answer: stopped, or the containerd engine, which
+    # serves no Docker API; the socket is then missing (rancher-sandbox/rancher-desktop#2534).
+    return (
+        Note(
+            "rancher-containerd",
+            "Rancher Desktop's Docker socket does not answer: it is stopped, or it runs"
+            " containerd (nerdctl), which has no Docker API. With containerd, `nerdctl run` gets"
+            " host.docker.internal from the VM's hosts file, but a restarted container loses it"
+            " (rancher-desktop#2172): recreate the container instead. hostreach can only name"
+            " the route there; check, the doctor's proof, tunnel and run need the Docker API",
+            "start Rancher Desktop, or choose dockerd (moby) under Preferences > Container Engine",
+        ),
+    )
+
+
 RANCHER_DESKTOP = Runtime(
     id="rancher-desktop",
     title="Rancher Desktop",
@@ -387,13 +405,18 @@ RANCHER_DESKTOP = Runtime(
     fallback=lambda f: None if _wsl_kernel(f) else "host-loopback",
     reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
     loopback_address=lambda _: "192.168.5.2",
+    notes=_rancher_notes,
     summary="Rancher Desktop resolves host.docker.internal and host.rancher-desktop.internal"
     " itself. host-gateway must not be added: there it is the VM's 172.17.0.1 and overrides the"
-    " working name. Other names get Lima's 192.168.5.2.",
+    " working name. Other names get Lima's 192.168.5.2. Its containerd engine (nerdctl) serves"
+    " no Docker API: recognised by its socket (or the link to it) not answering, where"
+    " hostreach names the route and says what it cannot do.",
     sockets=("*/.rd/docker.sock",),  # docs.rancherdesktop.io: ~/.rd/docker.sock (1.7+)
     sources=(
         "https://github.com/rancher-sandbox/docs.rancherdesktop.io/pull/378",
         "https://github.com/rancher-sandbox/rancher-desktop/issues/7611",
+        "https://github.com/rancher-sandbox/rancher-desktop/issues/2172",
+        "https://github.com/rancher-sandbox/rancher-desktop/issues/2534",
     ),
 )
 
@@ -671,8 +694,9 @@ def socket_hint(facts: Facts) -> Runtime | None:
     """The row whose socket path patterns match the endpoint in use, or None."""
     endpoint = facts.client.endpoint or ""
     path = endpoint.split("://", 1)[1] if "://" in endpoint else endpoint
+    paths = [p for p in (path, facts.client.socket_target) if p]
     for row in RUNTIMES:
-        if path and any(fnmatch.fnmatchcase(path, pattern) for pattern in row.sockets):
+        if any(fnmatch.fnmatchcase(p, pattern) for p in paths for pattern in row.sockets):
             return row
     return None
 

@@ -20,6 +20,7 @@ from hostreach.facts import (
     load,
     to_json,
 )
+from hostreach.probe import collect
 from hostreach.probe.client import container_markers, host_override
 from hostreach.resolve import resolve
 from hostreach.routes import Request
@@ -311,3 +312,37 @@ def test_podman_53_and_later_map_the_main_interface_whatever_the_addresses() -> 
     listening = Listening(ports=(5432,), sockets=(Listener(5432, "127.0.0.1"),))
     report = diagnose(facts._replace(listening=listening), route, (5432,))
     assert "loopback-only" in {f.id for f in report.findings}
+
+
+# Rule 9: Rancher Desktop's containerd engine (nerdctl) serves no Docker API.
+
+RANCHER_CONTAINERD = PUBLISHED / "rancher-desktop-containerd-socket-missing.json"
+
+
+def test_a_link_to_rancher_desktops_missing_socket_is_read_and_named(tmp_path: Path) -> None:
+    # As rancher-desktop#2534 shows it: /var/run/docker.sock links to ~/.rd/docker.sock, which
+    # is missing while Rancher Desktop runs containerd.
+    (tmp_path / ".rd").mkdir()
+    link = tmp_path / "docker.sock"
+    link.symlink_to(tmp_path / ".rd" / "docker.sock")
+    facts = collect(environ={"DOCKER_HOST": f"unix://{link}"}, home=tmp_path, cache=False)
+    assert facts.daemon is None
+    assert facts.client.socket_target == str(tmp_path / ".rd" / "docker.sock")
+    route = resolve(facts)
+    assert route.runtime == "rancher-desktop"
+    assert {"socket-hint", "rancher-containerd"} <= {n.id for n in route.notes}
+    assert f"a link to {tmp_path}/.rd/docker.sock" in route.reason + " ".join(route.warnings)
+    # A plain socket path says nothing of Rancher Desktop.
+    plain = collect(
+        environ={"DOCKER_HOST": f"unix://{tmp_path}/x.sock"}, home=tmp_path, cache=False
+    )
+    assert plain.client.socket_target is None
+    assert resolve(plain).runtime != "rancher-desktop"
+
+
+def test_rancher_desktop_answering_gets_no_containerd_note() -> None:
+    facts = load(PUBLISHED / "rancher-desktop-name-only.json")
+    assert "rancher-containerd" not in {n.id for n in resolve(facts).notes}
+    replayed = load(RANCHER_CONTAINERD)
+    assert replayed.client.socket_target == "~/.rd/docker.sock"
+    assert from_json(json.loads(json.dumps(to_json(replayed)))) == replayed

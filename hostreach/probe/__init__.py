@@ -147,6 +147,7 @@ def start_engine(
         issue = Issue("endpoint", str(exc), "bad-endpoint")
         return lambda: ({}, None, [issue])
     where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
+    where["socket_target"] = endpoint.socket_target(found.url)
     cache_key = _fastpath.key("engine", found.url) if cache else None
     cached = _cached_daemon(cache_key)
     if cached is not None:

@@ -117,3 +117,13 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
         raise EndpointError(f"docker context {context!r} has no docker endpoint")
     has_tls = os.path.isdir(os.path.join(contexts, "tls", digest, "docker"))
     return Endpoint(split_address(host), context, None, tls=has_tls)
+
+
+def socket_target(url: str) -> str | None:
+    """Where a unix:// endpoint's path leads when it is a symbolic link (None: it is not one)."""
+    if not url.startswith("unix://"):
+        return None
+    path = url.removeprefix("unix://")
+    if not os.path.islink(path):
+        return None
+    return os.path.realpath(path)
