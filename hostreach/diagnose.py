@@ -56,6 +56,8 @@ FINDINGS: dict[str, str] = {
     " that address and Windows' firewall to let the port in.",
     "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"
     " namespace than this one.",
+    "host-gateway-unreliable": "host-gateway was asked for where it has regressed between"
+    " releases; the runtime's fixed address is the route chosen.",
     "version-unknown": "The engine did not say its version, so host-gateway (Engine 20.10+) is"
     " not assumed.",
     "override": "HOSTREACH_HOST_ADDRESS is set: it wins over detection.",

@@ -149,6 +149,12 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
         return asked, [Note("version-unknown", verdict.why)]
     if asked == "host-gateway" and verdict.status == "rejected":
         raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
+    if asked == "host-gateway" and verdict.status == "unreliable":
+        return asked, [
+            Note(
+                "host-gateway-unreliable", f"host-gateway may not reach this machine: {verdict.why}"
+            )
+        ]
     if asked == "host-gateway" and verdict.status == "elsewhere":
         return asked, [
             Note(

@@ -21,7 +21,8 @@ from hostreach.routes import Note, Strategy
 # What --add-host=NAME:host-gateway does on a runtime: it reaches the host; it is accepted but
 # lands elsewhere (a VM or a namespace, not the host); or the engine rejects it (or writes it
 # literally).
-HostGateway = Literal["reaches-host", "elsewhere", "rejected", "unknown"]
+# "unreliable": it reaches the host in most releases but has regressed, so it is not chosen.
+HostGateway = Literal["reaches-host", "elsewhere", "rejected", "unknown", "unreliable"]
 
 
 class Verdict(NamedTuple):
@@ -431,20 +432,46 @@ def _colima(facts: Facts) -> bool:
     return named(engine.info(facts, "Name")) or named(facts.client.context)
 
 
+def _colima_host_gateway(facts: Facts) -> Verdict:
+    verdict = engine_host_gateway(facts)
+    if verdict.status != "reaches-host":
+        return verdict
+    # From 0.5.3 host-gateway is Lima's loopback alias (abiosoft/colima#574), but 0.6.5 broke it
+    # (abiosoft/colima#902, fixed by #904); Colima's version is not in the engine's answers.
+    return Verdict(
+        "unreliable",
+        "host-gateway has regressed in Colima releases (0.6.5: abiosoft/colima#902), while"
+        " 192.168.5.2 is its fixed address of this machine (abiosoft/colima#860)",
+    )
+
+
 COLIMA = Runtime(
     id="colima",
     title="Colima",
     detect=_colima,
     provides=("host.docker.internal",),  # since 0.3.4 (abiosoft/colima#201)
-    # host-gateway reaches the Mac from 0.5.3 (abiosoft/colima#574); before it, the VM.
-    reaches_loopback=_yes,  # host-gateway-ip is Lima's loopback alias (colima#574)
-    summary="Colima resolves host.docker.internal itself (0.3.4+); from 0.5.3 host-gateway is"
-    " Lima's loopback alias, so other names get host-gateway.",
+    # The name has come and gone with Lima upgrades (ddev/ddev#6031 put 192.168.5.2 back after
+    # ddev#5994 had relied on it): the fixed address is the route.
+    names=lambda _facts: frozenset(),
+    host_gateway=_colima_host_gateway,
+    fallback=lambda _facts: "host-loopback",
+    reaches_loopback=_yes,  # Lima's user-mode network forwards 192.168.5.2 to the Mac's loopback
+    loopback_address=lambda _facts: "192.168.5.2",
+    summary="Colima's fixed address of this machine is Lima's 192.168.5.2, which reaches its"
+    " loopback; it is written in for every name. Colima also resolves host.docker.internal and"
+    " maps host-gateway there, but both have regressed between releases (the name lost after"
+    " a Lima upgrade, host-gateway broken in 0.6.5), and 0.6.0-0.6.1 moved the address to"
+    " 192.168.104.2 until 0.6.2 restored it.",
     # ~/.colima/<profile>/docker.sock (0.4+), ~/.colima/docker.sock before (abiosoft/colima README)
     sockets=("*/.colima/*/docker.sock", "*/.colima/docker.sock"),
     sources=(
         "https://github.com/abiosoft/colima/pull/201",
         "https://github.com/abiosoft/colima/issues/277",
+        "https://github.com/abiosoft/colima/issues/857",
+        "https://github.com/abiosoft/colima/pull/860",
+        "https://github.com/abiosoft/colima/issues/902",
+        "https://github.com/ddev/ddev/pull/5994",
+        "https://github.com/ddev/ddev/pull/6031",
         "abiosoft/colima environment/container/docker/daemon.go",
     ),
 )

@@ -108,7 +108,7 @@ def test_thin_facts_from_a_mac_are_a_desktop_vm_not_a_plain_engine() -> None:
 def test_a_socket_path_names_the_runtime_as_a_guess() -> None:
     route = resolve(load(COLIMA_SOCKET))
     assert route.runtime == "colima"
-    assert route.flags == []
+    assert route.flags == ["--add-host=host.docker.internal:192.168.5.2"]
     hint = next(n for n in route.notes if n.id == "socket-hint")
     assert "/Users/andrew/.colima/docker.sock" in hint.message
     assert "a guess" in hint.message
@@ -346,3 +346,24 @@ def test_rancher_desktop_answering_gets_no_containerd_note() -> None:
     replayed = load(RANCHER_CONTAINERD)
     assert replayed.client.socket_target == "~/.rd/docker.sock"
     assert from_json(json.loads(json.dumps(to_json(replayed)))) == replayed
+
+
+# Rule 2: Colima gets its fixed 192.168.5.2, never host-gateway or a name that has come and gone.
+
+
+def test_colima_writes_its_fixed_address_and_says_why_not_host_gateway() -> None:
+    facts = load(COLIMA_VERSION)  # Docker 27.4.0 in Colima: host-gateway is supported by the engine
+    route = resolve(facts, Request(aliases=("host.docker.internal", "local")))
+    assert route.strategy == "host-loopback"
+    assert route.flags == [
+        "--add-host=host.docker.internal:192.168.5.2",
+        "--add-host=local:192.168.5.2",
+    ]
+    asked = resolve(facts, Request(strategy="host-gateway"))
+    assert asked.flags == ["--add-host=host.docker.internal:host-gateway"]
+    assert "host-gateway-unreliable" in {n.id for n in asked.notes}
+    assert "abiosoft/colima#902" in " ".join(asked.warnings)
+    # The doctor knows 192.168.5.2 reaches this machine's loopback (Lima's user-mode network).
+    listening = Listening(ports=(9003,), sockets=(Listener(9003, "127.0.0.1"),))
+    found = diagnose(facts._replace(listening=listening), route, (9003,)).findings
+    assert "loopback-only" not in {f.id for f in found}
