@@ -51,6 +51,8 @@ FINDINGS: dict[str, str] = {
     " engine's, a VM): this machine's proof listener did not answer there.",
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
+    "network-by-gateway": "hostreach runs in a container the engine does not report; its network"
+    " was found by its default gateway.",
     "host-network": "--network=host removes the container's network isolation.",
     "windows-firewall": "A route to Windows from WSL 2 needs the Windows service to listen on"
     " that address and Windows' firewall to let the port in.",

@@ -68,6 +68,14 @@ class Network(NamedTuple):
     interfaces: Mapping[str, tuple[str, ...]] = _EMPTY
 
 
+class EngineNetwork(NamedTuple):
+    """One of the engine's networks as GET /networks reports it: its name, subnet and gateway."""
+
+    name: str
+    subnet: str
+    gateway: str
+
+
 class Daemon(NamedTuple):
     """The engine's raw answers, plus its default bridge network."""
 
@@ -76,6 +84,9 @@ class Daemon(NamedTuple):
     bridge_gateway: str | None = None
     bridge_interface: str | None = None
     bridge_subnet: str | None = None
+    networks: tuple[EngineNetwork, ...] = ()
+    """The engine's networks, read only for a caller in a container the engine does not report
+    (to find the one whose gateway is the caller's default gateway)."""
 
 
 class Issue(NamedTuple):
@@ -232,6 +243,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "bridge_gateway": facts.daemon.bridge_gateway,
             "bridge_interface": facts.daemon.bridge_interface,
             "bridge_subnet": facts.daemon.bridge_subnet,
+            "networks": [n._asdict() for n in facts.daemon.networks],
         },
         "network": {
             "default_gateway": None
@@ -527,7 +539,20 @@ def _daemon(r: _Reader | None) -> Daemon | None:
         bridge_gateway=r.parsed("bridge_gateway", check_address, "an IP address"),
         bridge_interface=r.parsed("bridge_interface", check_interface, "an interface name"),
         bridge_subnet=r.parsed("bridge_subnet", check_network, "an IP network"),
+        networks=tuple(
+            _engine_network(_Reader(item, f"{r.path}.networks[{i}]"))
+            for i, item in enumerate(r.array("networks"))
+        ),
     )
+
+
+def _engine_network(r: _Reader) -> EngineNetwork:
+    name = r.parsed("name", _network_name, "a network name")
+    subnet = r.parsed("subnet", check_network, "an IP network")
+    gateway = r.parsed("gateway", check_address, "an IP address")
+    if not (name and subnet and gateway):
+        raise FactsError(f"facts: {r.path} needs a name, a subnet and a gateway")
+    return EngineNetwork(name=name, subnet=subnet, gateway=gateway)
 
 
 def _any_interface(name: str) -> str:

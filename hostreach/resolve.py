@@ -243,6 +243,15 @@ def _windows(ctx: _Context) -> tuple[str, str]:
 def _own_network(ctx: _Context) -> tuple[str, str]:
     """The network (and this container's address on it) that a sibling should share."""
     networks = ctx.facts.client.networks
+    if not networks and (by_gateway := vantage.network_by_gateway(ctx.facts)) is not None:
+        network, address = by_gateway
+        if address is None:
+            raise NoRouteError(
+                f"hostreach runs in a container the engine does not report; its default gateway"
+                f" {network.gateway} is that of network {network.name}, but it has no address in"
+                f" {network.subnet} here, so how siblings reach it is unknown"
+            )
+        return network.name, address
     if not networks:
         raise NoRouteError(
             "hostreach runs in a container that the engine does not report (its ID or host name"
@@ -358,6 +367,17 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
         # A caller in its own container on a WSL engine (a dev container on Windows): the route
         # leads to that container, and --target windows is not for it (ddev/ddev#8018).
         notes = [n for n in notes if n.id != "wsl-two-hosts"]
+    if strategy == "caller-ip" and ctx.vantage.topology == "nested" and not facts.client.networks:
+        network = _own_network(ctx)[0]
+        notes.append(
+            Note(
+                "network-by-gateway",
+                "the engine does not report this container (by ID or host name), so it is taken"
+                f" to be on network {network}, whose gateway is its default gateway",
+                "if siblings do not reach it, pass its network and address yourself:"
+                " --network=NAME --add-host=NAME:ADDRESS",
+            )
+        )
     notes += _vantage_notes(ctx)
     return notes
 

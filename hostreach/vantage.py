@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from hostreach import engine
 from hostreach.checks import check_address
 from hostreach.errors import NoRouteError
-from hostreach.facts import Facts
+from hostreach.facts import EngineNetwork, Facts
 
 Topology = Literal["local", "remote", "nested"]
 
@@ -180,3 +180,25 @@ def host_address(facts: Facts, names: tuple[str, ...]) -> HostAddress:
         f"no route to the host from here: none of {', '.join(names)} resolves and there is no"
         " default route"
     )
+
+
+def network_by_gateway(facts: Facts) -> tuple[EngineNetwork, str | None] | None:
+    """The engine's network whose gateway is this container's default gateway, and this
+    container's address in its subnet (None: not here), where exactly one network matches.
+
+    For a container the engine does not report (by ID or host name), as testcontainers-python
+    finds a GitLab job's FF_NETWORK_PER_BUILD network (core/testcontainers/core/docker_client.py).
+    """
+    gateway = facts.network.default_gateway
+    if gateway is None or facts.daemon is None:
+        return None
+    matches = [n for n in facts.daemon.networks if n.gateway == gateway.ip]
+    if len(matches) != 1:
+        return None  # none, or a gateway several networks share: no guess
+    network = matches[0]
+    subnet = ipaddress.ip_network(network.subnet)
+    for text in facts.network.interfaces.get(gateway.interface, ()):
+        with contextlib.suppress(ValueError):  # a replayed snapshot may hold anything
+            if text != network.gateway and ipaddress.ip_address(text) in subnet:
+                return network, text
+    return network, None

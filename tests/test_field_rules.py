@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import PUBLISHED, ROOTFUL, ROOTLESS, ROOTLESS_LOOPBACK, cli, load_fixture
 
+from hostreach import vantage
 from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.errors import NoRouteError, UsageError
 from hostreach.facts import (
@@ -367,3 +368,40 @@ def test_colima_writes_its_fixed_address_and_says_why_not_host_gateway() -> None
     listening = Listening(ports=(9003,), sockets=(Listener(9003, "127.0.0.1"),))
     found = diagnose(facts._replace(listening=listening), route, (9003,)).findings
     assert "loopback-only" not in {f.id for f in found}
+
+
+# Rule 12: a CI job container the engine does not report (GitLab's FF_NETWORK_PER_BUILD).
+
+GITLAB_PER_BUILD = PUBLISHED / "gitlab-ff-network-per-build.json"
+PER_BUILD = "runner-346da30e-2641-1-8365005"
+
+
+def test_a_job_container_is_placed_on_the_network_its_gateway_names() -> None:
+    facts = load(GITLAB_PER_BUILD)
+    assert vantage.of(facts).topology == "nested"
+    # The published facts lack the job's own address: the network is named, no route guessed.
+    with pytest.raises(NoRouteError, match=f"that of network {PER_BUILD}, but it has no address"):
+        resolve(facts)
+    # With the address the job has on that network (this test's, 172.22.0.3), siblings join it.
+    seen = facts.network._replace(
+        default_gateway=Gateway("172.22.0.1", "eth0"),
+        interfaces={"lo": ("127.0.0.1",), "eth0": ("172.22.0.3",)},
+    )
+    route = resolve(facts._replace(network=seen))
+    assert route.flags == [f"--network={PER_BUILD}", "--add-host=host.docker.internal:172.22.0.3"]
+    assert "network-by-gateway" in {n.id for n in route.notes}
+    # Two networks with that gateway: no guess.
+    assert facts.daemon is not None
+    runner = facts.daemon.networks[0]
+    twice = facts.daemon._replace(networks=(runner, runner._replace(name="other")))
+    with pytest.raises(NoRouteError, match="does not report"):
+        resolve(facts._replace(network=seen, daemon=twice))
+
+
+def test_a_job_containers_published_ports_are_at_its_default_gateway() -> None:
+    # testcontainers-node#15: in a GitLab docker runner job (the runner's own socket mounted),
+    # testcontainers-java reached published ports at the job's default gateway, 172.17.0.1,
+    # where testcontainers-node said localhost and was refused.
+    facts = load(PUBLISHED / "gitlab-docker-runner-job.json")
+    found = vantage.host_address(facts, ("host.docker.internal",))
+    assert (found.address, found.via) == ("172.17.0.1", "default gateway ()")

@@ -43,13 +43,26 @@ def test_address_without_any_route_exits_1(rootful: Engine) -> None:
 
 
 @pytest.fixture
-def job(rootful: Engine, server: HostServer, request: pytest.FixtureRequest) -> Iterator[str]:
+def job(
+    rootful: Engine,
+    server: HostServer,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
     """A CI job's container: the engine's socket mounted, hostreach in it, and its own service
     on the same port as the decoy on the engine's host (``server``), answering "the job"."""
-    network = getattr(request, "param", None)
-    name = f"hr-job-{uuid.uuid4().hex[:8]}"
+    network, unreported = getattr(request, "param", None) or (None, False)
+    name = f"hr-job-{uuid.uuid4().hex[:8]}" + ("-unreported" if unreported else "")
     if network:
         rootful.docker("network", "create", network)
+    hidden = []
+    if unreported:
+        # As a CI job the engine does not report: neither its host name nor the path its
+        # /etc/hostname is mounted from names the container (GitLab's FF_NETWORK_PER_BUILD
+        # case, found by testcontainers-python through the network's gateway).
+        hostname = tmp_path_factory.mktemp("job") / "hostname"
+        hostname.write_text("ci-job\n")
+        hidden = ["--hostname=ci-job", f"--volume={hostname}:/etc/hostname:ro"]
     mounts = {sys.base_prefix, sys.prefix, str(REPO), "/usr", "/lib", "/lib64", "/etc/ssl"}
     volumes = [f"--volume={m}:{m}:ro" for m in sorted(mounts) if Path(m).exists()]
     script = f"echo 'echo the job' > /tmp/answer; nc -ll -p {server.port} -e sh /tmp/answer"
@@ -58,6 +71,7 @@ def job(rootful: Engine, server: HostServer, request: pytest.FixtureRequest) -> 
         "-d",
         f"--name={name}",
         *([f"--network={network}"] if network else []),
+        *hidden,
         "--volume=/var/run/docker.sock:/var/run/docker.sock",
         *volumes,
         f"--env=PYTHONPATH={REPO}",
@@ -75,7 +89,10 @@ def job(rootful: Engine, server: HostServer, request: pytest.FixtureRequest) -> 
 
 
 @pytest.mark.parametrize(
-    "job", [None, "hr-job-net"], indirect=True, ids=["default-bridge", "user-network"]
+    "job",
+    [None, ("hr-job-net", False), ("hr-job-net", True)],
+    indirect=True,
+    ids=["default-bridge", "user-network", "user-network-unreported"],
 )
 def test_in_a_job_container_siblings_reach_the_job_not_the_engines_host(
     rootful: Engine, server: HostServer, job: str
@@ -92,6 +109,8 @@ def test_in_a_job_container_siblings_reach_the_job_not_the_engines_host(
         rootful.docker("exec", job, sys.executable, "-m", "hostreach", "flags", "--format", "json")
     )
     assert (route["topology"], route["target"]) == ("nested", "caller")
+    by_gateway = any(n["id"] == "network-by-gateway" for n in route["notes"])
+    assert by_gateway is (job.endswith("-unreported")), route
     # For the engine's host, on purpose: host-gateway, which lands on the decoy.
     other = rootful.docker(
         "exec", job, sys.executable, "-m", "hostreach", "flags", "--target", "engine-host"

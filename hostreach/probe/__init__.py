@@ -195,6 +195,39 @@ def _own_networks(
     return own
 
 
+_MAX_NETWORKS = 1024  # more than any engine has; the rest are not read
+
+
+def _engine_networks(
+    environ: Mapping[str, str], home: StrPath, *, timeout: float
+) -> list[dict[str, str]]:
+    """The engine's networks with an IPv4 subnet and gateway (GET /networks), validated."""
+    try:
+        answer = engine_get("/networks", timeout=timeout, environ=environ, home=home)
+    except EngineError:
+        return []
+    found = []
+    for network in answer[:_MAX_NETWORKS] if isinstance(answer, list) else ():
+        name = network.get("Name") if isinstance(network, Mapping) else None
+        ipam = network.get("IPAM") if isinstance(network, Mapping) else None
+        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
+        for config in configs if isinstance(configs, list) else ():
+            if not isinstance(config, Mapping):
+                continue
+            with contextlib.suppress(ValueError, UsageError):  # the engine's answer: validated
+                subnet = ipaddress.ip_network(str(config.get("Subnet")))
+                gateway = check_address(config.get("Gateway"))
+                if subnet.version == 4:
+                    found.append(
+                        {
+                            "name": check_name(str(name), "network"),
+                            "subnet": str(subnet),
+                            "gateway": gateway,
+                        }
+                    )
+    return found
+
+
 def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """Return the facts' daemon fields from the engine's answers ``{path: JSON}``, or None and
     why they cannot be: whatever an engine says, the facts reader accepts what this returns."""
@@ -295,7 +328,11 @@ def collect(
             facts = from_json(data)
     if vantage.of(facts).topology == "nested":  # which of the engine's containers is this one?
         own = _own_networks(client_fields, environ, home, timeout=timeout)
-        facts = from_json({**data, "client": {**client_data, "networks": own}})
+        data = {**data, "client": {**client_data, "networks": own}}
+        if not own and daemon is not None:  # not found: resolve may match its default gateway
+            networks = _engine_networks(environ, home, timeout=timeout)
+            data = {**data, "daemon": {**daemon, "networks": networks}}
+        facts = from_json(data)
     return facts
 
 
