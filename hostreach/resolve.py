@@ -72,11 +72,19 @@ def _for_build(
         )
     if HOST_GATEWAY not in hosts.values():
         return strategy, hosts, notes
+    names = ", ".join(sorted(ctx.builtin))
+    hint = f"; in a build use the name {ctx.runtime.title} provides: {names}" if names else ""
+    if engine.rootless(ctx.facts):
+        # A rootless engine's bridge gateway is in its own namespace, not on this machine
+        # (rootless Podman 4.7+ answers host-gateway itself; podman build rejects it: #26034).
+        raise NoRouteError(
+            "host-gateway is not safe in a build (docker/cli#4025, docker/buildx#2201,"
+            " containers/podman#26034), and a rootless engine's bridge gateway is not this"
+            f" machine{hint}"
+        )
     try:
         address = _address(ctx, "gateway-ip")
     except NoRouteError as exc:
-        names = ", ".join(sorted(ctx.builtin))
-        hint = f"; in a build use the name {ctx.runtime.title} provides: {names}" if names else ""
         raise NoRouteError(
             f"host-gateway is not safe in a build (docker/cli#4025, docker/buildx#2201), and"
             f" {exc}{hint}"

@@ -405,3 +405,17 @@ def test_a_job_containers_published_ports_are_at_its_default_gateway() -> None:
     facts = load(PUBLISHED / "gitlab-docker-runner-job.json")
     found = vantage.host_address(facts, ("host.docker.internal",))
     assert (found.address, found.via) == ("172.17.0.1", "default gateway ()")
+
+
+def test_a_rootless_engines_bridge_gateway_is_never_written_for_a_build() -> None:
+    # Rootless Podman 5.4 answers host-gateway itself; its default network's gateway lives in
+    # the user's namespace, so a build gets no literal for it (podman build rejects host-gateway:
+    # containers/podman#26034) and is told to use the names Podman writes in.
+    facts = load(PODMAN_54)
+    assert facts.daemon is not None
+    facts = facts._replace(daemon=facts.daemon._replace(bridge_gateway="10.88.0.1"))
+    assert resolve(facts, Request(aliases=("local",))).flags == ["--add-host=local:host-gateway"]
+    with pytest.raises(NoRouteError, match="bridge gateway is not this machine; in a build use"):
+        resolve(facts, Request(aliases=("local",), purpose="build"))
+    # The names themselves need nothing written.
+    assert resolve(facts, Request(purpose="build")).flags == []
