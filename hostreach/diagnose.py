@@ -54,6 +54,8 @@ FINDINGS: dict[str, str] = {
     "network-by-gateway": "hostreach runs in a container the engine does not report; its network"
     " was found by its default gateway.",
     "host-network": "--network=host removes the container's network isolation.",
+    "host-network-unknown": "Whether --network=host shares this machine's network depends on"
+    " an engine version that is unknown.",
     "windows-firewall": "A route to Windows from WSL 2 needs the Windows service to listen on"
     " that address and Windows' firewall to let the port in.",
     "host-gateway-elsewhere": "host-gateway was asked for where it lands on another machine or"

@@ -123,13 +123,7 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     if asked == "host-network":
-        return "host-network", [
-            Note(
-                "host-network",
-                "--network=host removes the container's network isolation: it shares every port"
-                " and interface of the engine's host",
-            )
-        ]
+        return "host-network", _host_network_notes(ctx)
     if asked == "auto":
         if ctx.facts.client.host_override and ctx.request.target == "caller":
             # The user's word wins over detection (cf. TESTCONTAINERS_HOST_OVERRIDE).
@@ -170,6 +164,22 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
             )
         ]
     return asked, []
+
+
+def _host_network_notes(ctx: _Context) -> list[Note]:
+    """The notes --network=host earns; NoRouteError where it is not this machine's network."""
+    shared = ctx.runtime.host_network(ctx.facts)
+    if shared.status == "elsewhere":
+        raise NoRouteError(f"--network=host does not reach this machine here: {shared.why}")
+    uncertain = [Note("host-network-unknown", shared.why)] if shared.status == "unknown" else []
+    return [
+        Note(
+            "host-network",
+            "--network=host removes the container's network isolation: it shares every port"
+            " and interface of the engine's host",
+        ),
+        *uncertain,
+    ]
 
 
 def _auto_strategy(ctx: _Context) -> Strategy:

@@ -90,6 +90,8 @@ class Runtime(NamedTuple):
 
     The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
     """
+    host_network: Callable[[Facts], Verdict] = lambda _facts: Verdict("reaches-host")
+    """Whether ``--network=host`` puts a container on this machine's network (its 127.0.0.1)."""
     loopback_address: Callable[[Facts], str | None] = lambda _facts: None
     """The address of the host's loopback on these facts, for the ``host-loopback`` strategy
     (None: there is none)."""
@@ -614,6 +616,30 @@ def _docker_engine_fallback(facts: Facts) -> Strategy:
     return "gateway-ip"
 
 
+_ROOTLESS_HOST_NETWORK = (29, 5)  # docker/docs engine/security/rootless/troubleshoot.md
+
+
+def _docker_engine_host_network(facts: Facts) -> Verdict:
+    # Measured on Engine 20.10 rootless: a --network=host container's 127.0.0.1 is not the host's.
+    if not engine.rootless(facts):
+        return Verdict("reaches-host")
+    version = engine.engine_version(facts)
+    if version is None:
+        return Verdict(
+            "unknown",
+            "a rootless engine shares this machine's network with --network=host only from"
+            " Engine 29.5, and this one's version is unknown",
+        )
+    if version < _ROOTLESS_HOST_NETWORK:
+        shown = ".".join(map(str, version))
+        return Verdict(
+            "elsewhere",
+            f"on a rootless Engine {shown} --network=host is RootlessKit's network namespace,"
+            " not this machine's (until Engine 29.5)",
+        )
+    return Verdict("reaches-host")
+
+
 DOCKER_ENGINE = Runtime(
     id="docker-engine",
     title="Docker Engine",
@@ -621,6 +647,7 @@ DOCKER_ENGINE = Runtime(
     host_gateway=_docker_engine_host_gateway,
     fallback=_docker_engine_fallback,
     loopback_address=_rootless_loopback,
+    host_network=_docker_engine_host_network,
     notes=_docker_engine_notes,
     # Rootful: the bridge gateway, and 127.0.0.1 is not routed from docker0
     # (docker/for-linux#1365). Rootless: RootlessKit blocks host loopback by default.
@@ -631,10 +658,12 @@ DOCKER_ENGINE = Runtime(
     " inside RootlessKit's namespace, so names get this machine's main address, and services"
     " must listen on it (RootlessKit blocks the host's 127.0.0.1), unless its RootlessKit runs"
     " without --disable-host-loopback, where slirp4netns's 10.0.2.2 reaches the host's"
-    " 127.0.0.1 (read from RootlessKit's command line, so on this machine only). In WSL 2 the"
+    " 127.0.0.1 (read from RootlessKit's command line, so on this machine only). A rootless"
+    " engine's --network=host is RootlessKit's namespace before Engine 29.5. In WSL 2 the"
     " host is the WSL distro, not Windows.",
     sources=(
         "https://github.com/moby/moby/pull/40007",
+        "docker/docs content/manuals/engine/security/rootless/troubleshoot.md",
         "https://github.com/moby/moby/issues/47684",
         "docker/docs content/manuals/engine/security/rootless/tips.md",
     ),

@@ -419,3 +419,17 @@ def test_a_rootless_engines_bridge_gateway_is_never_written_for_a_build() -> Non
         resolve(facts, Request(aliases=("local",), purpose="build"))
     # The names themselves need nothing written.
     assert resolve(facts, Request(purpose="build")).flags == []
+
+
+# Rule 3 (Docker 29.5): a rootless engine's --network=host is this machine's only from 29.5.
+
+
+def test_rootless_host_network_depends_on_the_engine_version() -> None:
+    facts = load(ROOTLESS)  # captured from Debian's rootless Engine 20.10
+    with pytest.raises(NoRouteError, match="RootlessKit's network namespace"):
+        resolve(facts, Request(strategy="host-network"))
+    assert facts.daemon is not None
+    newer = facts.daemon._replace(info={**facts.daemon.info, "ServerVersion": "29.5.0"})
+    route = resolve(facts._replace(daemon=newer), Request(strategy="host-network"))
+    assert route.flags == ["--network=host", "--add-host=host.docker.internal:127.0.0.1"]
+    assert resolve(load(ROOTFUL), Request(strategy="host-network")).strategy == "host-network"

@@ -48,3 +48,25 @@ def test_the_engine_with_loopback_disabled_is_told_apart(
     flags = ["--add-host=host.docker.internal:10.0.2.2"]
     refused = reach(rootless, flags, "host.docker.internal", loopback_server.port)
     assert_not_reached(refused, loopback_server.token, "nc:")
+
+
+@pytest.mark.parametrize("engine_name", ["rootful", "rootless", "podman_rootless"])
+def test_host_network_is_offered_only_where_it_is_this_machines_network(
+    engine_name: str, request: pytest.FixtureRequest, loopback_server: HostServer
+) -> None:
+    # Until Engine 29.5 a rootless Docker's --network=host is RootlessKit's namespace (docker/docs
+    # rootless troubleshooting); rootless Podman's is the host's. The control runs it anyway.
+    engine: Engine = request.getfixturevalue(engine_name)
+    forced = reach(engine, ["--network=host"], "127.0.0.1", loopback_server.port)
+    done = cli("flags", "--strategy", "host-network", "--no-cache", env=engine.env())
+    if engine_name == "rootless":
+        assert_not_reached(forced, loopback_server.token, "Connection refused")
+        assert (done.returncode, done.stdout) == (1, "")
+        assert "RootlessKit's network namespace" in done.stderr
+        return
+    assert loopback_server.token in forced.stdout, forced.stderr
+    assert done.returncode == 0, done.stderr
+    flags = done.stdout.split()
+    assert flags == ["--network=host", "--add-host=host.docker.internal:127.0.0.1"]
+    reached = reach(engine, flags, "host.docker.internal", loopback_server.port)
+    assert loopback_server.token in reached.stdout, reached.stderr
