@@ -219,7 +219,19 @@ def _podman_notes(facts: Facts) -> tuple[Note, ...]:
     version = engine.component_version(facts, _PODMAN)
     if _pasta_before_guest_addr(facts):
         # Before 5.3 the name is another address of this machine, if it has one (#19213).
-        return (
+        notes: list[Note] = []
+        if not _at_least(version, (5, 1)):
+            # RELEASE_NOTES 5.1.0: wrong host.containers.internal on rootless bridge networks.
+            notes.append(
+                Note(
+                    "pasta-host-address",
+                    "on a network of your own (podman network create), rootless Podman 5.0 points"
+                    " host.containers.internal at this machine's main address, which is not"
+                    " reached from there (containers/podman#22644, fixed in 5.1)",
+                    "upgrade to Podman 5.1 or later, or run on the default network",
+                )
+            )
+        notes.append(
             Note(
                 "pasta-host-address",
                 "rootless Podman 5.0-5.2 (pasta) points host.containers.internal at an address of"
@@ -230,6 +242,7 @@ def _podman_notes(facts: Facts) -> tuple[Note, ...]:
                 " side: python -m hostreach tunnel --port PORT",
             ),
         )
+        return tuple(notes)
     if engine.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
         # pasta maps the name to the host's main interface, never its loopback:
         # https://github.com/podman-container-tools/podman/issues/28718
@@ -277,6 +290,7 @@ PODMAN = Runtime(
         "https://github.com/podman-container-tools/podman/issues/22881",
         "https://github.com/podman-container-tools/podman/issues/19213",
         "https://github.com/podman-container-tools/podman/pull/23791",
+        "https://github.com/podman-container-tools/podman/issues/22644",
         "containers/podman docs/source/markdown/options/add-host.md",
         "containers/podman docs/source/markdown/options/network.md",
         "https://github.com/podman-container-tools/podman/issues/28718",

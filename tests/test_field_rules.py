@@ -433,3 +433,19 @@ def test_rootless_host_network_depends_on_the_engine_version() -> None:
     route = resolve(facts._replace(daemon=newer), Request(strategy="host-network"))
     assert route.flags == ["--network=host", "--add-host=host.docker.internal:127.0.0.1"]
     assert resolve(load(ROOTFUL), Request(strategy="host-network")).strategy == "host-network"
+
+
+def test_podman_50_warns_of_its_names_on_a_network_of_ones_own() -> None:
+    # containers/podman#22644 (fixed in 5.1): on a user-created network rootless Podman 5.0
+    # wrote this machine's main address for host.containers.internal.
+    facts = load(PODMAN_52)
+    assert facts.daemon is not None
+    old = facts.daemon._replace(
+        version={
+            **facts.daemon.version,
+            "Components": [{"Name": "Podman Engine", "Version": "5.0.3"}],
+        }
+    )
+    messages = [n.message for n in resolve(facts._replace(daemon=old)).notes]
+    assert any("podman#22644" in m for m in messages)
+    assert not any("podman#22644" in n.message for n in resolve(facts).notes)
