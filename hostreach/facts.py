@@ -487,7 +487,7 @@ def _client(r: _Reader | None) -> Client:
         docker_host=r.text("docker_host"),
         context=r.text("context"),
         endpoint=r.text("endpoint"),
-        socket_target=r.text("socket_target"),
+        socket_target=r.parsed("socket_target", socket_path, "a socket path"),
         container_markers=r.texts("container_markers"),
         resolved=_text_map(r.child("resolved")),
         hostname=r.text("hostname") or "",
@@ -498,6 +498,13 @@ def _client(r: _Reader | None) -> Client:
         wslconfig=r.text("wslconfig"),
         host_override=r.parsed("host_override", check_address, "an IP address"),
     )
+
+
+def socket_path(text: str) -> str:
+    """A socket's path as shown in a note: printable and at most 4096 characters (PATH_MAX)."""
+    if not 0 < len(text) <= 4096 or not text.isprintable():
+        raise ValueError(text)
+    return text
 
 
 def _container_id(text: str) -> str:

@@ -392,8 +392,8 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 "network-by-gateway",
                 "the engine does not report this container (by ID or host name), so it is taken"
                 f" to be on network {network}, whose gateway is its default gateway",
-                "if siblings do not reach it, pass its network and address yourself:"
-                " --network=NAME --add-host=NAME:ADDRESS",
+                "if siblings do not reach it, give them this container's network and address"
+                " yourself: --network=NETWORK --add-host=ALIAS:ADDRESS",
             )
         )
     notes += _vantage_notes(ctx)

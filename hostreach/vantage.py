@@ -175,7 +175,8 @@ def host_address(facts: Facts, names: tuple[str, ...]) -> HostAddress:
             return HostAddress(address=check_address(facts.client.resolved.get(name)), via=name)
     gateway = facts.network.default_gateway
     if gateway is not None:
-        return HostAddress(address=gateway.ip, via=f"default gateway ({gateway.interface})")
+        shown = f" ({gateway.interface})" if gateway.interface else ""
+        return HostAddress(address=gateway.ip, via=f"default gateway{shown}")
     raise NoRouteError(
         f"no route to the host from here: none of {', '.join(names)} resolves and there is no"
         " default route"

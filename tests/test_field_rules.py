@@ -10,7 +10,7 @@ from conftest import PUBLISHED, ROOTFUL, ROOTLESS, ROOTLESS_LOOPBACK, cli, load_
 
 from hostreach import vantage
 from hostreach.diagnose import FINDINGS, diagnose
-from hostreach.errors import NoRouteError, UsageError
+from hostreach.errors import FactsError, NoRouteError, UsageError
 from hostreach.facts import (
     Facts,
     Gateway,
@@ -347,6 +347,11 @@ def test_rancher_desktop_answering_gets_no_containerd_note() -> None:
     replayed = load(RANCHER_CONTAINERD)
     assert replayed.client.socket_target == "~/.rd/docker.sock"
     assert from_json(json.loads(json.dumps(to_json(replayed)))) == replayed
+    # The path reaches a note: a snapshot's unprintable one is refused, not shown.
+    data = json.loads(RANCHER_CONTAINERD.read_text())
+    data["client"]["socket_target"] = "~/.rd/docker.sock\x1b]0;owned\x07"
+    with pytest.raises(FactsError, match=r"client\.socket_target must be a socket path"):
+        from_json(data)
 
 
 # Rule 2: Colima gets its fixed 192.168.5.2, never host-gateway or a name that has come and gone.
@@ -404,7 +409,7 @@ def test_a_job_containers_published_ports_are_at_its_default_gateway() -> None:
     # where testcontainers-node said localhost and was refused.
     facts = load(PUBLISHED / "gitlab-docker-runner-job.json")
     found = vantage.host_address(facts, ("host.docker.internal",))
-    assert (found.address, found.via) == ("172.17.0.1", "default gateway ()")
+    assert (found.address, found.via) == ("172.17.0.1", "default gateway")
 
 
 def test_a_rootless_engines_bridge_gateway_is_never_written_for_a_build() -> None:

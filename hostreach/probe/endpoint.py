@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from hostreach._fastpath import docker_config_dir
 from hostreach.errors import EndpointError, InputError
+from hostreach.facts import socket_path
 from hostreach.files import MIB, read_text
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
@@ -126,4 +127,7 @@ def socket_target(url: str) -> str | None:
     path = url.removeprefix("unix://")
     if not os.path.islink(path):
         return None
-    return os.path.realpath(path)
+    try:  # it reaches a note: the facts keep only a path that can be shown
+        return socket_path(os.path.realpath(path))
+    except ValueError:
+        return None
