@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from hostreach.version import __version__
+
 TYPE_CHECKING = False  # typing would be this module's only cost: it is the root of every import
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -17,22 +19,20 @@ if TYPE_CHECKING:
     from hostreach.facts import Facts
     from hostreach.routes import Purpose, Route, StrategyChoice, Target
 
-__version__ = "0.2.0"
 __all__ = ["__version__", "collect", "forget", "route", "tunnel"]
-
-_facts: Facts | None = None
-_routes: dict[tuple[object, ...], Route] = {}
 
 
 def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
     """Return the facts of this machine, probed once per process (``refresh=True`` probes again)."""
-    global _facts  # noqa: PLW0603 - the process-wide cache is the point
-    if _facts is None or refresh:
+    from hostreach import answers  # noqa: PLC0415
+
+    kept = answers.kept_facts()
+    if kept is None or refresh:
         from hostreach.probe import collect as probe  # noqa: PLC0415
 
-        _facts = probe(timeout=timeout)
-        _routes.clear()
-    return _facts
+        kept = probe(timeout=timeout)
+        answers.keep_facts(kept)
+    return kept
 
 
 def route(
@@ -49,44 +49,46 @@ def route(
     ``purpose="build"``: for ``docker build``, host-gateway written out as its address).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
-    came from holds (see :mod:`hostreach._fastpath`). Raises
+    came from holds (see :mod:`hostreach.answers`). Raises
     :class:`hostreach.errors.HostreachError` subclasses: UsageError for bad input, NoRouteError
     where nothing works.
     """
-    key = (aliases, strategy, runtime, target, purpose)
-    if facts is None and key in _routes:
-        return _routes[key]
     from hostreach import answers  # noqa: PLC0415
-
-    cache_key = answers.route_key(*key)
-    if facts is None:
-        stored = answers.replay_route(cache_key)
-        if stored is not None:
-            _routes[key] = stored
-            return stored
-        facts = collect(timeout=timeout)
-    from hostreach.resolve import resolve  # noqa: PLC0415
     from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
 
+    # Validated before anything is looked up: a key is made of checked values only.
     request = Request(
         aliases=aliases or (DEFAULT_ALIAS,),
         strategy=strategy,
         runtime=runtime,
         target=target,
         purpose=purpose,
-    )
+    ).check()
+    key = (request.aliases, strategy, runtime, target, purpose)
+    kept = answers.kept_route(key) if facts is None else None
+    if kept is not None:
+        return kept
+    cache_key = answers.route_key(*key)
+    if facts is None:
+        stored = answers.replay_route(cache_key)
+        if stored is not None:
+            answers.keep_route(key, stored)
+            return stored
+        facts = collect(timeout=timeout)
+    from hostreach.resolve import resolve  # noqa: PLC0415
+
     answer = resolve(facts, request)
-    if facts is _facts:
-        _routes[key] = answer
+    if facts is answers.kept_facts():
+        answers.keep_route(key, answer)
         answers.remember_route(cache_key, facts, answer)
     return answer
 
 
 def forget() -> None:
     """Drop this process's probed facts and routes (a tunnel that starts or ends changes them)."""
-    global _facts  # noqa: PLW0603
-    _facts = None
-    _routes.clear()
+    from hostreach import answers  # noqa: PLC0415
+
+    answers.forget()
 
 
 def tunnel(
@@ -106,7 +108,7 @@ def tunnel(
     HostreachError subclasses (TunnelError, EngineError, UsageError) when it cannot start, and
     on leaving the block when it broke while running. See ``hostreach tunnel --help``.
     """
-    from hostreach.tunnels import open_tunnel  # noqa: PLC0415
+    from hostreach.tunnels.runner import open_tunnel  # noqa: PLC0415
 
     return open_tunnel(
         *ports,

@@ -2,6 +2,6 @@
 
 import sys
 
-from hostreach._fastpath import main
+from hostreach.entry import main
 
 sys.exit(main())

@@ -11,12 +11,12 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO, TypeAlias
 
-from hostreach import __version__
 from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.render import RENDERERS
 from hostreach.routes import DEFAULT_ALIAS, PURPOSES, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
+from hostreach.version import __version__
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 Parser = argparse.ArgumentParser
@@ -38,13 +38,16 @@ def _timeout(text: str) -> float:
 
 
 def _port(text: str) -> int:
+    # checks.port_number's rule: ASCII digits only (int() takes "٥٤٣٢", "8_0" and " +80 ").
+    from hostreach.checks import port_number  # noqa: PLC0415
+
     try:
-        value = int(text, 10)
+        return port_number(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"port {value} is outside 1-65535")
-    return value
+        shown = text[:20]
+        if shown.isascii() and shown.isdecimal():
+            raise argparse.ArgumentTypeError(f"port {int(shown)} is outside 1-65535") from None
+        raise argparse.ArgumentTypeError(f"not a port number: {shown!r}") from None
 
 
 _IMAGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
@@ -57,7 +60,7 @@ def _image(text: str) -> str:
     return text
 
 
-def _target(text: str) -> tuple[str, int]:
+def _backend(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host:
@@ -101,7 +104,8 @@ def _common(
         "--no-cache",
         dest="cache",
         action="store_false",
-        help="ask the engine even if its answer from the last minute is cached",
+        help="ask the engine again even if an answer of its is stored (stored answers hold"
+        " only while the engine socket and the addresses they depend on do)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
@@ -316,12 +320,14 @@ def _add_relay(commands: Subparsers) -> None:
     )
     relay.add_argument("--port", type=_port, required=True, metavar="N", help="port to listen on")
     relay.add_argument(
-        "--target",
+        "--backend",
         dest="backend",
-        type=_target,
+        type=_backend,
         metavar="HOST:PORT",
         help="the loopback service (default: 127.0.0.1:PORT)",
     )
+    # Its name before 0.3 (issue 21: --target means whom, in every other command).
+    relay.add_argument("--target", dest="backend", type=_backend, help=argparse.SUPPRESS)
     _route_options(relay, target=False)
     _common(relay)
     relay.set_defaults(handler=doctor.relay)
@@ -348,21 +354,47 @@ def _add_tunnel(commands: Subparsers) -> None:
         metavar="N",
         help="port containers connect to, carried to 127.0.0.1:N here; may repeat",
     )
-    parser.add_argument(
-        "--target",
-        dest="backends",
-        type=_target,
-        action="append",
-        default=[],
-        metavar="HOST:PORT",
-        help="where the i-th --port leads instead of 127.0.0.1:PORT; may repeat",
-    )
+    for name, shown in (("--backend", "HOST:PORT"), ("--target", None)):  # --target: before 0.3
+        parser.add_argument(
+            name,
+            dest="backends",
+            type=_backend,
+            action="append",
+            default=[],
+            metavar=shown,
+            help="where the i-th --port leads instead of 127.0.0.1:PORT; may repeat"
+            if shown
+            else argparse.SUPPRESS,
+        )
     parser.add_argument(
         "--alias",
         action="append",
         metavar="NAME",
         help=f"host name that leads to the tunnel; may repeat (default: {DEFAULT_ALIAS})",
     )
+    _tunnel_sidecar_options(parser)
+    parser.add_argument(
+        "--format",
+        choices=FLAG_FORMATS,
+        default="shell",
+        help="how to print the route once the tunnel carries (as flags --format)",
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log each connection on stderr: where it went, the bytes it carried each way",
+    )
+    parser.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="only remove tunnel containers left behind (by a tunnel killed with kill -9)",
+    )
+    _common(parser, timeout_help="the most any engine call may take")
+    parser.set_defaults(handler=tunnel.tunnel, target="caller", strategy="auto", runtime=None)
+
+
+def _tunnel_sidecar_options(parser: Parser) -> None:
+    """The tunnel's container and its limits: --image, --network, --max-connections, --idle-timeout."""
     parser.add_argument(
         "--image",
         type=_image,
@@ -390,24 +422,6 @@ def _add_tunnel(commands: Subparsers) -> None:
         metavar="SECONDS",
         help="close a connection that carried nothing for this long (default: 600)",
     )
-    parser.add_argument(
-        "--format",
-        choices=FLAG_FORMATS,
-        default="shell",
-        help="how to print the route once the tunnel carries (as flags --format)",
-    )
-    parser.add_argument(
-        "--verbose",
-        action="store_true",
-        help="log each connection on stderr: where it went, the bytes it carried each way",
-    )
-    parser.add_argument(
-        "--cleanup",
-        action="store_true",
-        help="only remove tunnel containers left behind (by a tunnel killed with kill -9)",
-    )
-    _common(parser, timeout_help="the most any engine call may take")
-    parser.set_defaults(handler=tunnel.tunnel, target="caller", strategy="auto", runtime=None)
 
 
 def _count(text: str) -> int:

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
 from hostreach import iptables, nftables, vantage
+from hostreach.arrival import Arrival, arrival
 from hostreach.errors import HostreachError
-from hostreach.facts import Facts, Listener, ProbeResult
+from hostreach.facts import Facts, Firewall, Listener, ProbeResult
 from hostreach.routes import Route
-from hostreach.runtimes import Runtime, by_id
 from hostreach.vantage import Vantage
 
 Severity = Literal["error", "warning", "info"]
@@ -121,42 +121,6 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-class Arrival(NamedTuple):
-    """Where a container's connection lands on this machine (the relay listens there)."""
-
-    address: str | None  # a non-loopback address, or None when it is loopback or unknown
-    loopback: bool | None  # whether 127.0.0.1 is reached (None: unknown)
-    interface: str | None  # the interface it arrives on, for the firewall
-    main: bool = False  # the address is this machine's main (LAN) address, not a bridge's
-
-
-def arrival(facts: Facts, route: Route, runtime: Runtime, *, shares_network: bool) -> Arrival:
-    """Return where containers' connections by this route land on this machine."""
-    literal = route.address
-    bridge = facts.daemon.bridge_interface if facts.daemon else None
-    if route.strategy == "host-network":
-        return Arrival(None, loopback=True, interface="lo")
-    if route.strategy in ("host-loopback", "tunnel"):  # the tunnel connects from this process
-        return Arrival(None, loopback=True, interface=None)
-    if route.strategy == "lan-ip":
-        # Rootless engines connect from the host's namespace (slirp4netns), so over lo.
-        return Arrival(
-            literal, loopback=False, interface="lo" if route.rootless else bridge, main=True
-        )
-    if route.strategy == "gateway-ip":
-        return Arrival(literal, loopback=False, interface=bridge)
-    if route.strategy in ("windows-ip", "override"):
-        return Arrival(literal, loopback=False, interface=None)
-    if route.strategy == "caller-ip":  # a remote engine's containers, arriving from its machine
-        holder = next((i for i, a in facts.network.interfaces.items() if literal in a), None)
-        return Arrival(literal, loopback=False, interface=holder, main=True)
-    reaches = runtime.reaches_loopback(facts)
-    if reaches:
-        return Arrival(None, loopback=True, interface=None)
-    address = vantage.bridge_gateway(facts, shares_network=shares_network)
-    return Arrival(address, loopback=reaches, interface=bridge if reaches is False else None)
-
-
 def _engine_findings(facts: Facts) -> list[Finding]:
     if facts.daemon is not None:
         return []
@@ -203,7 +167,6 @@ def _bind_findings(
     # On "::", IPV6_V6ONLY refuses IPv4: such a socket is no wildcard for containers.
     v6only = [s for s in sockets if s.address == "::" and s.v6only]
     addresses = sorted({s.address for s in sockets if s not in v6only})
-    shown = ", ".join(addresses)
     if any(a in _WILDCARDS for a in addresses):
         return []
     if v6only and not addresses:
@@ -215,9 +178,15 @@ def _bind_findings(
                 f" `listen [::]:{port}` does), so it refuses IPv4, and containers connect over"
                 " IPv4: they will get 'connection refused'.",
                 f"make it listen on IPv4 too (nginx: add `listen {port};`), or turn its"
-                f" IPv6-only option off; or keep it and run: {relay} --target [::1]:{port}",
+                f" IPv6-only option off; or keep it and run: {relay} --backend [::1]:{port}",
             )
         ]
+    return _where_bound(target, port, addresses, relay)
+
+
+def _where_bound(target: Arrival, port: int, addresses: list[str], relay: str) -> list[Finding]:
+    """Whether addresses other than a wildcard include where containers arrive."""
+    shown = ", ".join(addresses)
     loopback_only = all(_is_loopback(a) for a in addresses)
     if target.address and target.address not in addresses:
         where = (
@@ -254,7 +223,24 @@ def _firewall_findings(
 ) -> list[Finding]:
     """Whether a firewall stops containers; ``bound``: the service listens where they arrive."""
     iface = target.interface or "docker0"
-    if probe is not None and probe.outcome == "unresolved":
+    allow = (
+        f"sudo iptables -I INPUT -i {iface} -p tcp --dport {port} -j ACCEPT"
+        f" (with ufw: sudo ufw allow in on {iface} to any port {port} proto tcp)"
+    )
+    if probe is not None:
+        found = _probe_findings(probe, port, iface, allow, bound=bound)
+        if found:
+            return found
+    if facts.firewall is None or target.interface is None:
+        return []
+    return _rule_findings(facts.firewall, target.interface, target.address, port, allow)
+
+
+def _probe_findings(
+    probe: ProbeResult, port: int, iface: str, allow: str, *, bound: bool
+) -> list[Finding]:
+    """What a probe container's failure says about names and firewalls."""
+    if probe.outcome == "unresolved":
         return [
             Finding(
                 "unresolved",
@@ -265,7 +251,7 @@ def _firewall_findings(
                 " `python -m hostreach run ...`",
             )
         ]
-    if probe is not None and probe.outcome == "refused" and bound:
+    if probe.outcome == "refused" and bound:
         return [
             Finding(
                 "firewall",
@@ -276,11 +262,7 @@ def _firewall_findings(
                 f"sudo iptables -I INPUT -i {iface} -p tcp --dport {port} -j ACCEPT",
             )
         ]
-    allow = (
-        f"sudo iptables -I INPUT -i {iface} -p tcp --dport {port} -j ACCEPT"
-        f" (with ufw: sudo ufw allow in on {iface} to any port {port} proto tcp)"
-    )
-    if probe is not None and probe.outcome == "timed-out":
+    if probe.outcome == "timed-out":
         return [
             Finding(
                 "firewall",
@@ -290,16 +272,21 @@ def _firewall_findings(
                 allow,
             )
         ]
-    if facts.firewall is None or target.interface is None:
-        return []
-    packet = iptables.Packet(interface=target.interface, port=port, destination=target.address)
+    return []
+
+
+def _rule_findings(
+    firewall: Firewall, interface: str, address: str | None, port: int, allow: str
+) -> list[Finding]:
+    """What the firewall's rules (iptables, nftables) do to a container's new connection."""
+    packet = iptables.Packet(interface=interface, port=port, destination=address)
     verdicts = []
-    if facts.firewall.iptables:
-        verdicts.append((iptables.decide(iptables.parse(facts.firewall.iptables), packet), allow))
-    if facts.firewall.nftables:  # firewalld and native rules; iptables-nft's tables skipped
-        skip = bool(facts.firewall.iptables)
-        verdict = nftables.decide(facts.firewall.nftables, packet, skip_iptables_tables=skip)
-        verdicts.append((verdict, _nft_allow(verdict.rule or "", target.interface, port)))
+    if firewall.iptables:
+        verdicts.append((iptables.decide(iptables.parse(firewall.iptables), packet), allow))
+    if firewall.nftables:  # firewalld and native rules; iptables-nft's tables skipped
+        skip = bool(firewall.iptables)
+        verdict = nftables.decide(firewall.nftables, packet, skip_iptables_tables=skip)
+        verdicts.append((verdict, _nft_allow(verdict.rule or "", interface, port)))
     for verdict, fix in verdicts:
         if verdict.action in ("drop", "reject"):
             certain = not verdict.uncertain
@@ -308,7 +295,7 @@ def _firewall_findings(
                     "firewall",
                     "error" if certain else "warning",
                     f"The firewall {'drops' if verdict.action == 'drop' else 'rejects'} new"
-                    f" connections from {target.interface} to port {port}"
+                    f" connections from {interface} to port {port}"
                     f"{'' if certain else ' (unless an earlier rule it could not judge accepts them)'}:"
                     f" {verdict.rule}",
                     fix,
@@ -321,7 +308,7 @@ def _firewall_findings(
             Finding(
                 "firewall",
                 "warning",
-                f"Whether the firewall lets connections from {target.interface} to port {port}"
+                f"Whether the firewall lets connections from {interface} to port {port}"
                 f" through is uncertain: it has rules that could not be judged, such as:"
                 f" {unjudged[0]}{more}",
                 "check that rule, or prove the route with: python -m hostreach check --port"
@@ -489,7 +476,7 @@ def diagnose(
         findings = [*_engine_findings(facts), Finding("no-route", "error", str(route), "")]
         return Report(None, (), tuple(findings), probes)
     here = vantage.of(facts)
-    target = arrival(facts, route, by_id(route.runtime), shares_network=here.shares_network)
+    target = arrival(facts, route)
     case = _Case(facts, route, ports, probes, here, target)
     findings = []
     for check in _CHECKS:

@@ -33,3 +33,20 @@ class EngineError(HostreachError):
 
 class EndpointError(UsageError):
     """The engine endpoint settings are wrong: a malformed DOCKER_HOST, a missing context (exit 2)."""
+
+
+class EngineUnanswered(EngineError):
+    """An engine answer that could not be had; ``reason`` is the doctor's code for why
+    (no-socket, permission-denied, timed-out, refused, unreachable, bad-answer)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TunnelError(HostreachError):
+    """The tunnel could not start, or ended without being asked to (exit 1)."""
+
+
+class RelayError(HostreachError):
+    """The relay could not start: the address is taken, or not this machine's (exit 1)."""

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.engine.address import Address, parse_or_none
 from hostreach.errors import FactsError, InputError, UsageError
 from hostreach.files import MIB, read_text
 
@@ -52,6 +53,18 @@ class Client(NamedTuple):
     """The text of the Windows user's .wslconfig, where it was found (WSL 2 only)."""
     host_override: str | None = None
     """``HOSTREACH_HOST_ADDRESS``: the host's address as the user set it, which wins."""
+    tls: bool = False
+    """The endpoint is spoken to over TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, a TLS context)."""
+    tls_dir: str | None = None
+    """The folder of its ``ca.pem``, ``cert.pem`` and ``key.pem``."""
+    tls_verify: bool = False
+    """Whether the engine's certificate is verified."""
+
+    @property
+    def address(self) -> Address | None:
+        """The endpoint's parts (:func:`hostreach.engine.address.parse`, which keeps each value
+        it parsed), or None where there is no endpoint or it is not a valid one."""
+        return parse_or_none(self.endpoint)
 
 
 class Gateway(NamedTuple):
@@ -234,6 +247,9 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "wsl_networking": c.wsl_networking,
             "wslconfig": c.wslconfig,
             "host_override": c.host_override,
+            "tls": c.tls,
+            "tls_dir": c.tls_dir,
+            "tls_verify": c.tls_verify,
         },
         "daemon": None
         if facts.daemon is None
@@ -497,6 +513,9 @@ def _client(r: _Reader | None) -> Client:
         wsl_networking=r.text("wsl_networking"),
         wslconfig=r.text("wslconfig"),
         host_override=r.parsed("host_override", check_address, "an IP address"),
+        tls=r.flag("tls"),
+        tls_dir=r.parsed("tls_dir", socket_path, "a folder's path"),
+        tls_verify=r.flag("tls_verify"),
     )
 
 

@@ -21,20 +21,14 @@ import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TextIO
 
-from hostreach import vantage
+from hostreach.arrival import arrival
 from hostreach.checks import host_port
-from hostreach.diagnose import arrival
-from hostreach.errors import HostreachError, UsageError
+from hostreach.errors import RelayError, UsageError
 from hostreach.facts import Facts
+from hostreach.pump import Activity, Idle, Limits, RateLimitedLog, pipe, raise_open_files_limit
 from hostreach.routes import Route
-from hostreach.runtimes import by_id
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-_CHUNK = 64 * 1024
-
-
-class RelayError(HostreachError):
-    """The relay could not start (the address is taken, or not this machine's)."""
 
 
 class Plan(NamedTuple):
@@ -73,8 +67,7 @@ def plan(
             f"the route reaches the engine's machine ({facts.client.endpoint}), as --target"
             " engine-host asks: a relay here would not be on it"
         )
-    here = vantage.of(facts)
-    where = arrival(facts, route, by_id(route.runtime), shares_network=here.shares_network)
+    where = arrival(facts, route)
     if where.address is None:
         if where.loopback:
             raise RelayError(
@@ -97,83 +90,6 @@ def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
     return tuple(dict.fromkeys(found))
 
 
-class Limits(NamedTuple):
-    """What one relay allows itself: open connections, how long one may sit idle, and how
-    stale its list of allowed networks may get (a removed network must stop being allowed)."""
-
-    connections: int = 256
-    idle_seconds: float = 600.0
-    refresh_seconds: float = 10.0
-
-
-class Activity:
-    """When a connection last carried a byte, in either direction."""
-
-    def __init__(self) -> None:
-        self.last = time.monotonic()
-
-    def idle_for(self) -> float:
-        return time.monotonic() - self.last
-
-
-class Idle(Exception):
-    """A connection carried nothing, either way, for its idle limit."""
-
-
-async def _pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    activity: Activity,
-    idle_seconds: float,
-) -> None:
-    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
-
-    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; a
-    connection with no byte in either direction for ``idle_seconds`` ends with Idle.
-    """
-    try:
-        while True:
-            try:
-                left = max(idle_seconds - activity.idle_for(), 0.01)
-                chunk = await asyncio.wait_for(reader.read(_CHUNK), left)
-            except TimeoutError:
-                if activity.idle_for() >= idle_seconds:
-                    raise Idle from None
-                continue  # the other direction was busy
-            if not chunk:
-                break
-            activity.last = time.monotonic()
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
-
-
-class RateLimitedLog:
-    """One line per kind of event at once, then at most one per ``every`` seconds with a count.
-
-    A relay under abuse sees thousands of strangers a second; its log must stay readable.
-    """
-
-    def __init__(self, write: Callable[[str], None], every: float = 10.0) -> None:
-        self.write = write
-        self.every = every
-        self._last: dict[str, float] = {}
-        self._held: dict[str, int] = {}
-
-    def __call__(self, kind: str, line: str) -> None:
-        """Log ``line`` unless a line of this ``kind`` was written within the last period."""
-        now = time.monotonic()
-        if now - self._last.get(kind, -self.every) < self.every:
-            self._held[kind] = self._held.get(kind, 0) + 1
-            return
-        held = self._held.pop(kind, 0)
-        self._last[kind] = now
-        self.write(line + (f" (and {held} more like it)" if held else ""))
-
-
 class Relay:
     """A running relay; ``serve()`` until ``stop()`` (or SIGINT / SIGTERM under ``run``)."""
 
@@ -188,7 +104,7 @@ class Relay:
         self.log = RateLimitedLog(log)
         self.refresh = refresh
         """Re-reads the allowed networks: the engine's networks now, not those at the start."""
-        self.limits = limits or Limits()
+        self.limits = limits or Limits(connections=256)
         self._refreshed = time.monotonic() - 1.0  # the plan's list is fresh; a stranger may ask
         self.connections: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
@@ -229,8 +145,8 @@ class Relay:
             idle = self.limits.idle_seconds
             try:
                 await asyncio.gather(
-                    _pipe(reader, up_writer, activity, idle),
-                    _pipe(up_reader, writer, activity, idle),
+                    pipe(reader, up_writer, activity, idle),
+                    pipe(up_reader, writer, activity, idle),
                 )
             except Idle:
                 self.log("idle", f"{who}: closed after {idle:g} s without data")
@@ -332,25 +248,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.close()
-
-
-def raise_open_files_limit() -> int:
-    """Raise the soft limit of open files to the hard one where allowed; return the soft limit.
-
-    A relayed connection holds two descriptors; the default soft limit (1024) would cap it
-    near 500 connections and make accept() fail for everyone.
-    """
-    try:
-        import resource  # noqa: PLC0415 - Unix only
-
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or hard > soft:
-            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-            soft = wanted
-    except (ImportError, ValueError, OSError):
-        return 1024
-    return int(soft)
 
 
 def _listening_socket(address: tuple[str, int]) -> socket.socket:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import NamedTuple
 
-from hostreach import engine, vantage, wslconfig
+from hostreach import vantage, wslconfig
+from hostreach.engine import views
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts
 from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
@@ -40,7 +41,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
     notes += _route_notes(ctx, strategy, hosts)
     return Route(
         runtime=runtime.id,
-        rootless=engine.rootless(facts),
+        rootless=views.rootless(facts),
         remote=ctx.vantage.remote,
         strategy=strategy,
         hosts=MappingProxyType(hosts),
@@ -74,7 +75,7 @@ def _for_build(
         return strategy, hosts, notes
     names = ", ".join(sorted(ctx.builtin))
     hint = f"; in a build use the name {ctx.runtime.title} provides: {names}" if names else ""
-    if engine.rootless(ctx.facts):
+    if views.rootless(ctx.facts):
         # A rootless engine's bridge gateway is in its own namespace, not on this machine
         # (rootless Podman 4.7+ answers host-gateway itself; podman build rejects it: #26034).
         raise NoRouteError(
@@ -106,64 +107,65 @@ def _refuse_broken_endpoint(facts: Facts) -> None:
             raise UsageError(issue.detail)
 
 
+_WINDOWS_FIREWALL = Note(
+    "windows-firewall",
+    "the Windows service must listen on that address or on all interfaces, and"
+    " Windows' firewall must let the port in from WSL",
+    "on Windows (PowerShell, as administrator): New-NetFirewallRule -DisplayName WSL"
+    " -Direction Inbound -InterfaceAlias 'vEthernet (WSL)' -Action Allow (NAT mode;"
+    " in mirrored mode allow the port in the Hyper-V firewall)",
+)
+_OVERRIDE = Note(
+    "override",
+    "HOSTREACH_HOST_ADDRESS is set, so this address is yours, not detected",
+    "unset HOSTREACH_HOST_ADDRESS to let hostreach choose",
+)
+# What asking for host-gateway earns, by the runtime's verdict on it ("rejected" is an error).
+_HOST_GATEWAY_NOTES = {
+    "unreliable": ("host-gateway-unreliable", "host-gateway may not reach this machine: {}"),
+    "elsewhere": ("host-gateway-elsewhere", "host-gateway will not reach this machine: {}"),
+    "unknown": ("version-unknown", "{}"),
+}
+
+
 def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
     """Return the strategy for the request, and the notes that asking for it earns."""
     asked = ctx.request.strategy
     if ctx.request.target == "windows":
         if asked != "auto":
             raise UsageError("--target windows chooses its own route: leave out --strategy")
-        return "windows-ip", [
-            Note(
-                "windows-firewall",
-                "the Windows service must listen on that address or on all interfaces, and"
-                " Windows' firewall must let the port in from WSL",
-                "on Windows (PowerShell, as administrator): New-NetFirewallRule -DisplayName WSL"
-                " -Direction Inbound -InterfaceAlias 'vEthernet (WSL)' -Action Allow (NAT mode;"
-                " in mirrored mode allow the port in the Hyper-V firewall)",
-            )
-        ]
+        return "windows-ip", [_WINDOWS_FIREWALL]
     if asked == "host-network":
         return "host-network", _host_network_notes(ctx)
     if asked == "auto":
-        if ctx.facts.client.host_override and ctx.request.target == "caller":
-            # The user's word wins over detection (cf. TESTCONTAINERS_HOST_OVERRIDE).
-            return "override", [
-                Note(
-                    "override",
-                    "HOSTREACH_HOST_ADDRESS is set, so this address is yours, not detected",
-                    "unset HOSTREACH_HOST_ADDRESS to let hostreach choose",
-                )
-            ]
-        if ctx.facts.tunnels and ctx.request.target == "caller":
-            # The caller's own tunnel runs on this engine: it reaches this machine's loopback
-            # from any topology, which is what the user started it for.
-            return "tunnel", []
-        if ctx.vantage.topology != "local" and ctx.request.target == "caller":
-            # The runtime's own answers (its names, host-gateway) reach the engine's machine:
-            # the caller is wherever the engine's machine sees this one (remote), or this
-            # container, on a network its siblings share (nested).
-            return "caller-ip", []
-        if all(alias in ctx.builtin for alias in ctx.request.aliases):
-            return "native", []
-        return _auto_strategy(ctx), []
+        return _auto(ctx)
+    if asked != "host-gateway":
+        return asked, []
     verdict = ctx.runtime.host_gateway(ctx.facts)
-    if asked == "host-gateway" and verdict.status == "unknown":
-        return asked, [Note("version-unknown", verdict.why)]
-    if asked == "host-gateway" and verdict.status == "rejected":
+    if verdict.status == "rejected":
         raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
-    if asked == "host-gateway" and verdict.status == "unreliable":
-        return asked, [
-            Note(
-                "host-gateway-unreliable", f"host-gateway may not reach this machine: {verdict.why}"
-            )
-        ]
-    if asked == "host-gateway" and verdict.status == "elsewhere":
-        return asked, [
-            Note(
-                "host-gateway-elsewhere", f"host-gateway will not reach this machine: {verdict.why}"
-            )
-        ]
-    return asked, []
+    found = _HOST_GATEWAY_NOTES.get(verdict.status)
+    return asked, [Note(found[0], found[1].format(verdict.why))] if found else []
+
+
+def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
+    """The strategy ``auto`` picks: the user's address, a running tunnel, the caller's own
+    address off this machine, the runtime's names, else the runtime's best route."""
+    for_caller = ctx.request.target == "caller"
+    if ctx.facts.client.host_override and for_caller:
+        return "override", [_OVERRIDE]  # the user's word wins (cf. TESTCONTAINERS_HOST_OVERRIDE)
+    if ctx.facts.tunnels and for_caller:
+        # The caller's own tunnel runs on this engine: it reaches this machine's loopback
+        # from any topology, which is what the user started it for.
+        return "tunnel", []
+    if ctx.vantage.topology != "local" and for_caller:
+        # The runtime's own answers (its names, host-gateway) reach the engine's machine:
+        # the caller is wherever the engine's machine sees this one (remote), or this
+        # container, on a network its siblings share (nested).
+        return "caller-ip", []
+    if all(alias in ctx.builtin for alias in ctx.request.aliases):
+        return "native", []
+    return _auto_strategy(ctx), []
 
 
 def _host_network_notes(ctx: _Context) -> list[Note]:
@@ -321,7 +323,18 @@ def _address(ctx: _Context, strategy: Strategy) -> str:
 
 def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> list[Note]:
     """Return what the user must know about this route, runtime and vantage."""
-    facts = ctx.facts
+    notes = _address_notes(ctx.facts, strategy, hosts)
+    if strategy == "override":
+        return notes  # the user's address: the runtime's caveats are about its own routes
+    if strategy == "tunnel":
+        return [*notes, _tunnel_note(ctx.facts)]  # the runtime's own routes are not in use
+    notes += _runtime_notes(ctx, strategy)
+    notes += _vantage_notes(ctx)
+    return notes
+
+
+def _address_notes(facts: Facts, strategy: Strategy, hosts: dict[str, str]) -> list[Note]:
+    """What the route's addresses ask of the service, and of Windows containers."""
     notes = []
     address = literal_address(hosts)
     if strategy in ("lan-ip", "gateway-ip", "caller-ip"):
@@ -332,7 +345,7 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 " on 127.0.0.1 only",
             )
         )
-    if any(v != NATIVE for v in hosts.values()) and engine.containers_os(facts) == "windows":
+    if any(v != NATIVE for v in hosts.values()) and views.containers_os(facts) == "windows":
         # https://github.com/moby/moby/issues/41165 (open): Windows ignores the hosts entries
         shown = "".join(f" ({a})" for a in sorted(set(hosts.values()) - {NATIVE, HOST_GATEWAY}))
         notes.append(
@@ -343,22 +356,26 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 f"inside the container, connect to the host's address itself{shown}",
             )
         )
-    if strategy == "override":
-        return notes  # the user's address: the runtime's caveats are about its own routes
-    if strategy == "tunnel":
-        tunnel = facts.tunnels[0]
-        ports = ", ".join(map(str, tunnel.ports))
-        notes.append(
-            Note(
-                "tunnel",
-                f"through hostreach tunnel (pid {tunnel.pid}): only"
-                + (f" ports {ports} reach" if len(tunnel.ports) > 1 else f" port {ports} reaches")
-                + " this machine, and only while the tunnel runs",
-                f"to reach another port, stop it and start `hostreach tunnel --port {tunnel.ports[0]}"
-                " --port OTHER`",
-            )
-        )
-        return notes  # the runtime's own routes, and their caveats, are not in use
+    return notes
+
+
+def _tunnel_note(facts: Facts) -> Note:
+    tunnel = facts.tunnels[0]
+    ports = ", ".join(map(str, tunnel.ports))
+    return Note(
+        "tunnel",
+        f"through hostreach tunnel (pid {tunnel.pid}): only"
+        + (f" ports {ports} reach" if len(tunnel.ports) > 1 else f" port {ports} reaches")
+        + " this machine, and only while the tunnel runs",
+        f"to reach another port, stop it and start `hostreach tunnel --port {tunnel.ports[0]}"
+        " --port OTHER`",
+    )
+
+
+def _runtime_notes(ctx: _Context, strategy: Strategy) -> list[Note]:
+    """The runtime row's caveats, and how sure the recognition of the runtime is."""
+    facts = ctx.facts
+    notes = []
     if not ctx.runtime.detect(facts) and ctx.runtime is socket_hint(facts):
         notes.append(
             Note(
@@ -396,7 +413,6 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
                 " yourself: --network=NETWORK --add-host=ALIAS:ADDRESS",
             )
         )
-    notes += _vantage_notes(ctx)
     return notes
 
 
@@ -476,6 +492,6 @@ def _reason(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> str:
         machine="the engine's machine (not this one)" if ctx.vantage.remote else "this machine",
         names=", ".join(hosts),
         address=literal_address(hosts) or "",
-        rootless=" (rootless engine)" if engine.rootless(ctx.facts) else "",
+        rootless=" (rootless engine)" if views.rootless(ctx.facts) else "",
     )
     return text[0].upper() + text[1:] + "."

@@ -36,6 +36,7 @@ Purpose = Literal["run", "build"]
 PURPOSES: tuple[Purpose, ...] = ("run", "build")
 """What the flags are for: ``docker run`` (and create, compose, the SDK) or ``docker build``."""
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")
+TOPOLOGIES = ("local", "remote", "nested")
 """Whom the route reaches: the process that asks (default), the engine's machine, or (in WSL 2)
 the Windows host."""
 
@@ -188,6 +189,10 @@ class Route(NamedTuple):
                 raise ValueError(str(exc)) from exc
         if data["strategy"] not in get_args(Strategy):
             raise ValueError("not a stored route")
+        # A stored answer whose target or topology this version does not know is not replayed
+        # (it used to come back as "caller": issue 21).
+        if data.get("target") not in TARGETS or data.get("topology") not in TOPOLOGIES:
+            raise ValueError("not a stored route of this version")
         return cls(
             runtime=str(data["runtime"]),
             rootless=data["rootless"] is True,
@@ -199,8 +204,8 @@ class Route(NamedTuple):
                 Note(str(n["id"]), str(n["message"]), str(n["fix"])) for n in data["notes"]
             ),
             network_mode=mode,
-            target=data["target"] if data.get("target") in TARGETS else "caller",
-            topology=str(data.get("topology", "local")),
+            target=data["target"],
+            topology=data["topology"],
         )
 
 

@@ -13,7 +13,8 @@ import fnmatch
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
-from hostreach import engine, vantage
+from hostreach import vantage
+from hostreach.engine import views
 from hostreach.errors import UsageError
 from hostreach.facts import Facts
 from hostreach.routes import Note, Strategy
@@ -37,7 +38,7 @@ _HOST_GATEWAY_MIN = (20, 10)  # moby/moby#40007, first released in Engine 20.10.
 
 def engine_host_gateway(facts: Facts, *, vm: str | None = None) -> Verdict:
     """Docker Engine's rule: host-gateway from 20.10; ``vm`` says where it lands instead."""
-    version = engine.engine_version(facts)
+    version = views.engine_version(facts)
     if version is not None and version < _HOST_GATEWAY_MIN:
         shown = ".".join(map(str, version))
         return Verdict("rejected", f"Engine {shown} predates host-gateway (Engine 20.10)")
@@ -116,12 +117,12 @@ class Runtime(NamedTuple):
         return frozenset(self.provides) if self.names is None else self.names(facts)
 
 
-def _at_least(version: engine.Version | None, minimum: engine.Version) -> bool:
+def _at_least(version: views.Version | None, minimum: views.Version) -> bool:
     return version is not None and version >= minimum
 
 
 def _wsl_kernel(facts: Facts) -> bool:
-    return "microsoft" in engine.kernel(facts).lower()
+    return "microsoft" in views.kernel(facts).lower()
 
 
 # --- Podman -----------------------------------------------------------------------------------
@@ -138,9 +139,9 @@ def _podman_machine(facts: Facts) -> bool:
 
 def _pasta_before_guest_addr(facts: Facts) -> bool:
     """Rootless Podman 5.0-5.2 on Linux: pasta by default, without ``--map-guest-addr`` (5.3)."""
-    version = engine.component_version(facts, _PODMAN)
+    version = views.component_version(facts, _PODMAN)
     return (
-        engine.rootless(facts)
+        views.rootless(facts)
         and not _podman_machine(facts)
         and _at_least(version, (5, 0))
         and not _at_least(version, (5, 3))
@@ -171,7 +172,7 @@ def _pasta_without_address(facts: Facts) -> bool:
 
 
 def _podman_names(facts: Facts) -> frozenset[str]:
-    version = engine.component_version(facts, _PODMAN)
+    version = views.component_version(facts, _PODMAN)
     if _podman_machine(facts):
         # gvproxy's DNS answers both zones (containers/gvisor-tap-vsock cmd/gvproxy/main.go).
         return frozenset({"host.containers.internal", "host.docker.internal"})
@@ -186,7 +187,7 @@ def _podman_names(facts: Facts) -> frozenset[str]:
 
 
 def _podman_host_gateway(facts: Facts) -> Verdict:
-    version = engine.component_version(facts, _PODMAN)
+    version = views.component_version(facts, _PODMAN)
     if _pasta_without_address(facts):
         return Verdict(
             "rejected",
@@ -208,15 +209,15 @@ def _podman_fallback(facts: Facts) -> Strategy | None:
     # Rootless: that gateway lives in the user's namespace; use the host's own address instead,
     # except under pasta (5.0+), which copies that address into the container: it would land
     # in the container itself (containers/podman#22768, #26244).
-    if not engine.rootless(facts):
+    if not views.rootless(facts):
         return "gateway-ip"
-    if _podman_machine(facts) or not _at_least(engine.component_version(facts, _PODMAN), (5, 0)):
+    if _podman_machine(facts) or not _at_least(views.component_version(facts, _PODMAN), (5, 0)):
         return "lan-ip"
     return None
 
 
 def _podman_notes(facts: Facts) -> tuple[Note, ...]:
-    version = engine.component_version(facts, _PODMAN)
+    version = views.component_version(facts, _PODMAN)
     if _pasta_before_guest_addr(facts):
         # Before 5.3 the name is another address of this machine, if it has one (#19213).
         notes: list[Note] = []
@@ -243,7 +244,7 @@ def _podman_notes(facts: Facts) -> tuple[Note, ...]:
             ),
         )
         return tuple(notes)
-    if engine.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
+    if views.rootless(facts) and _at_least(version, (5, 0)) and not _podman_machine(facts):
         # pasta maps the name to the host's main interface, never its loopback:
         # https://github.com/podman-container-tools/podman/issues/28718
         return (
@@ -261,7 +262,7 @@ def _podman_notes(facts: Facts) -> tuple[Note, ...]:
 PODMAN = Runtime(
     id="podman",
     title="Podman",
-    detect=lambda f: _PODMAN in engine.components(f),
+    detect=lambda f: _PODMAN in views.components(f),
     provides=("host.containers.internal", "host.docker.internal"),
     names=_podman_names,
     host_gateway=_podman_host_gateway,
@@ -274,7 +275,7 @@ PODMAN = Runtime(
     default_network="podman",  # `podman network ls`; its Docker API calls it "bridge" too
     # Rootless `podman run` defaults to slirp4netns (4.x) or pasta (5.x), not the podman
     # network: containers/podman docs/source/markdown/options/network.md ("default").
-    joins_default_network=lambda facts: not engine.rootless(facts),
+    joins_default_network=lambda facts: not views.rootless(facts),
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
@@ -302,19 +303,19 @@ PODMAN = Runtime(
 
 
 def _docker_desktop(facts: Facts) -> bool:
-    labels = engine.info_list(facts, "Labels")
+    labels = views.info_list(facts, "Labels")
     return (
-        engine.info(facts, "OperatingSystem") == "Docker Desktop"
-        or engine.info(facts, "Name") == "docker-desktop"
-        or engine.platform_name(facts).startswith("Docker Desktop")
+        views.info(facts, "OperatingSystem") == "Docker Desktop"
+        or views.info(facts, "Name") == "docker-desktop"
+        or views.platform_name(facts).startswith("Docker Desktop")
         or any(label.startswith("com.docker.desktop.address=") for label in labels)
         # Docker for Mac/Windows before 18.03 showed only a -moby kernel suffix.
-        or engine.kernel(facts).endswith("-moby")
+        or views.kernel(facts).endswith("-moby")
     )
 
 
 def _desktop_names(facts: Facts) -> frozenset[str]:
-    version = engine.engine_version(facts)
+    version = views.engine_version(facts)
     # host.docker.internal since 18.03 (docker/docs desktop/previous-versions/edge-releases-mac.md)
     if version is None or version >= (18, 3):
         return frozenset({"host.docker.internal"})
@@ -356,8 +357,8 @@ def _orbstack(facts: Facts) -> bool:
     # Not the kernel alone: a user's own dockerd in an OrbStack Linux machine has an -orbstack-
     # kernel too, and is a plain docker-engine.
     return (
-        engine.info(facts, "OperatingSystem") == "OrbStack"
-        or engine.info(facts, "Name") == "orbstack"
+        views.info(facts, "OperatingSystem") == "OrbStack"
+        or views.info(facts, "Name") == "orbstack"
         or facts.client.context == "orbstack"
     )
 
@@ -383,9 +384,9 @@ ORBSTACK = Runtime(
 
 def _rancher_desktop(facts: Facts) -> bool:
     return (
-        engine.info(facts, "Name") == "lima-rancher-desktop"
-        or engine.info(facts, "OperatingSystem") == "Rancher Desktop WSL Distribution"
-        or any("/etc/rancher-desktop/" in o for o in engine.info_list(facts, "SecurityOptions"))
+        views.info(facts, "Name") == "lima-rancher-desktop"
+        or views.info(facts, "OperatingSystem") == "Rancher Desktop WSL Distribution"
+        or any("/etc/rancher-desktop/" in o for o in views.info_list(facts, "SecurityOptions"))
         or facts.client.context == "rancher-desktop"
     )
 
@@ -445,7 +446,7 @@ def _colima(facts: Facts) -> bool:
     def named(value: str | None) -> bool:
         return value is not None and (value == "colima" or value.startswith("colima-"))
 
-    return named(engine.info(facts, "Name")) or named(facts.client.context)
+    return named(views.info(facts, "Name")) or named(facts.client.context)
 
 
 def _colima_host_gateway(facts: Facts) -> Verdict:
@@ -499,7 +500,7 @@ COLIMA = Runtime(
 def _lima(facts: Facts) -> bool:
     # Rancher Desktop's VM is a Lima instance too; its row comes first but "exactly one row"
     # must hold on its own.
-    name = engine.info(facts, "Name")
+    name = views.info(facts, "Name")
     return name.startswith("lima-") and not _rancher_desktop(facts)
 
 
@@ -547,7 +548,7 @@ def _docker_engine(facts: Facts) -> bool:
         return False
     if _desktop_vm(facts):
         return False
-    return engine.containers_os(facts) in ("linux", "")
+    return views.containers_os(facts) in ("linux", "")
 
 
 def _desktop_vm(facts: Facts) -> bool:
@@ -560,7 +561,7 @@ def _desktop_vm(facts: Facts) -> bool:
 
 
 def _docker_engine_host_gateway(facts: Facts) -> Verdict:
-    if engine.rootless(facts):
+    if views.rootless(facts):
         # Verified with Debian's Engine 20.10 + rootlesskit: 172.17.0.1, connection refused.
         # https://github.com/moby/moby/issues/47684
         return Verdict(
@@ -586,7 +587,7 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
             )
         )
     kit = facts.rootlesskit
-    if engine.rootless(facts) and kit is not None and kit.host_loopback:
+    if views.rootless(facts) and kit is not None and kit.host_loopback:
         if _rootless_loopback(facts) is None:
             notes.append(
                 Note(
@@ -598,7 +599,7 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
                     " `python -m hostreach tunnel --port PORT`",
                 )
             )
-    elif engine.rootless(facts):
+    elif views.rootless(facts):
         # docker/docs engine/security/rootless/tips.md "Connecting to the host from a container"
         notes.append(
             Note(
@@ -619,13 +620,13 @@ def _rootless_loopback(facts: Facts) -> str | None:
     without --disable-host-loopback: slirp4netns's host address (measured here; ddev uses it
     too, moby/moby#47684). Other drivers' addresses are not verified: None."""
     kit = facts.rootlesskit
-    if not engine.rootless(facts) or kit is None or not kit.host_loopback:
+    if not views.rootless(facts) or kit is None or not kit.host_loopback:
         return None
     return "10.0.2.2" if kit.net == "slirp4netns" else None
 
 
 def _docker_engine_fallback(facts: Facts) -> Strategy:
-    if engine.rootless(facts):
+    if views.rootless(facts):
         return "host-loopback" if _rootless_loopback(facts) else "lan-ip"
     return "gateway-ip"
 
@@ -635,9 +636,9 @@ _ROOTLESS_HOST_NETWORK = (29, 5)  # docker/docs engine/security/rootless/trouble
 
 def _docker_engine_host_network(facts: Facts) -> Verdict:
     # Measured on Engine 20.10 rootless: a --network=host container's 127.0.0.1 is not the host's.
-    if not engine.rootless(facts):
+    if not views.rootless(facts):
         return Verdict("reaches-host")
-    version = engine.engine_version(facts)
+    version = views.engine_version(facts)
     if version is None:
         return Verdict(
             "unknown",

@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 from typing import Literal, NamedTuple
-from urllib.parse import urlsplit
 
-from hostreach import engine
 from hostreach.checks import check_address
+from hostreach.engine import views
 from hostreach.errors import NoRouteError
 from hostreach.facts import EngineNetwork, Facts
 
@@ -45,21 +44,6 @@ class Vantage(NamedTuple):
         return "nested" if self.nested else "local"
 
 
-def endpoint_parts(endpoint: str | None) -> tuple[str, str | None, int | None]:
-    """Return ``(scheme, host, port)`` of an engine endpoint such as ``tcp://10.0.0.5:2376``
-    (the port the docker CLI would use where none is given: 2375, or 2376 with TLS)."""
-    if not endpoint:
-        return "", None, None
-    try:
-        parts = urlsplit(endpoint)
-        port = parts.port  # raises ValueError on a port that is not a number
-    except ValueError:
-        return "", None, None
-    if port is None and parts.scheme in ("tcp", "http", "https"):
-        port = 2376 if parts.scheme == "https" else 2375
-    return parts.scheme, parts.hostname, port
-
-
 def _is_remote(facts: Facts, scheme: str, host: str | None) -> bool:
     if scheme == "ssh":
         return True
@@ -82,7 +66,7 @@ def _shares_network(facts: Facts, *, remote: bool) -> bool:
         return False
     if not facts.client.in_container:
         return True
-    if facts.client.hostname and engine.info(facts, "Name") == facts.client.hostname:
+    if facts.client.hostname and views.info(facts, "Name") == facts.client.hostname:
         return True  # the same UTS namespace as the engine: Podman has no bridge before a run
     bridge = facts.daemon.bridge_interface if facts.daemon else None
     return bridge is not None and bridge in facts.network.interfaces
@@ -90,7 +74,10 @@ def _shares_network(facts: Facts, *, remote: bool) -> bool:
 
 def of(facts: Facts) -> Vantage:
     """Return where the caller stands, from the facts."""
-    scheme, host, port = endpoint_parts(facts.client.endpoint)
+    address = facts.client.address
+    scheme, host, port = (
+        (address.scheme, address.host, address.tcp_port) if address else ("", None, None)
+    )
     remote = _is_remote(facts, scheme, host)
     shares = _shares_network(facts, remote=remote)
     # Without the engine's answer there is no telling whether we share its host's network.

@@ -17,9 +17,23 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+
+import hostreach
+
+# Every child these tests start (python -m hostreach, python -c ...) imports the hostreach the
+# tests import, installed or not: from a checkout, a child run with cwd=tmp_path would not find
+# it (issue 21: four CLI tests passed only with the package installed).
+_SOURCE = str(Path(hostreach.__file__).resolve().parent.parent)
+if _SOURCE not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    import site
+
+    if _SOURCE not in site.getsitepackages():  # installed: children find it as it is
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [_SOURCE, os.environ.get("PYTHONPATH")])
+        )
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LIVE = FIXTURES / "live"
@@ -35,6 +49,13 @@ FIREWALLD = FIXTURES / "nftables" / "firewalld-shaped.nft"
 IMAGE = "localhost/hostreach-test:busybox"
 BUSYBOX = Path("/bin/busybox")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip the test with ``message``, or fail it under CI=true, where every need is met."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @dataclass(frozen=True)
@@ -136,9 +157,7 @@ def _engine(name: str) -> Engine:
     if not usable:
         why = "; ".join(reasons) or "no socket found"
         message = f"no {name} engine reachable ({why}); `.ci/run` starts one"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     engine = Engine(name=name, docker_host=f"unix://{usable[0]}")
     if shutil.which("docker") is None:
         pytest.fail("the docker CLI is not installed")
@@ -304,9 +323,7 @@ def remote() -> Engine:
         answered = str(exc).encode()
     if b" 200 " not in answered:
         message = f"no remote engine at {REMOTE_HOST} ({answered!r}); `.ci/engines.sh` starts one"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     engine = Engine(name="remote", docker_host=REMOTE_HOST)
     _ensure_image(engine)
     return engine
@@ -326,9 +343,7 @@ def remote_ssh(remote: Engine) -> Engine:
     )
     if done.returncode != 0:
         message = f"no engine at ssh://hr-remote-ssh ({done.stderr.strip()}); `.ci/engines.sh`"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     return engine
 
 

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostreach import iptables, nftables
+from hostreach.engine.endpoint import find_endpoint
 from hostreach.errors import EndpointError
 from hostreach.facts import load
 from hostreach.probe import collect
-from hostreach.probe.endpoint import find_endpoint
 
 BUDGET = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PACKET = iptables.Packet("docker0", 5432, "172.17.0.1")

@@ -11,7 +11,8 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
-from hostreach.relay import Limits, Network, Plan, RateLimitedLog, Relay, allowed_networks
+from hostreach.pump import Limits, RateLimitedLog
+from hostreach.relay import Network, Plan, Relay, allowed_networks
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 

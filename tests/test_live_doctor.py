@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import IMAGE, IN_CI, Engine, HostServer, cli, reach, relay_running
+from conftest import IMAGE, Engine, HostServer, cli, reach, relay_running, skip_or_fail
 
 pytestmark = pytest.mark.engine
 
@@ -91,9 +91,7 @@ def drop_rule(server: HostServer) -> Iterator[list[str]]:
     """An iptables rule that drops new connections from docker0 to the server's port."""
     if os.geteuid() != 0:
         message = "adding an iptables rule needs root"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(message)
     rule = ["INPUT", "-i", "docker0", "-p", "tcp", "--dport", str(server.port), "-j", "DROP"]
     subprocess.run(["iptables", "-I", *rule], check=True, timeout=30)
     try:
@@ -125,9 +123,7 @@ def test_firewall_drop_times_out_check_and_doctor_names_it(
 def nft_drop(server: HostServer) -> Iterator[str]:
     """A native nftables table (as firewalld would add) that drops docker0 -> the port."""
     if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("adding an nftables table needs root")
-        pytest.skip("adding an nftables table needs root")
+        skip_or_fail("adding an nftables table needs root")
     table = f"hostreach_test_{server.port}"
     rules = (
         f"table inet {table} {{\n chain input {{\n"

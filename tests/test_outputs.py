@@ -106,8 +106,12 @@ def test_compose_override_bad_input_exits_2(
         ["doctor", "--port", "http"],
         ["check", "--port", "-1"],
         ["check"],
-        ["relay", "--port", "5432", "--target", "db.example:5432"],
-        ["relay", "--port", "5432", "--target", "127.0.0.1:99999"],
+        ["relay", "--port", "5432", "--backend", "db.example:5432"],
+        ["relay", "--port", "5432", "--backend", "127.0.0.1:99999"],
+        ["relay", "--port", "5432", "--target", "127.0.0.1:99999"],  # its name before 0.3
+        ["doctor", "--port", "\u0665\u0664\u0663\u0662"],  # Arabic-Indic digits: not a port
+        ["doctor", "--port", "8_0"],
+        ["doctor", "--port", " +80 "],
         ["endpoint", "web;reboot", "80"],
         ["endpoint", "web", "80/icmp"],
         ["network", "$(id)"],

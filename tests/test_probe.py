@@ -13,10 +13,13 @@ import psutil
 import pytest
 from conftest import Engine, FakeEngine
 
+from hostreach.engine import sdk as _docker
+from hostreach.engine import sync as _enginehttp
+from hostreach.engine.address import parse as split_address
+from hostreach.engine.endpoint import find_endpoint
 from hostreach.facts import Facts
-from hostreach.probe import ENGINE_PATHS, _docker, _enginehttp, collect
+from hostreach.probe import ENGINE_PATHS, collect
 from hostreach.probe.client import container_markers
-from hostreach.probe.endpoint import find_endpoint, split_address
 
 
 @pytest.fixture
@@ -109,9 +112,9 @@ def test_container_markers(tmp_path: Path) -> None:
 @pytest.mark.engine
 def test_sdk_and_stdlib_probes_read_the_same_engine(rootful: Engine) -> None:
     # The docker SDK path (ssh, TLS, npipe) and the stdlib fast path give the same raw JSON.
-    env = rootful.env()
-    fast = _enginehttp.fetch(split_address(rootful.docker_host), ENGINE_PATHS, timeout=5)
-    sdk = _docker.fetch(env, ENGINE_PATHS, timeout=5)
+    found = find_endpoint(rootful.env(), Path.home())
+    fast = _enginehttp.fetch(found.address, ENGINE_PATHS, timeout=5)
+    sdk = _docker.fetch(found, ENGINE_PATHS, timeout=5)
     assert sdk["/version"] == fast["/version"]
     assert sdk["/networks/bridge"]["Id"] == fast["/networks/bridge"]["Id"]
     assert sdk["/info"]["ID"] == fast["/info"]["ID"]

@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from hostreach.relay import Plan, Relay, RelayError, allowed_networks
+from hostreach.errors import RelayError
+from hostreach.relay import Plan, Relay, allowed_networks
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
 

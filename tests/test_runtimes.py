@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from conftest import FIXTURES, PUBLISHED, ROOTFUL
 
-from hostreach import engine
+from hostreach.engine import views
 from hostreach.errors import NoRouteError
 from hostreach.facts import load
 from hostreach.resolve import resolve
@@ -55,7 +55,7 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
     if "no_route" in expect:
         with pytest.raises(NoRouteError, match=expect["no_route"]):
             resolve(facts)
-        if engine.engine_version(facts) is None:  # asked for by hand, with a word of caution
+        if views.engine_version(facts) is None:  # asked for by hand, with a word of caution
             asked = resolve(facts, Request(strategy="host-gateway"))
             assert [n.id for n in asked.notes] == ["version-unknown"]
         else:
@@ -71,7 +71,7 @@ def test_published_fixture_gives_its_route(path: Path) -> None:
         with pytest.raises(NoRouteError, match=expect["no_route_for_default"]):
             resolve(facts)
     if "engine_version" in expect:
-        assert engine.engine_version(facts) == tuple(expect["engine_version"])
+        assert views.engine_version(facts) == tuple(expect["engine_version"])
     if "no_route_for_caller" in expect:
         with pytest.raises(NoRouteError, match=expect["no_route_for_caller"]):
             resolve(facts)

@@ -13,15 +13,15 @@ from typing import cast
 import pytest
 from conftest import PODMAN, PODMAN_ROOTLESS, ROOTFUL, cli, load_fixture
 
-from hostreach import _fastpath, answers
+from hostreach import answers, cache
 from hostreach.diagnose import FINDINGS, diagnose
-from hostreach.errors import EngineError, FactsError
+from hostreach.engine.aio import Stream
+from hostreach.errors import EngineError, FactsError, TunnelError
 from hostreach.facts import Listener, Listening, Tunnel, from_json, load, to_json, tunnel_json
-from hostreach.probe import tunnel_state
-from hostreach.probe._enginestream import Stream
 from hostreach.resolve import resolve
 from hostreach.routes import Request
-from hostreach.tunnels import TunnelError, plan_for
+from hostreach.tunnels import state as tunnel_state
+from hostreach.tunnels.plan import plan_for
 
 TUNNEL = Tunnel(
     container="0123456789ab" * 5 + "cdef",
@@ -156,11 +156,11 @@ def test_state_files_count_only_while_their_process_lives(state_home: Path) -> N
 
 
 def test_a_tunnel_that_starts_or_ends_makes_stored_answers_stale(state_home: Path) -> None:
-    before = _fastpath.key("cli", "flags")
+    before = cache.key("cli", "flags")
     path = tunnel_state.write_state(TUNNEL._replace(pid=os.getpid()))
-    started = _fastpath.key("cli", "flags")
+    started = cache.key("cli", "flags")
     tunnel_state.remove_state(path)
-    ended = _fastpath.key("cli", "flags")
+    ended = cache.key("cli", "flags")
     assert len({before, started, ended}) == 3
 
 
@@ -175,7 +175,9 @@ def _dead_pid() -> int:
     [
         ([], "at least one --port"),
         (["--port", "5432", "--port", "5432"], "once"),
-        (["--port", "1", "--target", "127.0.0.1:2", "--target", "127.0.0.1:3"], "more --target"),
+        (["--port", "1", "--backend", "127.0.0.1:2", "--backend", "127.0.0.1:3"], "more --backend"),
+        # --target, the option's name before 0.3, still means the same
+        (["--port", "1", "--target", "127.0.0.1:2", "--backend", "127.0.0.1:3"], "more --backend"),
         (["--port", "1", "--image=-v"], "not an image name"),
         (["--port", "1", "--network", "a b"], "invalid network name"),
         (["--port", "1", "--max-connections", "0"], "from 1 to 65536"),

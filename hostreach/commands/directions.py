@@ -13,14 +13,14 @@ from hostreach.errors import NoRouteError
 
 def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Print where this process reaches a container's published port."""
-    from hostreach.probe import engine_get  # noqa: PLC0415
+    from hostreach.operations import engine_get  # noqa: PLC0415
     from hostreach.publish import parse_port, published_endpoint  # noqa: PLC0415
     from hostreach.runtimes import host_names  # noqa: PLC0415
 
     check_name(args.container, "container")
     parse_port(args.port)
     facts = load_facts(args, names=host_names())
-    container = engine_get(f"/containers/{args.container}/json", timeout=args.timeout)
+    container = engine_get(facts, f"/containers/{args.container}/json", timeout=args.timeout)
     if not isinstance(container, dict):
         raise NoRouteError(f"no such container: {args.container}")
     found = published_endpoint(facts, container, args.port)
@@ -34,10 +34,10 @@ def endpoint(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def network(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Ensure a user-defined bridge network; print --network=NAME."""
-    from hostreach.probe import ensure_network  # noqa: PLC0415
+    from hostreach.operations import ensure_network  # noqa: PLC0415
 
     check_name(args.name, "network")
-    created = ensure_network(args.name, timeout=args.timeout)
+    created = ensure_network(load_facts(args), args.name, timeout=args.timeout)
     if args.format == "json":
         out.write(json.dumps({"network": args.name, "created": created}) + "\n")
     else:

@@ -28,7 +28,7 @@ def _diagnosis(
         details = "; ".join(i.detail for i in facts.issues if i.source == "engine")
         raise EngineError(f"check needs the engine to run a container: {details or 'no answer'}")
     if probe and isinstance(route, Route):
-        from hostreach.probe import probe_container  # noqa: PLC0415
+        from hostreach.operations import probe_container  # noqa: PLC0415
 
         probes = (
             probe_container(
@@ -85,16 +85,13 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Forward containers' connections to a loopback-only service until stopped."""
     from hostreach import relay as relays  # noqa: PLC0415
-    from hostreach import vantage  # noqa: PLC0415
-    from hostreach.probe import relay_networks  # noqa: PLC0415
+    from hostreach.operations import relay_networks  # noqa: PLC0415
 
     facts = load_facts(args)
     route = resolve(facts, request_from(args))
-    engine_host = vantage.of(facts).engine_host if route.remote else None
 
     def allowed() -> tuple[relays.Network, ...]:
-        found = relay_networks(timeout=args.timeout, engine_host=engine_host)
-        return relays.allowed_networks(found)
+        return relays.allowed_networks(relay_networks(facts, timeout=args.timeout))
 
     plan = relays.plan(facts, route, port=args.port, target=args.backend, allowed=allowed())
 

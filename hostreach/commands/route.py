@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from hostreach import _fastpath
+from hostreach import cache
 from hostreach.answers import remember
 from hostreach.checks import check_name
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
@@ -33,7 +33,7 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
     err.write(warnings)
     out.write(text)
     if args.facts is None and args.cache and not args.debug:
-        cache_key = _fastpath.answer_key(args.argv)
+        cache_key = cache.cli_key(args.argv)
         if cache_key is not None:
             remember(cache_key, facts, route, f"{len(text)}\n{text}{warnings}")
     return 0

@@ -12,9 +12,11 @@ from hostreach.facts import Tunnel
 
 def tunnel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run a tunnel until stopped, printing its route once it carries (or only clean up)."""
-    from hostreach import tunnels  # noqa: PLC0415
+    from hostreach.pump import Limits  # noqa: PLC0415
     from hostreach.render import render  # noqa: PLC0415
     from hostreach.resolve import resolve  # noqa: PLC0415
+    from hostreach.tunnels import runner  # noqa: PLC0415
+    from hostreach.tunnels.plan import plan_for  # noqa: PLC0415
 
     def log(line: str) -> None:
         err.write(f"{PROG}: tunnel: {line}\n")
@@ -26,22 +28,22 @@ def tunnel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if len(ports) != len(args.port):
         raise UsageError("each --port may be given once")
     if len(args.backends) > len(ports):
-        raise UsageError("more --target than --port: each --target belongs to one --port")
+        raise UsageError("more --backend than --port: each --backend belongs to one --port")
     request = request_from(args)
     args.cache = False  # the engine's answers, fresh: a tunnel that runs changes them
     facts = load_facts(args)
     backends = dict(zip(ports, args.backends, strict=False))
-    plan = tunnels.plan_for(
+    plan = plan_for(
         facts,
         {port: backends.get(port, ("127.0.0.1", port)) for port in ports},
         image=args.image,
         network=args.network,
         timeout=args.timeout,
-        limits=tunnels.Limits(connections=args.max_connections, idle_seconds=args.idle_timeout),
+        limits=Limits(connections=args.max_connections, idle_seconds=args.idle_timeout),
         verbose=args.verbose,
     )
     if args.cleanup:
-        removed = tunnels.cleanup(plan, log=log)
+        removed = runner.cleanup(plan, log=log)
         err.write(f"{PROG}: tunnel: {len(removed)} container(s) removed\n")
         return 0
 
@@ -53,5 +55,5 @@ def tunnel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         shown = ", ".join(f"{p} -> {h}:{q}" for p, (h, q) in plan.ports.items())
         log(f"carrying {shown} from {record.address} (network {record.network}); Ctrl-C ends it")
 
-    tunnels.run(plan, ready=ready, log=log)
+    runner.run(plan, ready=ready, log=log)
     return 0

@@ -1,68 +1,34 @@
 """probe: read this machine and its container engine into Facts. Never raises for a failed read.
 
+The engine is chosen once here (:func:`hostreach.engine.endpoint.find_endpoint`, from the
+environment and home given to :func:`collect`) and that endpoint is handed to every read.
+
 Each failure becomes an :class:`~hostreach.facts.Issue` inside the facts; resolve decides what
 it means. Third-party libraries are imported by one private module each, only when called.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ipaddress
 import json
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from hostreach import _fastpath, vantage
-from hostreach.checks import check_address, check_interface, check_name, check_network
-from hostreach.engine import rootless
-from hostreach.errors import EndpointError, EngineError, FactsError, UsageError
-from hostreach.facts import Facts, Issue, ProbeResult, from_json
-from hostreach.probe import _enginehttp, client, endpoint
-from hostreach.probe.endpoint import StrPath
+from hostreach import cache as store
+from hostreach import vantage
+from hostreach.checks import check_name
+from hostreach.engine import client as engine_client
+from hostreach.engine import endpoint, views
+from hostreach.engine.endpoint import Endpoint, StrPath
+from hostreach.engine.views import rootless
+from hostreach.errors import EndpointError, EngineError, EngineUnanswered, FactsError, UsageError
+from hostreach.facts import Facts, Issue, from_json
+from hostreach.probe import client
 
-T = TypeVar("T")
 EngineFields = tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]
 
 ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
 DEFAULT_TIMEOUT = 2.0
-
-
-def bridge_fields(network: object) -> dict[str, str | None]:
-    """Return the default bridge's gateway, interface name and subnet from GET /networks/bridge."""
-    gateway = interface = subnet = None
-    if isinstance(network, Mapping):
-        ipam = network.get("IPAM")
-        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
-        for config in configs if isinstance(configs, list) else ():
-            if not isinstance(config, Mapping):
-                continue
-            value, net = _ipv4(config.get("Gateway")), _ipv4_network(config.get("Subnet"))
-            subnet = subnet or net
-            if value:
-                gateway = value
-                break
-        options = network.get("Options")
-        if isinstance(options, Mapping):
-            with contextlib.suppress(ValueError):
-                interface = check_interface(options.get("com.docker.network.bridge.name"))
-    return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
-
-
-def _ipv4(value: object) -> str | None:
-    """The IPv4 address ``value`` holds, else None: an engine's answer is validated, not trusted."""
-    try:
-        return str(ipaddress.IPv4Address(value)) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def _ipv4_network(value: object) -> str | None:
-    try:
-        network = check_network(value)
-    except ValueError:
-        return None
-    return network if "." in network else None
 
 
 def _invalid_daemon(daemon: Mapping[str, Any]) -> str | None:
@@ -77,155 +43,77 @@ def _invalid_daemon(daemon: Mapping[str, Any]) -> str | None:
     return None
 
 
-class _FetchError(EngineError):
-    """An engine answer that could not be had, with the doctor's reason code."""
-
-    def __init__(self, message: str, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-def _guarded(found: endpoint.Endpoint, timeout: float, call: Callable[[], T]) -> T:
-    """Return ``call()``; its socket, HTTP or JSON failure becomes a _FetchError with a reason."""
-    try:
-        return call()
-    except OSError as exc:
-        detail = _enginehttp.describe(exc, found.address, timeout)
-        raise _FetchError(detail, _enginehttp.reason(exc)) from exc
-    except (EngineError, ValueError) as exc:
-        raise _FetchError(f"{found.url}: {exc}", "bad-answer") from exc
-
-
-def _start_fetch(
-    environ: Mapping[str, str], found: endpoint.Endpoint, paths: tuple[str, ...], *, timeout: float
-) -> tuple[Callable[[], dict[str, Any]], Callable[[], str | None]]:
-    """Send GETs for the paths now (stdlib HTTP where it can); the first returned call reads
-    the answers, the second then says this machine's address as the engine's machine sees it
-    (tcp:// and ssh:// engines; None for others).
-
-    Both raise _FetchError. The docker SDK cannot split the two: it asks when called.
-    """
-    if _enginehttp.supports(found.address, tls=found.tls):
-        exchange = _guarded(
-            found, timeout, lambda: _enginehttp.Exchange(found.address, paths, timeout=timeout)
-        )
-        return (lambda: _guarded(found, timeout, exchange.answers)), lambda: exchange.local_address
-
-    def through_sdk() -> dict[str, Any]:
-        from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
-
-        return _docker.fetch(environ, paths, timeout=timeout)
-
-    return (lambda: _guarded(found, timeout, through_sdk)), lambda: _source_address(found.address)
-
-
-def _source_address(address: endpoint.Address) -> str | None:
-    """This machine's address toward a tcp:// engine the docker SDK speaks to (TLS): the source
-    address the kernel picks for it, as `ip route get` says (a UDP connect sends nothing)."""
-    if address.scheme not in ("tcp", "https") or not address.host:
-        return None
-    import socket  # noqa: PLC0415
-
-    try:
-        found = socket.getaddrinfo(address.host, address.port or 2376, 0, socket.SOCK_DGRAM)
-        family, _, _, _, target = found[0]
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect(target)
-            return check_address(str(probe.getsockname()[0]))
-    except (OSError, UnicodeError, ValueError, IndexError):
-        return None
+def _endpoint_fields(found: Endpoint) -> dict[str, Any]:
+    """The client facts that say which engine this is, and how it is spoken to."""
+    return {
+        "docker_host": found.docker_host,
+        "context": found.context,
+        "endpoint": found.url,
+        "socket_target": endpoint.socket_target(found.address),
+        "tls": found.tls,
+        "tls_dir": found.tls_dir,
+        "tls_verify": found.tls_verify,
+    }
 
 
 def start_engine(
-    environ: Mapping[str, str], home: StrPath, *, timeout: float, windows: bool, cache: bool = True
+    found: Endpoint,
+    *,
+    environ: Mapping[str, str],
+    home: StrPath,
+    timeout: float,
+    cache: bool = True,
 ) -> Callable[[], EngineFields]:
     """Start reading the engine (its requests go out now); call the result for the endpoint
     fields of the client, the daemon fields (or None) and the issues."""
-    try:
-        found = endpoint.find_endpoint(environ, home, windows=windows)
-    except EndpointError as exc:
-        issue = Issue("endpoint", str(exc), "bad-endpoint")
-        return lambda: ({}, None, [issue])
-    where = {"docker_host": found.docker_host, "context": found.context, "endpoint": found.url}
-    where["socket_target"] = endpoint.socket_target(found.url)
-    cache_key = _fastpath.key("engine", found.url) if cache else None
+    where = _endpoint_fields(found)
+    cache_key = store.key("engine", found.url, environ=environ, home=home) if cache else None
     cached = _cached_daemon(cache_key)
     if cached is not None:
         return lambda: (where, cached, [])
     try:
-        answers, caller_address = _start_fetch(environ, found, ENGINE_PATHS, timeout=timeout)
-    except _FetchError as exc:
+        answers, caller_address = engine_client.start(found, ENGINE_PATHS, timeout=timeout)
+    except EngineUnanswered as exc:
         issue = Issue("engine", str(exc), exc.reason)
         return lambda: (where, None, [issue])
 
     def finish() -> EngineFields:
         try:
             answered = answers()
-        except _FetchError as exc:
+        except EngineUnanswered as exc:
             return where, None, [Issue("engine", str(exc), exc.reason)]
         daemon, problem = daemon_fields(answered)
         if daemon is None:  # said as the engine's fault, not as a snapshot's
             return where, None, [Issue("engine", f"{found.url}: {problem}", "bad-answer")]
-        dependency = _fastpath.socket_dependency(found.url)
+        dependency = store.socket_dependency(found.address.socket)
         if cache_key is not None and dependency is not None:
-            _fastpath.write(cache_key, [dependency], json.dumps(daemon))
+            store.write(cache_key, [dependency], json.dumps(daemon))
         return {**where, "caller_address": caller_address()}, daemon, []
 
     return finish
 
 
 def _own_networks(
-    client_fields: Mapping[str, Any], environ: Mapping[str, str], home: StrPath, *, timeout: float
+    found: Endpoint, client_fields: Mapping[str, Any], *, timeout: float
 ) -> dict[str, str]:
     """The networks of the container hostreach runs in, and its IPv4 address on each, as the
     engine reports them (``GET /containers/ID/json``); empty where it is not the engine's."""
     ident = client_fields.get("container_id") or client_fields.get("hostname")
     try:
         check_name(str(ident), "container")
-        found = engine_get(f"/containers/{ident}/json", timeout=timeout, environ=environ, home=home)
+        return views.container_networks(
+            engine_client.get(found, f"/containers/{ident}/json", timeout=timeout)
+        )
     except (UsageError, EngineError):
         return {}
-    settings = found.get("NetworkSettings") if isinstance(found, Mapping) else None
-    networks = settings.get("Networks") if isinstance(settings, Mapping) else None
-    own = {}
-    for name, network in networks.items() if isinstance(networks, Mapping) else ():
-        address = network.get("IPAddress") if isinstance(network, Mapping) else None
-        with contextlib.suppress(ValueError, UsageError):
-            own[check_name(str(name), "network")] = check_address(address)
-    return own
 
 
-_MAX_NETWORKS = 1024  # more than any engine has; the rest are not read
-
-
-def _engine_networks(
-    environ: Mapping[str, str], home: StrPath, *, timeout: float
-) -> list[dict[str, str]]:
+def _engine_networks(found: Endpoint, *, timeout: float) -> list[dict[str, str]]:
     """The engine's networks with an IPv4 subnet and gateway (GET /networks), validated."""
     try:
-        answer = engine_get("/networks", timeout=timeout, environ=environ, home=home)
+        return views.gateway_networks(engine_client.get(found, "/networks", timeout=timeout))
     except EngineError:
         return []
-    found = []
-    for network in answer[:_MAX_NETWORKS] if isinstance(answer, list) else ():
-        name = network.get("Name") if isinstance(network, Mapping) else None
-        ipam = network.get("IPAM") if isinstance(network, Mapping) else None
-        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
-        for config in configs if isinstance(configs, list) else ():
-            if not isinstance(config, Mapping):
-                continue
-            with contextlib.suppress(ValueError, UsageError):  # the engine's answer: validated
-                subnet = ipaddress.ip_network(str(config.get("Subnet")))
-                gateway = check_address(config.get("Gateway"))
-                if subnet.version == 4:
-                    found.append(
-                        {
-                            "name": check_name(str(name), "network"),
-                            "subnet": str(subnet),
-                            "gateway": gateway,
-                        }
-                    )
-    return found
 
 
 def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -234,7 +122,7 @@ def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, s
     daemon = {
         "info": answered.get("/info") or {},
         "version": answered.get("/version") or {},
-        **bridge_fields(answered.get("/networks/bridge")),
+        **views.bridge_fields(answered.get("/networks/bridge")),
     }
     problem = _invalid_daemon(daemon)
     return (None, problem) if problem is not None else (daemon, "")
@@ -242,7 +130,7 @@ def daemon_fields(answered: Mapping[str, Any]) -> tuple[dict[str, Any] | None, s
 
 def _cached_daemon(cache_key: str | None) -> dict[str, Any] | None:
     """The engine's answers kept from an earlier call while its socket is the same, else None."""
-    stored = _fastpath.read(cache_key) if cache_key is not None else None
+    stored = store.read(cache_key) if cache_key is not None else None
     if stored is None:
         return None
     try:
@@ -265,47 +153,36 @@ def collect(
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
 
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
-    ``cache=False`` skips the short-lived disk cache of the engine's answers.
+    ``cache=False`` asks the engine again instead of using its stored answers.
     ``ports`` are TCP ports whose listeners to read, with the firewall (only the doctor asks).
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
-    windows = client.os_name() == "windows"
-    engine = start_engine(environ, home, timeout=timeout, windows=windows, cache=cache)
+    try:  # the one place the engine is chosen: everything after is given this endpoint
+        found: Endpoint | None = endpoint.find_endpoint(
+            environ, home, windows=client.os_name() == "windows"
+        )
+    except EndpointError as exc:
+        found, problem = None, Issue("endpoint", str(exc), "bad-endpoint")
+    if found is not None:
+        engine = start_engine(found, environ=environ, home=home, timeout=timeout, cache=cache)
+    else:
+        engine = lambda: ({}, None, [problem])  # noqa: E731
     # The rest is read while the engine prepares its answers.
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)
-    override, problem = client.host_override(environ)
+    override, problem_text = client.host_override(environ)
     client_fields["host_override"] = override
     network, problems = _netifaces.read_network(root)
     where, daemon, issues = engine()
     issues += [Issue("network", p) for p in problems]
-    if problem:
-        issues.append(Issue("override", problem, "bad-override"))
-    listening = firewall = None
-    if ports:
-        from hostreach.probe import _psutil  # noqa: PLC0415
-        from hostreach.probe import firewall as firewall_probe  # noqa: PLC0415
-
-        listening, problems = _psutil.read_listeners(ports)
-        issues += [Issue("listeners", p, "not-permitted") for p in problems]
-        if listening is not None and client_fields["os"] == "linux":
-            _mark_v6only(listening, timeout=timeout, issues=issues)
-        if client_fields["os"] == "linux":
-            firewall, problems = firewall_probe.read_firewall(timeout=timeout)
-            issues += [Issue("firewall", p, "not-read") for p in problems]
+    if problem_text:
+        issues.append(Issue("override", problem_text, "bad-override"))
+    listening, firewall = _listeners_and_firewall(ports, str(client_fields["os"]), timeout, issues)
     client_data = {**client_fields, **where}
-    running: list[dict[str, Any]] = []
-    if daemon is not None:
-        from hostreach.probe import tunnel_state  # noqa: PLC0415
-
-        def get(path: str) -> Any:
-            return engine_get(path, timeout=timeout, environ=environ, home=home)
-
-        running, problems = tunnel_state.running(where.get("endpoint"), get)
-        issues += [Issue("tunnel", p, "not-confirmed") for p in problems]
+    running = _running_tunnels(found, where, timeout, issues) if daemon is not None else []
     data = {
         "schema": 1,
         "client": client_data,
@@ -317,21 +194,66 @@ def collect(
         "tunnels": running,
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
-    facts = from_json(data)
-    socket_path = (facts.client.endpoint or "").removeprefix("unix://")
-    if rootless(facts) and socket_path != facts.client.endpoint:
+    return _refined(from_json(data), data, found, root=root, timeout=timeout)
+
+
+def _listeners_and_firewall(
+    ports: tuple[int, ...], os_name: str, timeout: float, issues: list[Issue]
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The listeners on ``ports`` and the firewall's rules, where the doctor asks (else None)."""
+    if not ports:
+        return None, None
+    from hostreach.probe import _psutil  # noqa: PLC0415
+    from hostreach.probe import firewall as firewall_probe  # noqa: PLC0415
+
+    listening, problems = _psutil.read_listeners(ports)
+    issues += [Issue("listeners", p, "not-permitted") for p in problems]
+    if os_name != "linux":
+        return listening, None
+    if listening is not None:
+        _mark_v6only(listening, timeout=timeout, issues=issues)
+    firewall, problems = firewall_probe.read_firewall(timeout=timeout)
+    issues += [Issue("firewall", p, "not-read") for p in problems]
+    return listening, firewall
+
+
+def _running_tunnels(
+    found: Endpoint | None, where: Mapping[str, Any], timeout: float, issues: list[Issue]
+) -> list[dict[str, Any]]:
+    """This caller's tunnels on the engine, confirmed by it."""
+    from hostreach.tunnels import state  # noqa: PLC0415
+
+    if found is None:
+        return []
+
+    def get(path: str) -> Any:
+        return engine_client.get(found, path, timeout=timeout)
+
+    running, problems = state.running(where.get("endpoint"), get)
+    issues += [Issue("tunnel", p, "not-confirmed") for p in problems]
+    return running
+
+
+def _refined(
+    facts: Facts, data: dict[str, Any], found: Endpoint | None, *, root: StrPath, timeout: float
+) -> Facts:
+    """The facts with what only some engines need read: RootlessKit's settings for a rootless
+    one on a local socket, and this container's networks where hostreach runs in one."""
+    socket = found.address.socket if found is not None else None
+    if rootless(facts) and socket is not None:
         from hostreach.probe import rootlesskit  # noqa: PLC0415 - /proc, only where it matters
 
-        found = rootlesskit.read(socket_path, root)
-        if found is not None:
-            data = {**data, "rootlesskit": found}
+        kit = rootlesskit.read(socket, root)
+        if kit is not None:
+            data = {**data, "rootlesskit": kit}
             facts = from_json(data)
-    if vantage.of(facts).topology == "nested":  # which of the engine's containers is this one?
-        own = _own_networks(client_fields, environ, home, timeout=timeout)
-        data = {**data, "client": {**client_data, "networks": own}}
-        if not own and daemon is not None:  # not found: resolve may match its default gateway
-            networks = _engine_networks(environ, home, timeout=timeout)
-            data = {**data, "daemon": {**daemon, "networks": networks}}
+    if found is not None and vantage.of(facts).topology == "nested":
+        # Which of the engine's containers is this one?
+        own = _own_networks(found, data["client"], timeout=timeout)
+        data = {**data, "client": {**data["client"], "networks": own}}
+        if not own and data["daemon"] is not None:  # not found: resolve may match its gateway
+            networks = _engine_networks(found, timeout=timeout)
+            data = {**data, "daemon": {**data["daemon"], "networks": networks}}
         facts = from_json(data)
     return facts
 
@@ -348,116 +270,3 @@ def _mark_v6only(listening: dict[str, Any], *, timeout: float, issues: list[Issu
         issues.append(Issue("listeners", problem, "not-read"))
     for socket in wildcard:
         socket["v6only"] = None if found is None else socket["port"] in found
-
-
-_OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "elsewhere", "failed")
-
-
-def probe_container(
-    facts: Facts,
-    *,
-    run_kwargs: Mapping[str, Any],
-    alias: str,
-    port: int,
-    image: str,
-    timeout: float,
-    prove: bool = True,
-    environ: Mapping[str, str] | None = None,
-) -> ProbeResult:
-    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
-
-    ``prove``: first prove that ALIAS leads here (the route's target is this machine): a
-    listener here answers a random token, which the container must read through ALIAS (else
-    the outcome is "elsewhere"). Raises EngineError where no container could be run.
-    """
-    from hostreach.probe import _docker, _token  # noqa: PLC0415 - imports docker
-
-    environ = os.environ if environ is None else environ
-    with contextlib.ExitStack() as stack:
-        token = stack.enter_context(_token.listener("0.0.0.0")) if prove else None
-        found = _docker.run_probe(
-            environ,
-            base_url=facts.client.endpoint,
-            image=image,
-            run_kwargs=run_kwargs,
-            alias=alias,
-            port=port,
-            timeout=timeout,
-            token=token,
-        )
-    outcome = found.get("outcome", "failed")
-    return ProbeResult(
-        alias=alias,
-        port=port,
-        resolved=found.get("resolved") or None,
-        outcome=outcome if outcome in _OUTCOMES else "failed",  # type: ignore[arg-type]
-        detail=found.get("detail", ""),
-        proven=found.get("caller") == "proven",
-    )
-
-
-def relay_networks(*, timeout: float, engine_host: str | None = None) -> tuple[str, ...]:
-    """Return the source networks a relay accepts: this machine's own addresses, the subnets
-    of the engine's networks, as the engine reports them now (``GET /networks``), and for a
-    remote engine its machine's addresses (its containers arrive NATed as that machine).
-
-    Interface names are not trusted (anyone may name a veth ``br-x``); the engine's answer is,
-    as far as it parses. An engine that cannot be asked adds nothing.
-    """
-    from hostreach.probe import _netifaces  # noqa: PLC0415
-
-    try:
-        networks = engine_get("/networks", timeout=timeout)
-    except EngineError:
-        networks = None
-    subnets = []
-    for network in networks if isinstance(networks, list) else ():
-        ipam = network.get("IPAM") if isinstance(network, Mapping) else None
-        configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
-        for config in configs if isinstance(configs, list) else ():
-            subnet = config.get("Subnet") if isinstance(config, Mapping) else None
-            with contextlib.suppress(ValueError):
-                subnets.append(check_network(subnet))
-    return (*subnets, *_host_addresses(engine_host), *_netifaces.own_addresses())
-
-
-def _host_addresses(host: str | None) -> list[str]:
-    if not host:
-        return []
-    import socket  # noqa: PLC0415
-
-    try:
-        found = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    addresses = []
-    for family, _, _, _, sockaddr in found:
-        with contextlib.suppress(ValueError):
-            address = check_address(str(sockaddr[0]))
-            addresses.append(f"{address}/{32 if family == socket.AF_INET else 128}")
-    return addresses
-
-
-def engine_get(
-    path: str,
-    *,
-    timeout: float = DEFAULT_TIMEOUT,
-    environ: Mapping[str, str] | None = None,
-    home: StrPath | None = None,
-) -> Any:
-    """GET one Engine API path at the current endpoint; None for 404. Raise EngineError."""
-    environ = os.environ if environ is None else environ
-    home = os.path.expanduser("~") if home is None else home
-    found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
-    return _start_fetch(environ, found, (path,), timeout=timeout)[0]().get(path)
-
-
-def ensure_network(
-    name: str, *, timeout: float = DEFAULT_TIMEOUT, environ: Mapping[str, str] | None = None
-) -> bool:
-    """Create a user-defined bridge network unless it exists; return whether it was created."""
-    from hostreach.probe import _docker  # noqa: PLC0415 - imports docker
-
-    environ = os.environ if environ is None else environ
-    found = endpoint.find_endpoint(environ, os.path.expanduser("~"), windows=os.name == "nt")
-    return _docker.ensure_network(environ, base_url=found.url, name=name, timeout=timeout)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 
 from hostreach.checks import check_address
-from hostreach.probe.endpoint import StrPath
+from hostreach.engine.endpoint import StrPath
 
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from hostreach.checks import check_name
+from hostreach.engine.endpoint import StrPath
 from hostreach.errors import UsageError
-from hostreach.probe.endpoint import StrPath
 
 _MAX_PROCESSES = 65536
 _MAX_READ = 64 << 10

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import netifaces
 import pytest
-from conftest import ROOTLESS, Engine, FakeEngine, cli
+from conftest import ROOTLESS, Engine, FakeEngine, cli, skip_or_fail
 
-from hostreach import _fastpath
+from hostreach import cache
 
 
 @pytest.fixture(autouse=True)
@@ -28,30 +28,30 @@ def env_for(engine: FakeEngine | Engine, cache: Path) -> dict[str, str]:
 
 
 def test_only_flags_answers_have_a_key() -> None:
-    assert _fastpath.answer_key(["flags", "--alias", "db"]) is not None
+    assert cache.cli_key(["flags", "--alias", "db"]) is not None
     for argv in (["doctor", "--port", "1"], ["facts"], []):
-        assert _fastpath.answer_key(argv) is None, argv
+        assert cache.cli_key(argv) is None, argv
 
 
 def test_the_key_follows_the_engine_choice_and_the_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    first = _fastpath.answer_key(["flags"])
+    first = cache.cli_key(["flags"])
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
-    assert _fastpath.answer_key(["flags"]) != first
+    assert cache.cli_key(["flags"]) != first
     monkeypatch.delenv("DOCKER_HOST")
-    assert _fastpath.answer_key(["flags"]) == first
-    assert _fastpath.answer_key(["flags", "--alias", "x"]) != first
+    assert cache.cli_key(["flags"]) == first
+    assert cache.cli_key(["flags", "--alias", "x"]) != first
 
 
 def test_docker_context_use_changes_the_key(tmp_path: Path) -> None:
     config = tmp_path / "docker-config"
     config.mkdir()
     (config / "config.json").write_text('{"currentContext": "a"}', encoding="utf-8")
-    before = _fastpath.answer_key(["flags"])
+    before = cache.cli_key(["flags"])
     (config / "config.json").unlink()
     (config / "config.json").write_text('{"currentContext": "b"}', encoding="utf-8")
-    assert _fastpath.answer_key(["flags"]) != before
+    assert cache.cli_key(["flags"]) != before
 
 
 def test_a_warm_answer_is_the_cold_one_until_the_engine_restarts(
@@ -104,24 +104,37 @@ def test_damaged_entries_mean_not_cached(fake_engine: FakeEngine, cache_home: Pa
 
 
 def test_an_entry_for_another_key_is_not_replayed(fake_engine: FakeEngine) -> None:
-    dependency = _fastpath.socket_dependency(fake_engine.docker_host)
+    dependency = cache.socket_dependency(fake_engine.docker_host.removeprefix("unix://"))
     assert dependency is not None
-    _fastpath.write("a key", [dependency], "the answer")
-    assert _fastpath.read("a key") == "the answer"
-    assert _fastpath.read("another key") is None
-    _fastpath.write("no dependency", [], "never stored")
-    assert _fastpath.read("no dependency") is None
+    cache.write("a key", [dependency], "the answer")
+    assert cache.read("a key") == "the answer"
+    assert cache.read("another key") is None
+    cache.write("no dependency", [], "never stored")
+    assert cache.read("no dependency") is None
 
 
-def test_the_main_address_dependency_holds_only_for_this_machines_route() -> None:
+PROC = Path(__file__).parent / "fixtures" / "proc" / "debian12-ci"
+"""/proc/net/route and /proc/net/fib_trie as read on a CI machine (eth0 192.0.2.2 holds the
+default route; docker0 172.17.0.1 and the remote engine's veth hr-caller 10.250.0.1 do not)."""
+
+
+def test_the_main_address_dependency_holds_only_for_the_default_routes_address() -> None:
+    assert cache.address_dependency("eth0", "192.0.2.2", str(PROC)) is not None
+    assert cache.address_dependency("eth0", "192.0.2.254", str(PROC)) is None  # not ours
+    assert cache.address_dependency("docker0", "172.17.0.1", str(PROC)) is None  # no default
+    assert cache.address_dependency("eth0", "192.0.2.2", "/nonexistent") is None  # unreadable
+
+
+def test_the_main_address_dependency_holds_on_this_machine() -> None:
+    # The live twin of the replay above: this machine's own tables (CI machines have a route).
     gateways = netifaces.gateways().get("default", {})
     if netifaces.AF_INET not in gateways:
-        pytest.skip("this machine has no IPv4 default route")
+        skip_or_fail("this machine has no IPv4 default route")
     interface = gateways[netifaces.AF_INET][1]
     address = netifaces.ifaddresses(interface)[netifaces.AF_INET][0]["addr"]
-    assert _fastpath.address_dependency(interface, address) is not None
-    assert _fastpath.address_dependency(interface, "192.0.2.254") is None  # not ours
-    assert _fastpath.address_dependency("lo", address) is None  # not the default route's
+    assert cache.address_dependency(interface, address) is not None
+    assert cache.address_dependency(interface, "192.0.2.254") is None  # not ours
+    assert cache.address_dependency("lo", address) is None  # not the default route's
 
 
 @pytest.mark.engine
@@ -139,7 +152,7 @@ def test_both_entry_points_replay_without_loading_the_cli(
     warm = subprocess.run(run, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert warm.stdout == cold.stdout == "--add-host=warm:host-gateway\n"
     assert "hostreach.cli" in cold.stderr
-    assert "hostreach.cli" not in warm.stderr  # replayed by _fastpath alone
+    assert "hostreach.cli" not in warm.stderr  # replayed by entry and cache alone
 
 
 @pytest.mark.engine
@@ -164,12 +177,12 @@ def test_route_replays_in_a_later_process_without_probing(
 
 def test_a_changed_module_makes_every_stored_answer_stale() -> None:
     # An upgrade, a reinstall or an edit in a checkout: the old answers may be wrong now.
-    module = Path(_fastpath.__file__).parent / "resolve.py"
-    before = _fastpath.answer_key(["flags"])
+    module = Path(cache.__file__).parent / "resolve.py"
+    before = cache.cli_key(["flags"])
     stat = module.stat()
     try:
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9 * 3600))
-        assert _fastpath.answer_key(["flags"]) != before
+        assert cache.cli_key(["flags"]) != before
     finally:
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    assert _fastpath.answer_key(["flags"]) == before
+    assert cache.cli_key(["flags"]) == before

@@ -1,8 +1,9 @@
-"""Engine access through the docker SDK: the only module that imports ``docker``, lazily.
+"""sdk: the engine through the docker SDK: the only module that imports ``docker``, lazily.
 
-Used for endpoints the stdlib probe does not speak (ssh://, TLS, npipe://) and for the commands
-that run containers. The SDK (>= 7.2) picks the same endpoint as the Docker CLI: DOCKER_HOST,
-then DOCKER_CONTEXT, then ``currentContext``.
+Used for endpoints the stdlib client does not speak (TLS, npipe://) and for the commands that
+run containers. It is always given the :class:`~hostreach.engine.endpoint.Endpoint` the probe
+found (TLS material included), and never chooses an engine itself (``docker.from_env`` reads
+neither contexts nor the environment hostreach was given).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hostreach.errors import EngineError
@@ -19,37 +21,42 @@ from hostreach.errors import EngineError
 if TYPE_CHECKING:
     import docker
 
+    from hostreach.engine.endpoint import Endpoint
 
-def client(
-    environ: Mapping[str, str], *, timeout: float, base_url: str | None = None
-) -> docker.DockerClient:
-    """Return a client for ``base_url``, else the CLI's endpoint; raise EngineError on failure.
 
-    ``base_url`` is the endpoint hostreach resolved (DOCKER_HOST, then the current context),
-    which the SDK alone does not read from contexts for every scheme.
-    """
+def client(found: Endpoint, *, timeout: float) -> docker.DockerClient:
+    """Return a client for the endpoint; raise EngineError on failure."""
     import docker  # noqa: PLC0415 - 150-300 ms: only on the paths that need it
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415 - docker's dependency; its errors escape docker's own
 
     try:
+        tls: Any = False
+        if found.tls and found.tls_dir:
+            import docker.tls  # noqa: PLC0415
+
+            # docker-py's own rule (utils.kwargs_from_env), from the folder the endpoint names.
+            folder = found.tls_dir
+            tls = docker.tls.TLSConfig(
+                client_cert=(os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")),
+                ca_cert=os.path.join(folder, "ca.pem"),
+                verify=found.tls_verify,
+            )
         # version is left to auto-negotiation: Engine 29 rejects API versions below 1.44.
-        if base_url is not None and not environ.get("DOCKER_HOST"):
-            return docker.DockerClient(base_url=base_url, timeout=math.ceil(timeout))
-        return docker.from_env(timeout=math.ceil(timeout), environment=dict(environ))
+        return docker.DockerClient(base_url=found.url, timeout=math.ceil(timeout), tls=tls)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EngineError(f"the container engine could not be reached: {exc}") from exc
 
 
-def fetch(environ: Mapping[str, str], paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:
-    """Return ``{path: JSON}`` like the stdlib probe; raise EngineError on any failure."""
+def fetch(found: Endpoint, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:
+    """Return ``{path: JSON}`` like the stdlib client (404: left out); raise EngineError."""
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
-    from hostreach.probe._enginehttp import MAX_ANSWER  # noqa: PLC0415
+    from hostreach.engine.http import MAX_ANSWER  # noqa: PLC0415
 
-    found: dict[str, Any] = {}
-    api = client(environ, timeout=timeout).api
+    answers: dict[str, Any] = {}
+    api = client(found, timeout=timeout).api
     try:
         for path in paths:
             response = api.get(api.base_url + path, stream=True)
@@ -59,14 +66,14 @@ def fetch(environ: Mapping[str, str], paths: tuple[str, ...], *, timeout: float)
             body = response.raw.read(MAX_ANSWER + 1, decode_content=True)
             if len(body) > MAX_ANSWER:
                 raise EngineError(f"GET {path} answered more than {MAX_ANSWER >> 20} MiB")
-            found[path] = json.loads(body)
+            answers[path] = json.loads(body)
     except (docker.errors.DockerException, requests.RequestException, ValueError) as exc:
         raise EngineError(f"the container engine answered badly: {exc}") from exc
     except RecursionError as exc:
         raise EngineError(f"the container engine answered JSON nested too deeply ({path})") from exc
     finally:
         api.close()
-    return found
+    return answers
 
 
 # The probe script: a POSIX sh and nc (busybox has both). /etc/hosts first (where --add-host
@@ -123,9 +130,8 @@ PROBE_LABEL = "hostreach.probe"
 
 
 def run_probe(
-    environ: Mapping[str, str],
+    found: Endpoint,
     *,
-    base_url: str | None,
     image: str,
     run_kwargs: Mapping[str, Any],
     alias: str,
@@ -145,19 +151,8 @@ def run_probe(
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
-    deadline = time.monotonic() + 2 * timeout + START_ALLOWANCE
-    engine = client(environ, timeout=timeout, base_url=base_url)
-
-    def within(most: float) -> Any:
-        """The engine's client, its next call bounded by ``most`` and by the deadline."""
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise requests.Timeout(
-                f"the check took longer than {2 * timeout + START_ALLOWANCE:g} s"
-            )
-        engine.api.timeout = max(1, math.ceil(min(most, left)))
-        return engine
-
+    engine = client(found, timeout=timeout)
+    within = _budget(engine, 2 * timeout + START_ALLOWANCE)
     container = None
     try:
         _remove_leftovers(within(timeout))
@@ -168,12 +163,7 @@ def run_probe(
         container = within(timeout + START_ALLOWANCE).containers.create(
             image,
             ["sh", "-c", PROBE_SCRIPT],
-            environment={
-                "HR_NAME": alias,
-                "HR_PORT": str(port),
-                "HR_WAIT": str(math.ceil(timeout)),
-                **({"HR_TOKEN_PORT": str(token[0]), "HR_TOKEN": token[1]} if token else {}),
-            },
+            environment=_probe_environment(alias, port, timeout, token),
             labels={PROBE_LABEL: "1"},
             **run_kwargs,
         )
@@ -196,6 +186,33 @@ def run_probe(
             _remove(container)
         engine.close()
     return _parse_probe(logs, image)
+
+
+def _budget(engine: Any, seconds: float) -> Callable[[float], Any]:
+    """``within(most)``: the engine's client, its next call bounded by ``most`` seconds and by
+    what is left of ``seconds`` from now (requests.Timeout once none is)."""
+    import requests  # noqa: PLC0415
+
+    deadline = time.monotonic() + seconds
+
+    def within(most: float) -> Any:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise requests.Timeout(f"the check took longer than {seconds:g} s")
+        engine.api.timeout = max(1, math.ceil(min(most, left)))
+        return engine
+
+    return within
+
+
+def _probe_environment(
+    alias: str, port: int, timeout: float, token: tuple[int, str] | None
+) -> dict[str, str]:
+    """What the probe script reads: never spliced into it, so no value can be a command."""
+    found = {"HR_NAME": alias, "HR_PORT": str(port), "HR_WAIT": str(math.ceil(timeout))}
+    if token:
+        found |= {"HR_TOKEN_PORT": str(token[0]), "HR_TOKEN": token[1]}
+    return found
 
 
 def _pull(engine: Any, image: str) -> None:
@@ -244,14 +261,12 @@ def _parse_probe(logs: str, image: str) -> dict[str, str]:
     return found
 
 
-def ensure_network(
-    environ: Mapping[str, str], *, base_url: str | None, name: str, timeout: float
-) -> bool:
+def ensure_network(found: Endpoint, *, name: str, timeout: float) -> bool:
     """Create a user-defined bridge network ``name`` unless one exists; return whether created."""
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
-    engine = client(environ, timeout=timeout, base_url=base_url)
+    engine = client(found, timeout=timeout)
     try:
         existing = [n for n in engine.networks.list(names=[name]) if n.name == name]
         if existing:

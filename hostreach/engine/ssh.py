@@ -13,8 +13,8 @@ import shutil
 import socket
 import subprocess
 
+from hostreach.engine.address import Address
 from hostreach.errors import EngineError
-from hostreach.probe.endpoint import Address
 
 ANNOUNCE = b"hostreach-caller "
 _DIAL = "docker system dial-stdio"

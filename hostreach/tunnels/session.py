@@ -1,4 +1,4 @@
-"""hostreach tunnel: containers reach a service on this machine's loopback, opened from here only.
+"""session: one running tunnel. Containers reach a service on this machine's loopback, opened from here only.
 
 How it works (docs/tunnel.rst says why this way):
 
@@ -23,124 +23,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 from hostreach.checks import check_address, host_port
-from hostreach.errors import EngineError, HostreachError, UsageError
-from hostreach.facts import Facts, Tunnel
-from hostreach.probe import tunnel_state as states
-from hostreach.probe._enginestream import STDOUT, EngineStreams, Stream, check_id
-from hostreach.probe.endpoint import Address
-from hostreach.relay import Activity, Idle, RateLimitedLog, raise_open_files_limit
-from hostreach.routes import Route
+from hostreach.engine.aio import STDOUT, EngineStreams, Stream, check_id
+from hostreach.errors import EngineError, TunnelError
+from hostreach.facts import Tunnel
+from hostreach.pump import CHUNK, Activity, Idle, RateLimitedLog, within
+from hostreach.tunnels import state as states
+from hostreach.tunnels.plan import Plan
+from hostreach.tunnels.sidecar import LABEL, PULL_SECONDS, container_spec, json_query, owner
 
-LABEL = "hostreach.tunnel"
-"""Every container a tunnel starts carries this label (and ``.owner``, ``.pid``, ``.ports``)."""
-DEFAULT_IMAGE = "docker.io/library/busybox:latest"
-PULL_SECONDS = 120.0
-"""How long an image pull may take (only when the image is not on the engine yet)."""
 _MAX_LINE = 4096
-_CHUNK = 64 << 10
-
-# The sidecar's handler, one per connection: stdin and stdout are the client's socket (nc -e),
-# stderr the tunnel's control stream. A background job's stdin is /dev/null in sh, so the
-# socket is kept on fd 3 for it.
-# The down fifo is opened before any child runs: a child's exit (SIGCHLD) would interrupt the
-# shell's blocking open (EINTR), which busybox sh does not retry. Fifos a killed handler left
-# (its pid now ours) are removed first. SIGPIPE is ignored: busybox runs cat inside the shell
-# itself, and a client gone mid-reply must not kill the handler before it cleans up.
-_HANDLER = r"""#!/bin/sh
-trap '' PIPE
-exec 3<&0
-d=/hr/c$$
-rm -f "$d.up" "$d.down"
-mkfifo "$d.up" "$d.down" || exit 1
-echo "hostreach-tunnel open $1 $$" >&2
-exec 4<"$d.down"
-cat <&3 >"$d.up" &
-up=$!
-cat <&4
-kill "$up" 2>/dev/null
-rm -f "$d.up" "$d.down"
-"""
-
-# The sidecar itself: check the tools, start one listener per port, say when all listen, then
-# wait for stdin's end (the caller's attachment closing), which ends the container.
-_SIDECAR = r"""
-for c in nc mkfifo cat grep sleep mkdir chmod rm; do
-  command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
-done
-mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
-__HANDLER__EOF
-for p in $HR_PORTS; do
-  printf '#!/bin/sh\nexec /hr/h %s\n' "$p" >/hr/p$p && chmod +x /hr/p$p
-  nc -ll -p "$p" -e /hr/p$p &
-done
-for p in $HR_PORTS; do
-  h=$(printf '%04X' "$p"); i=0
-  until grep -q ":$h [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -gt 200 ] && { echo "hostreach-tunnel error nc does not listen on $p (busybox nc with -ll -e is needed)" >&2; exit 4; }
-    sleep 0.05
-  done
-done
-echo "hostreach-tunnel ready" >&2
-cat >/dev/null
-""".replace("__HANDLER__", _HANDLER)
-
-
-class TunnelError(HostreachError):
-    """The tunnel could not start, or ended without being asked to."""
-
-
-class Limits(NamedTuple):
-    """What one tunnel allows itself: open connections, and how long one may sit idle."""
-
-    connections: int = 128
-    idle_seconds: float = 600.0
-
-
-class Plan(NamedTuple):
-    """What to open: each listening port in the sidecar, and the service here it leads to."""
-
-    ports: Mapping[int, tuple[str, int]]
-    endpoint: Address
-    image: str = DEFAULT_IMAGE
-    network: str = "bridge"
-    network_mode: str | None = None
-    """The ``--network`` a container needs to reach the sidecar (None: a plain run does)."""
-    timeout: float = 2.0
-    limits: Limits = Limits()
-    verbose: bool = False
-    """Log each connection: where it went, and the bytes it carried each way."""
-    start_seconds: float = 10.0
-    """How long the sidecar may take to start, beyond ``timeout`` (an image pull aside)."""
-
-
-def owner() -> str:
-    """Who runs this tunnel: this machine and user, as the labels of its containers say it."""
-    import hashlib  # noqa: PLC0415
-
-    machine = ""
-    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
-        with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="ascii") as f:
-            machine = f.read(64).strip()
-            break
-    import socket  # noqa: PLC0415 - its host name (os.uname does not exist on Windows)
-
-    digest = hashlib.sha256(f"{machine}/{socket.gethostname()}".encode()).hexdigest()[:16]
-    return f"{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}"
-
-
-def _json_query(value: object) -> str:
-    return urllib.parse.quote(json.dumps(value, separators=(",", ":")))
 
 
 class TunnelSession:
@@ -214,7 +113,7 @@ class TunnelSession:
         """Remove tunnel containers left behind: this caller's whose process is gone, and any
         that has exited (not one just created: another caller's may be starting). Return
         their IDs."""
-        query = _json_query({"label": [LABEL]})
+        query = json_query({"label": [LABEL]})
         found = await self.engine.call("GET", f"/containers/json?all=1&filters={query}")
         removed = []
         for item in found if isinstance(found, list) else ():
@@ -237,32 +136,9 @@ class TunnelSession:
 
     async def _create(self) -> str:
         plan = self.plan
-        body = {
-            "Image": plan.image,
-            "Entrypoint": ["sh", "-c", _SIDECAR],
-            "Cmd": [],
-            "Env": [f"HR_PORTS={' '.join(map(str, plan.ports))}"],
-            "Labels": {
-                LABEL: "1",
-                f"{LABEL}.owner": self.owner,
-                f"{LABEL}.pid": str(os.getpid()),
-                f"{LABEL}.ports": ",".join(map(str, plan.ports)),
-            },
-            "OpenStdin": True,
-            "StdinOnce": True,
-            "AttachStdin": True,
-            "AttachStdout": True,
-            "AttachStderr": True,
-            "Tty": False,
-            # busybox nc -ll listens with a backlog of 2: a burst of connections overflows it,
-            # and a SYN cookie that then expires resets the client (measured: ListenOverflows,
-            # SyncookiesFailed). Without cookies the kernel drops the SYN and the client retries.
-            "HostConfig": {
-                "AutoRemove": True,
-                "NetworkMode": plan.network,
-                "Sysctls": {"net.ipv4.tcp_syncookies": "0"},
-            },
-        }
+        body = container_spec(
+            image=plan.image, ports=tuple(plan.ports), network=plan.network, owner=self.owner
+        )
         name = f"hostreach-tunnel-{secrets.token_hex(4)}"
         path = f"/containers/create?name={name}"
         try:
@@ -272,7 +148,7 @@ class TunnelSession:
                 self.say(
                     "warning: the engine refused the sysctl: a burst of connections may be reset"
                 )
-                del body["HostConfig"]["Sysctls"]  # type: ignore[attr-defined]
+                del body["HostConfig"]["Sysctls"]
             elif "no such image" in str(exc).lower():
                 await self._pull()
             else:
@@ -406,6 +282,26 @@ class TunnelSession:
                 finally:
                     stream.close()
 
+    async def _streams(self, port: int, pid: str) -> tuple[Stream, Stream] | None:
+        """The two exec streams of connection ``pid``, up and down; None where they could not
+        start (said, and the client's connection closed)."""
+        results = await asyncio.gather(
+            self._exec(["cat", f"/hr/c{pid}.up"], stdin=False),
+            self._exec(["sh", "-c", 'exec cat >"$0"', f"/hr/c{pid}.down"], stdin=True),
+            return_exceptions=True,
+        )
+        streams = [r for r in results if isinstance(r, Stream)]
+        failed = [r for r in results if not isinstance(r, Stream)]
+        if not failed:
+            return streams[0], streams[1]
+        for stream in streams:
+            stream.close()
+        if not isinstance(failed[0], EngineError | OSError):
+            raise failed[0]
+        self.log("broken", f"a connection to port {port} could not start: {failed[0]}")
+        await self._refuse(pid)
+        return None
+
     async def _connection(self, port: int, pid: str) -> None:
         target = self.plan.ports[port]
         limits = self.plan.limits
@@ -427,21 +323,9 @@ class TunnelSession:
             )
             await self._refuse(pid)
             return
-        results = await asyncio.gather(
-            self._exec(["cat", f"/hr/c{pid}.up"], stdin=False),
-            self._exec(["sh", "-c", 'exec cat >"$0"', f"/hr/c{pid}.down"], stdin=True),
-            return_exceptions=True,
-        )
-        streams = [r for r in results if isinstance(r, Stream)]
-        failed = [r for r in results if not isinstance(r, Stream)]
-        if failed:
-            for stream in streams:
-                stream.close()
+        streams = await self._streams(port, pid)
+        if streams is None:
             writer.close()
-            if not isinstance(failed[0], EngineError | OSError):
-                raise failed[0]
-            self.log("broken", f"a connection to port {port} could not start: {failed[0]}")
-            await self._refuse(pid)
             return
         up, down = streams
         carried = [0, 0]  # bytes up (client -> service), down
@@ -465,8 +349,8 @@ class TunnelSession:
                     f" {carried[0]} bytes up, {carried[1]} down"
                 )
             writer.close()
-            for stream in streams:
-                stream.close()
+            up.close()
+            down.close()
 
     async def _upward(
         self, up: Stream, writer: asyncio.StreamWriter, activity: Activity, carried: list[int]
@@ -474,7 +358,7 @@ class TunnelSession:
         """Client -> service: the up exec's stdout, then the client's half-close as ours."""
         idle = self.plan.limits.idle_seconds
         while True:
-            frame = await _within(up.frame(), activity, idle)
+            frame = await within(up.frame(), activity, idle)
             if frame is None:
                 break
             if frame[0] != STDOUT or not frame[1]:
@@ -482,7 +366,7 @@ class TunnelSession:
             activity.last = time.monotonic()
             carried[0] += len(frame[1])
             writer.write(frame[1])
-            await _within(writer.drain(), activity, idle)
+            await within(writer.drain(), activity, idle)
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof():
                 writer.write_eof()
@@ -493,13 +377,13 @@ class TunnelSession:
         """Service -> client: into the down exec's stdin; the service's end ends it."""
         idle = self.plan.limits.idle_seconds
         while True:
-            chunk = await _within(reader.read(_CHUNK), activity, idle)
+            chunk = await within(reader.read(CHUNK), activity, idle)
             if not chunk:
                 break
             activity.last = time.monotonic()
             carried[1] += len(chunk)
             down.writer.write(chunk)
-            await _within(down.writer.drain(), activity, idle)
+            await within(down.writer.drain(), activity, idle)
         down.end_input()
 
     # --- stop -------------------------------------------------------------------------------
@@ -518,186 +402,3 @@ class TunnelSession:
             with contextlib.suppress(EngineError):
                 await self.engine.call("DELETE", f"/containers/{self.container}?force=1")
         await self.engine.close()
-
-
-async def _within(step: Any, activity: Activity, idle: float) -> Any:
-    """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s."""
-    task = asyncio.ensure_future(step)
-    try:
-        while True:
-            left = idle - activity.idle_for()
-            if left <= 0:
-                raise Idle
-            done, _ = await asyncio.wait({task}, timeout=left)
-            if done:
-                return task.result()
-    finally:
-        if not task.done():
-            task.cancel()
-
-
-def plan_for(
-    facts: Facts,
-    ports: Mapping[int, tuple[str, int]],
-    *,
-    image: str = DEFAULT_IMAGE,
-    network: str | None = None,
-    timeout: float = 2.0,
-    limits: Limits | None = None,
-    verbose: bool = False,
-) -> Plan:
-    """Return what to open on the engine these facts describe; TunnelError where it cannot."""
-    from hostreach.probe.endpoint import split_address  # noqa: PLC0415
-    from hostreach.runtimes import identify  # noqa: PLC0415
-
-    if facts.daemon is None:
-        asked = "; ".join(i.detail for i in facts.issues if i.source.startswith("engine"))
-        raise TunnelError(f"the tunnel needs the engine: {asked or 'it could not be asked'}")
-    if not facts.client.endpoint:
-        raise TunnelError("the engine's address is unknown")
-    runtime = identify(facts)
-    chosen = network or runtime.default_network
-    shared = chosen == runtime.default_network and runtime.joins_default_network(facts)
-    return Plan(
-        ports=dict(ports),
-        endpoint=split_address(facts.client.endpoint),
-        image=image,
-        network=chosen,
-        network_mode=None if shared else chosen,
-        timeout=timeout,
-        limits=limits or Limits(),
-        verbose=verbose,
-    )
-
-
-def cleanup(plan: Plan, *, log: Callable[[str], None]) -> list[str]:
-    """Remove the tunnel containers left behind on the plan's engine; return their IDs."""
-
-    async def main() -> list[str]:
-        session = TunnelSession(plan, log)
-        try:
-            await session.engine.start()
-            return await session.remove_leftovers()
-        finally:
-            await session.engine.close()
-
-    return asyncio.run(main())
-
-
-def run(plan: Plan, *, ready: Callable[[Tunnel], None], log: Callable[[str], None]) -> None:
-    """Run the tunnel in this thread until SIGINT or SIGTERM; call ``ready`` once it carries.
-
-    Raises TunnelError (or EngineError) when it cannot start, or ends without being asked to.
-    """
-    import signal  # noqa: PLC0415
-
-    raise_open_files_limit()
-
-    async def main() -> None:
-        session = TunnelSession(plan, log)
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopped.set)
-        loop.set_exception_handler(
-            lambda _loop, context: session.log("loop", f"error: {context.get('message')}")
-        )
-        try:
-            ready(await session.open())
-            await session.serve(stopped)
-        finally:
-            await session.close()
-
-    asyncio.run(main())
-
-
-class Background:
-    """A tunnel run by a thread of its own (the library's ``with hostreach.tunnel(...)``)."""
-
-    def __init__(self, plan: Plan, log: Callable[[str], None]) -> None:
-        self.plan = plan
-        self.log = log
-        self.failure: BaseException | None = None
-        self._opened = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopped: asyncio.Event | None = None
-        self._record: Tunnel | None = None
-        self._thread = threading.Thread(target=self._run, name="hostreach-tunnel", daemon=True)
-
-    def start(self) -> Tunnel:
-        """Start the tunnel; return its record once it carries, or raise why it could not."""
-        self._thread.start()
-        self._opened.wait()
-        if self._record is None:
-            self._thread.join()
-            raise self.failure or TunnelError("the tunnel did not start")
-        return self._record
-
-    def stop(self) -> None:
-        """Stop the tunnel, remove what it started, and raise if it had failed while running."""
-        if self._loop is not None and self._stopped is not None:
-            self._loop.call_soon_threadsafe(self._stopped.set)
-        self._thread.join()
-        if self.failure is not None:
-            raise self.failure
-
-    def _run(self) -> None:
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._stopped = asyncio.Event()
-            session = TunnelSession(self.plan, self.log)
-            try:
-                self._record = await session.open()
-                self._opened.set()
-                await session.serve(self._stopped)
-            finally:
-                await session.close()
-
-        try:
-            asyncio.run(main())
-        except HostreachError as exc:
-            self.failure = exc
-        finally:
-            self._opened.set()
-
-
-@contextlib.contextmanager
-def open_tunnel(
-    *ports: int,
-    aliases: tuple[str, ...] = (),
-    targets: Mapping[int, tuple[str, int]] | None = None,
-    image: str = DEFAULT_IMAGE,
-    network: str | None = None,
-    timeout: float = 2.0,
-    log: Callable[[str], None] | None = None,
-) -> Iterator[Route]:
-    """Run a tunnel for ``ports`` while the block runs; yield its route (see hostreach.tunnel)."""
-    import hostreach  # noqa: PLC0415
-    from hostreach.checks import port_number  # noqa: PLC0415
-    from hostreach.probe import collect  # noqa: PLC0415
-    from hostreach.resolve import resolve  # noqa: PLC0415
-    from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
-
-    if not ports:
-        raise UsageError("tunnel() needs at least one port")
-    try:
-        wanted = {port_number(p): (targets or {}).get(p, ("127.0.0.1", p)) for p in ports}
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
-    request = Request(aliases=aliases or (DEFAULT_ALIAS,)).check()
-    facts = collect(timeout=timeout, cache=False)
-    plan = plan_for(facts, wanted, image=image, network=network, timeout=timeout)
-    background = Background(plan, log or _stderr_log)
-    record = background.start()
-    hostreach.forget()  # this process's answers predate the tunnel
-    try:
-        yield resolve(facts._replace(tunnels=(record,)), request)
-    finally:
-        hostreach.forget()
-        background.stop()
-
-
-def _stderr_log(line: str) -> None:
-    import sys  # noqa: PLC0415
-
-    sys.stderr.write(f"hostreach: tunnel: {line}\n")

@@ -1,4 +1,5 @@
-"""Typed, read-only views of the raw engine JSON kept in the facts.
+"""views: typed, read-only views of raw engine JSON (the facts' answers, and the networks and
+containers the engine reports), each field validated as it is read.
 
 Nothing here knows about a particular runtime: that lives in :mod:`hostreach.runtimes`. This
 module only reads Engine API fields safely, whatever a pasted ``docker info`` happens to hold.
@@ -6,9 +7,13 @@ module only reads Engine API fields safely, whatever a pasted ``docker info`` ha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import ipaddress
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.errors import UsageError
 from hostreach.facts import Facts
 
 Version = tuple[int, ...]
@@ -142,3 +147,91 @@ def engine_version(facts: Facts) -> Version | None:
 def component_version(facts: Facts, name: str) -> Version | None:
     """Return the version of one ``GET /version`` component ("Podman Engine", ...)."""
     return parse_version(components(facts).get(name))
+
+
+# --- networks and containers, as GET /networks and GET /containers/ID/json answer ------------
+
+MAX_NETWORKS = 1024
+"""More networks than any engine has; the rest are not read."""
+
+
+def ipam_configs(network: object) -> Iterator[Mapping[str, Any]]:
+    """The IPAM configurations (subnet, gateway) of one network object, as far as they parse."""
+    ipam = network.get("IPAM") if isinstance(network, Mapping) else None
+    configs = ipam.get("Config") if isinstance(ipam, Mapping) else None
+    for config in configs if isinstance(configs, list) else ():
+        if isinstance(config, Mapping):
+            yield config
+
+
+def _ipv4(value: object) -> str | None:
+    """The IPv4 address ``value`` holds, else None: an engine's answer is validated, not trusted."""
+    try:
+        return str(ipaddress.IPv4Address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _ipv4_network(value: object) -> str | None:
+    try:
+        network = check_network(value)
+    except ValueError:
+        return None
+    return network if "." in network else None
+
+
+def bridge_fields(network: object) -> dict[str, str | None]:
+    """Return the default bridge's gateway, interface name and subnet from GET /networks/bridge."""
+    gateway = interface = subnet = None
+    for config in ipam_configs(network):
+        value, net = _ipv4(config.get("Gateway")), _ipv4_network(config.get("Subnet"))
+        subnet = subnet or net
+        if value:
+            gateway = value
+            break
+    options = network.get("Options") if isinstance(network, Mapping) else None
+    if isinstance(options, Mapping):
+        with contextlib.suppress(ValueError):
+            interface = check_interface(options.get("com.docker.network.bridge.name"))
+    return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
+
+
+def _networks(answer: object) -> list[object]:
+    return answer[:MAX_NETWORKS] if isinstance(answer, list) else []
+
+
+def network_subnets(answer: object) -> list[str]:
+    """Every subnet of the engine's networks (GET /networks), validated."""
+    found = []
+    for network in _networks(answer):
+        for config in ipam_configs(network):
+            with contextlib.suppress(ValueError):
+                found.append(check_network(config.get("Subnet")))
+    return found
+
+
+def gateway_networks(answer: object) -> list[dict[str, str]]:
+    """The engine's networks with an IPv4 subnet and a gateway (GET /networks), validated."""
+    found = []
+    for network in _networks(answer):
+        name = network.get("Name") if isinstance(network, Mapping) else None
+        for config in ipam_configs(network):
+            with contextlib.suppress(ValueError, UsageError):  # the engine's answer: validated
+                subnet = ipaddress.ip_network(str(config.get("Subnet")))
+                gateway = check_address(config.get("Gateway"))
+                if subnet.version == 4:
+                    name = check_name(str(name), "network")
+                    found.append({"name": name, "subnet": str(subnet), "gateway": gateway})
+    return found
+
+
+def container_networks(container: object) -> dict[str, str]:
+    """A container's networks and its address on each (GET /containers/ID/json), validated."""
+    settings = container.get("NetworkSettings") if isinstance(container, Mapping) else None
+    networks = settings.get("Networks") if isinstance(settings, Mapping) else None
+    own = {}
+    for name, network in networks.items() if isinstance(networks, Mapping) else ():
+        address = network.get("IPAddress") if isinstance(network, Mapping) else None
+        with contextlib.suppress(ValueError, UsageError):
+            own[check_name(str(name), "network")] = check_address(address)
+    return own

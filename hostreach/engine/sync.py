@@ -1,4 +1,4 @@
-"""Engine probe over plain HTTP with the stdlib: unix sockets and tcp:// without TLS.
+"""sync: GETs to the engine over plain HTTP with the stdlib: unix, ssh, and tcp:// without TLS.
 
 This is the fast path: importing the docker SDK costs 150-300 ms (it pulls in requests and
 urllib3), while these three GETs cost one round trip each. Paths are unversioned
@@ -8,7 +8,6 @@ urllib3), while these three GETs cost one round trip each. Paths are unversioned
 from __future__ import annotations
 
 import contextlib
-import json
 import select
 import socket
 import subprocess
@@ -16,13 +15,12 @@ import time
 from typing import Any
 
 from hostreach.checks import check_address
+from hostreach.engine import http
+from hostreach.engine import ssh as _ssh
+from hostreach.engine.address import Address
 from hostreach.errors import EngineError
-from hostreach.probe import _ssh
-from hostreach.probe.endpoint import Address
 
 _BATCH = "*"  # the key of an ssh session's one stream, carrying every path's answer
-MAX_ANSWER = 4 << 20
-"""The most one engine answer may hold, in bytes."""
 
 
 def supports(address: Address, *, tls: bool) -> bool:
@@ -62,7 +60,7 @@ def _connect(address: Address, timeout: float) -> socket.socket:
     if address.scheme == "unix":
         targets: list[tuple[int, Any]] = [(socket.AF_UNIX, address.path)]
     else:  # what socket.create_connection does: each address of the name in turn
-        found = socket.getaddrinfo(address.host or "", address.port or 2375, 0, socket.SOCK_STREAM)
+        found = socket.getaddrinfo(address.host or "", address.tcp_port, 0, socket.SOCK_STREAM)
         targets = [(family, target) for family, _, _, _, target in found]
     error: OSError = OSError(f"no address for {address.url}")
     for family, target in targets:
@@ -78,50 +76,24 @@ def _connect(address: Address, timeout: float) -> socket.socket:
     raise error
 
 
-def _dechunk(body: bytes) -> tuple[bytes, bytes]:
-    """The chunked body's data, and what follows it (the next answer on a kept-alive stream)."""
-    out, rest = [], body
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0] or b"0", 16)
-        if size == 0:
-            _, _, rest = rest.partition(b"\r\n")  # the empty line after the (absent) trailers
-            break
-        out.append(rest[:size])
-        rest = rest[size + 2 :]
-    return b"".join(out), rest
-
-
-def _request(path: str, *, keep_alive: bool = False) -> bytes:
-    # HTTP/1.0, one answer per connection; or HTTP/1.1 kept alive, several on one ssh session.
-    if keep_alive:
-        return f"GET {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: hostreach\r\n\r\n".encode()
-    return f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: hostreach\r\n\r\n".encode()
-
-
-def parse_head(what: str, head: bytes) -> tuple[int, dict[str, str]]:
-    """The status and the (lower-cased) headers of an answer's head; EngineError if it is not
-    HTTP. ``what`` names the request in the error."""
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    fields = status_line.split(" ", 2)
-    if len(fields) < 2 or not fields[0].startswith("HTTP/") or not fields[1].isdigit():
-        raise EngineError(f"{what}: not an HTTP answer: {head[:80]!r}")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    return int(fields[1]), headers
-
-
 def _parse(path: str, raw: bytes) -> tuple[int, bytes, bytes]:
     """The status and body of the answer ``raw`` starts with, and the bytes after it."""
+    what = f"GET {path}"
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
-        raise EngineError(f"GET {path}: not an HTTP answer: {head[:80]!r}")
-    status, headers = parse_head(f"GET {path}", head)
+        raise EngineError(f"{what}: not an HTTP answer: {head[:80]!r}")
+    status, headers = http.parse_head(what, head)
     rest = b""
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body, rest = _dechunk(body)
-    elif headers.get("content-length", "").isdecimal():
-        size = int(headers["content-length"])
-        body, rest = body[:size], body[size:]
+    if http.is_chunked(headers):
+        body, rest = http.dechunk(body, what)
+    else:
+        size = http.content_length(headers, what)
+        if size is not None:
+            if len(body) < size:
+                raise EngineError(f"{what}: the engine's answer broke off")
+            body, rest = body[:size], body[size:]
+        elif len(body) > http.MAX_ANSWER:
+            raise http.too_large(what)
     return status, body, rest
 
 
@@ -162,8 +134,10 @@ class Exchange:
                 sock, self.sessions[_BATCH] = _ssh.connect(address, timeout, announce=True)
                 self.announced = _BATCH
                 self.batch = paths
-                kept = [_request(p, keep_alive=True) for p in paths[:-1]]
-                self._send(sock, _BATCH, b"".join([*kept, _request(paths[-1])]))
+                kept = [http.request("GET", p) for p in paths[:-1]]
+                self._send(
+                    sock, _BATCH, b"".join([*kept, http.request("GET", paths[-1], http10=True)])
+                )
             else:
                 for path in paths:
                     sock = _connect(address, timeout)
@@ -171,7 +145,7 @@ class Exchange:
                         # This machine's address as the engine's machine sees it: the caller's
                         # address for a remote engine's containers (what `ip route get` says).
                         self.local_address = str(sock.getsockname()[0])
-                    self._send(sock, path, _request(path))
+                    self._send(sock, path, http.request("GET", path, http10=True))
         except BaseException:
             self.close()
             raise
@@ -202,13 +176,13 @@ class Exchange:
             return rest
         return raw
 
-    def _check_size(self, path: str) -> None:
+    def _check_size(self, key: str) -> None:
         # A real engine's /info is about 10 KB; a socket that sends more is not one to trust.
-        if sum(map(len, self.replies[path])) > MAX_ANSWER:
-            raise EngineError(
-                f"GET {path} answered more than {MAX_ANSWER >> 20} MiB: is this socket a"
-                " container engine's?"
-            )
+        # Raw bytes, a little over the cap per answer on the stream (heads, chunk lines): the
+        # codec holds each decoded body to the cap itself.
+        answers = len(self.batch) if key == _BATCH else 1
+        if sum(map(len, self.replies[key])) > answers * (http.MAX_ANSWER + (64 << 10)):
+            raise http.too_large(f"GET {key if key != _BATCH else self.batch[0]}")
 
     def replies_by_path(self) -> dict[str, tuple[int, bytes]]:
         """Return ``{path: (status, body)}``, waiting until the deadline at most."""
@@ -247,21 +221,14 @@ class Exchange:
     def answers(self) -> dict[str, Any]:
         """Return ``{path: JSON}`` for each path (None for 404).
 
-        Raises OSError (socket trouble, TimeoutError), EngineError or ValueError (bad JSON).
+        Raises OSError (socket trouble, TimeoutError) or EngineError (a bad answer).
         """
         found: dict[str, Any] = {}
         for path, (status, body) in self.replies_by_path().items():
-            if status == 404:
-                found[path] = None
-                continue
-            if status != 200:
-                raise EngineError(f"GET {path} answered HTTP {status}: {body[:200]!r}")
             try:
-                found[path] = json.loads(body)
-            except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
-                raise EngineError(
-                    f"GET {path} did not answer JSON ({exc}): is this socket a container engine's?"
-                ) from exc
+                found[path] = http.decode_json(status, body, f"GET {path}")
+            except http.NotFound:
+                found[path] = None
         return found
 
 

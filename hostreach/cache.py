@@ -1,8 +1,9 @@
-"""The warm path of every entry point, and hostreach's one cache writer. Imports only os and sys.
+"""cache: hostreach's one store of answers on disk. Imports only os and sys (and hostreach.version).
 
-``python -m hostreach``, the ``hostreach`` console script and :func:`hostreach.route` all replay
-a stored answer when one is valid, before anything else of hostreach is imported. The probe
-stores the engine's own answers here too. An entry is kept as long as what it depends on holds,
+:mod:`hostreach.entry` (``python -m hostreach``, the ``hostreach`` console script) and
+:func:`hostreach.route` replay a stored answer from here when one is valid, before anything else
+of hostreach is imported; :mod:`hostreach.answers` decides what may be kept. The probe stores the
+engine's own answers here too. An entry is kept as long as what it depends on holds,
 with no expiry:
 
 - its key: hostreach's version, the user, the environment that selects the engine
@@ -22,11 +23,11 @@ unreadable, damaged or foreign entry) means "not cached", and the full path runs
 import os
 import sys
 
-from hostreach import __version__
+from hostreach.version import __version__
 
 TYPE_CHECKING = False  # typing would cost more than a whole warm answer (so in __init__ too)
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 _MAGIC = "hostreach-cache 2"
 ENGINE_ENV = (
@@ -86,17 +87,21 @@ def code_identity() -> int:
 
 
 def tunnels_dir() -> str:
-    """The folder where running tunnels keep their state files (see hostreach.probe.tunnel_state)."""
+    """The folder where running tunnels keep their state files (see hostreach.tunnels.state)."""
     return os.path.join(cache_dir(), "tunnels")
 
 
-def key(*parts: str) -> str:
-    """Return the cache key of an answer to ``parts``, in the current engine selection.
+def key(
+    *parts: str, environ: "Mapping[str, str] | None" = None, home: "str | os.PathLike[str]" = ""
+) -> str:
+    """Return the cache key of an answer to ``parts``, in the engine selection that ``environ``
+    and ``home`` make (this process's by default: the ones the probe was given).
 
     The tunnels folder's identity is in it: a tunnel that starts or ends changes the answer.
     """
-    selection = [f"{name}={os.environ.get(name, '')}" for name in ENGINE_ENV]
-    config = file_identity(os.path.join(docker_config_dir(), "config.json"))
+    environ = os.environ if environ is None else environ
+    selection = [f"{name}={environ.get(name, '')}" for name in ENGINE_ENV]
+    config = file_identity(os.path.join(docker_config_dir(environ, os.fspath(home)), "config.json"))
     tunnels = file_identity(tunnels_dir())
     return repr((__version__, code_identity(), uid(), *selection, config, tunnels, *parts))
 
@@ -109,18 +114,18 @@ def _file_name(cache_key: str) -> str:
     return os.path.join(cache_dir(), f"{value:016x}")
 
 
-def socket_dependency(endpoint: str | None) -> str | None:
-    """Return the dependency on an engine socket (``unix://PATH``), or None for other endpoints."""
-    if not endpoint or not endpoint.startswith("unix://"):
+def socket_dependency(path: str | None) -> str | None:
+    """Return the dependency on an engine socket at ``path``, or None (no socket, or it is gone)."""
+    if not path:
         return None
-    path = endpoint[len("unix://") :]
     identity = file_identity(path)
     return f"file{_SEP}{path}{_SEP}{identity}" if identity else None
 
 
-def address_dependency(interface: str, address: str) -> str | None:
-    """Return the dependency on this machine's main address, or None where it cannot be checked."""
-    if not sys.platform.startswith("linux") or not _main_address_holds(interface, address):
+def address_dependency(interface: str, address: str, proc: str = "/proc") -> str | None:
+    """Return the dependency on this machine's main address, or None where it cannot be checked
+    (``proc``: where the kernel's tables are read, ``/proc`` but in tests)."""
+    if not sys.platform.startswith("linux") or not _main_address_holds(interface, address, proc):
         return None
     return f"main{_SEP}{interface}{_SEP}{address}"
 
@@ -158,14 +163,14 @@ def _read_text(path: str) -> str:
         return f.read(_MAX_ENTRY)
 
 
-def _main_address_holds(interface: str, address: str) -> bool:
+def _main_address_holds(interface: str, address: str, proc: str = "/proc") -> bool:
     """Whether the IPv4 default route leaves through ``interface`` and ``address`` is local.
 
     Read from /proc without netifaces: the kernel's routing table and its local address trie.
     """
     try:
-        routes = _read_text("/proc/net/route").splitlines()[1:]
-        trie = _read_text("/proc/net/fib_trie")
+        routes = _read_text(os.path.join(proc, "net", "route")).splitlines()[1:]
+        trie = _read_text(os.path.join(proc, "net", "fib_trie"))
     except OSError:
         return False
     default = [f[0] for f in (line.split() for line in routes) if len(f) > 2 and f[1] == "00000000"]
@@ -229,22 +234,6 @@ def read(cache_key: str) -> str | None:
     return payload
 
 
-def answer_key(argv: "list[str]") -> str | None:
+def cli_key(argv: "Sequence[str]") -> str | None:
     """Return the key of a stored CLI answer for these arguments, or None (only ``flags``)."""
-    return key("cli", *argv) if argv[:1] == ["flags"] else None
-
-
-def main(argv: "list[str] | None" = None) -> int:
-    """Entry point of ``python -m hostreach`` and the ``hostreach`` script: replay, else run."""
-    argv = sys.argv[1:] if argv is None else argv
-    cache_key = answer_key(argv)
-    stored = read(cache_key) if cache_key is not None else None
-    if stored is not None:
-        size, _, rest = stored.partition("\n")
-        if size.isdigit() and int(size) <= len(rest):
-            sys.stdout.write(rest[: int(size)])
-            sys.stderr.write(rest[int(size) :])
-            return 0
-    from hostreach.cli import main as full  # noqa: PLC0415 - the full path, only on a miss
-
-    return full(argv)
+    return key("cli", *argv) if list(argv[:1]) == ["flags"] else None

@@ -1,4 +1,4 @@
-"""Endpoint probe: which engine the Docker CLI would talk to. Stdlib only.
+"""endpoint: which engine the Docker CLI would talk to, found once. Stdlib only.
 
 The CLI's order: ``DOCKER_HOST``, then ``DOCKER_CONTEXT``, then ``currentContext`` in
 ``config.json``, then the default socket (docker/cli; docker-py 7.2 follows the same order).
@@ -10,60 +10,36 @@ import json
 import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
-from hostreach._fastpath import docker_config_dir
+from hostreach.cache import docker_config_dir
+from hostreach.engine.address import Address, parse
 from hostreach.errors import EndpointError, InputError
 from hostreach.facts import socket_path
 from hostreach.files import MIB, read_text
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"
 DEFAULT_NPIPE = "npipe:////./pipe/docker_engine"
-SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https", "fd")
-
-
-class Address(NamedTuple):
-    """An engine address, split once: ``unix:///var/run/docker.sock``, ``tcp://host:2375``."""
-
-    url: str
-    scheme: str
-    host: str | None
-    port: int | None
-    path: str
-    user: str | None = None
 
 
 class Endpoint(NamedTuple):
-    """The engine endpoint in use, and where that choice came from."""
+    """The engine endpoint in use, where that choice came from, and its TLS material: found
+    once by :func:`find_endpoint` and passed to every client (the docker SDK included)."""
 
     address: Address
     context: str | None
     docker_host: str | None
     tls: bool
+    tls_dir: str | None = None
+    """The folder of ``ca.pem``, ``cert.pem`` and ``key.pem`` (DOCKER_CERT_PATH, ~/.docker, or
+    the context's own), where ``tls``."""
+    tls_verify: bool = False
+    """Whether the engine's certificate is verified (DOCKER_TLS_VERIFY; a context unless it
+    says SkipTLSVerify)."""
 
     @property
     def url(self) -> str:
         """The endpoint as the Docker CLI writes it."""
         return self.address.url
-
-
-def split_address(value: str) -> Address:
-    """Return the parts of an engine address; raise EndpointError when it is not one."""
-    try:
-        parts = urlsplit(value)
-        port = parts.port  # raises ValueError on a port that is not a number
-    except ValueError as exc:
-        raise EndpointError(f"DOCKER_HOST={value!r} is not a valid engine address: {exc}") from exc
-    if parts.scheme not in SCHEMES:
-        raise EndpointError(
-            f"DOCKER_HOST={value!r} is not a valid engine address: use unix:///path/docker.sock,"
-            " tcp://HOST:PORT or ssh://USER@HOST"
-        )
-    if parts.scheme == "unix" and not parts.path:
-        raise EndpointError(f"DOCKER_HOST={value!r} names no socket path")
-    if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
-        raise EndpointError(f"DOCKER_HOST={value!r} names no host")
-    return Address(value, parts.scheme, parts.hostname, port, parts.path, parts.username)
 
 
 StrPath = str | os.PathLike[str]
@@ -94,13 +70,25 @@ def current_context(environ: Mapping[str, str], home: StrPath) -> str | None:
 
 def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = False) -> Endpoint:
     """Return the endpoint in use; raise EndpointError when the settings point nowhere."""
-    tls = bool(environ.get("DOCKER_TLS_VERIFY") or environ.get("DOCKER_CERT_PATH"))
     docker_host = environ.get("DOCKER_HOST")
     if docker_host:
-        return Endpoint(split_address(docker_host), None, docker_host, tls=tls)
+        # The docker CLI's and docker-py's rule: TLS with DOCKER_TLS_VERIFY or DOCKER_CERT_PATH,
+        # its files in DOCKER_CERT_PATH, else ~/.docker.
+        verify = bool(environ.get("DOCKER_TLS_VERIFY"))
+        certs = environ.get("DOCKER_CERT_PATH")
+        tls = verify or bool(certs)
+        folder = certs or os.path.join(os.fspath(home), ".docker")
+        return Endpoint(
+            parse(docker_host),
+            None,
+            docker_host,
+            tls=tls,
+            tls_dir=folder if tls else None,
+            tls_verify=verify,
+        )
     context = current_context(environ, home)
     if context is None:
-        default = split_address(DEFAULT_NPIPE if windows else DEFAULT_UNIX)
+        default = parse(DEFAULT_NPIPE if windows else DEFAULT_UNIX)
         return Endpoint(default, None, None, tls=False)
     import hashlib  # noqa: PLC0415 - 8 ms, only when a context is in use
 
@@ -116,16 +104,23 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
         ) from exc
     if not isinstance(host, str):
         raise EndpointError(f"docker context {context!r} has no docker endpoint")
-    has_tls = os.path.isdir(os.path.join(contexts, "tls", digest, "docker"))
-    return Endpoint(split_address(host), context, None, tls=has_tls)
+    folder = os.path.join(contexts, "tls", digest, "docker")
+    has_tls = os.path.isdir(folder)
+    skip = meta["Endpoints"]["docker"].get("SkipTLSVerify") is True
+    return Endpoint(
+        parse(host),
+        context,
+        None,
+        tls=has_tls,
+        tls_dir=folder if has_tls else None,
+        tls_verify=has_tls and not skip,
+    )
 
 
-def socket_target(url: str) -> str | None:
+def socket_target(address: Address) -> str | None:
     """Where a unix:// endpoint's path leads when it is a symbolic link (None: it is not one)."""
-    if not url.startswith("unix://"):
-        return None
-    path = url.removeprefix("unix://")
-    if not os.path.islink(path):
+    path = address.socket
+    if path is None or not os.path.islink(path):
         return None
     try:  # it reaches a note: the facts keep only a path that can be shown
         return socket_path(os.path.realpath(path))

@@ -1,4 +1,4 @@
-"""The Engine API over asyncio, for the tunnel: JSON calls and hijacked streams (``docker exec``).
+"""aio: the Engine API over asyncio, for the tunnel: JSON calls and hijacked streams (``docker exec``).
 
 Every connection is opened from this side: unix://, tcp:// without TLS, and ssh:// through the
 user's own ssh binary (one master connection that every stream shares, so a stream costs a
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import subprocess
@@ -19,13 +18,11 @@ import tempfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+from hostreach.engine import http
+from hostreach.engine import ssh as _ssh
+from hostreach.engine.address import Address
 from hostreach.errors import EngineError
-from hostreach.probe import _ssh
-from hostreach.probe._enginehttp import MAX_ANSWER, parse_head
-from hostreach.probe.endpoint import Address
 
-MAX_HEAD = 64 << 10
-"""The most an answer's status line and headers may hold, in bytes."""
 STDOUT, STDERR = 1, 2
 MAX_FRAME = 1 << 20
 """The largest output frame accepted (the engine sends at most 32 KiB at a time)."""
@@ -151,13 +148,13 @@ class EngineStreams:
 
     def _remote_socket(self, endpoint: str) -> str:
         """Where the engine listens on its machine, as ssh's -L takes it (PATH or HOST:PORT)."""
-        from hostreach.probe.endpoint import split_address  # noqa: PLC0415
+        from hostreach.engine.address import parse  # noqa: PLC0415
 
-        found = split_address(endpoint or "unix:///var/run/docker.sock")
+        found = parse(endpoint or "unix:///var/run/docker.sock")
         if found.scheme == "unix" and found.path.isprintable() and ":" not in found.path:
             return found.path
         if found.scheme == "tcp" and found.host and found.host.isprintable():
-            return f"{found.host}:{found.port or 2375}"
+            return f"{found.host}:{found.tcp_port}"
         raise EngineError(
             f"the engine on {self.address.url}'s machine is at {endpoint[:80]!r}, which the tunnel"
             " cannot forward (a unix socket, or tcp:// without TLS, is needed)"
@@ -201,53 +198,44 @@ class EngineStreams:
             return Stream(*await asyncio.open_unix_connection(self._forwarded))
         if address.scheme == "unix":
             return Stream(*await asyncio.open_unix_connection(address.path))
-        return Stream(*await asyncio.open_connection(address.host, address.port or 2375))
+        return Stream(*await asyncio.open_connection(address.host, address.tcp_port))
 
     async def _answer(self, reader: asyncio.StreamReader, what: str) -> tuple[int, dict[str, str]]:
-        try:
+        try:  # the reader's limit (64 KiB, asyncio's default) bounds the head
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError as exc:
             raise EngineError(f"{what}: the engine's answer has headers over 64 KiB") from exc
-        return parse_head(what, head)
+        return http.parse_head(what, head)
 
     async def _body(
         self, reader: asyncio.StreamReader, headers: dict[str, str], what: str
     ) -> bytes:
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            parts: list[bytes] = []
-            total = 0
-            while True:
-                size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    await reader.readline()
-                    return b"".join(parts)
-                total += size
-                if total > MAX_ANSWER:
-                    break
-                parts.append(await reader.readexactly(size))
-                await reader.readline()
-        elif headers.get("content-length", "").isdecimal():
-            size = int(headers["content-length"])
-            if size <= MAX_ANSWER:
-                return await reader.readexactly(size)
-        else:
-            body = await reader.read(MAX_ANSWER + 1)
-            if len(body) <= MAX_ANSWER:
-                return body
-        raise EngineError(f"{what}: the engine answered more than {MAX_ANSWER >> 20} MiB")
+        """Read exactly the answer's body (a kept-alive connection goes on after it)."""
+        if http.is_chunked(headers):
+            decoder = http.Chunked(what)
+            while not decoder.done:
+                wanted = decoder.wants()
+                if wanted == http.LINE:
+                    decoder.feed(await reader.readuntil(b"\r\n"))
+                else:
+                    decoder.feed(await reader.readexactly(wanted))
+            return decoder.body()
+        size = http.content_length(headers, what)
+        if size is not None:
+            return await reader.readexactly(size)
+        parts, total = [], 0  # neither length nor chunks: the body ends with the connection
+        while piece := await reader.read(65536):
+            total += len(piece)
+            if total > http.MAX_ANSWER:
+                raise http.too_large(what)
+            parts.append(piece)
+        return b"".join(parts)
 
     async def _send(
         self, stream: Stream, method: str, path: str, body: Any, *, connection: str
     ) -> tuple[int, dict[str, str]]:
         """Send one request on ``stream`` and read its status and headers."""
-        data = b"" if body is None else json.dumps(body).encode()
-        head = [f"{method} {path} HTTP/1.1", "Host: docker", "User-Agent: hostreach"]
-        if body is not None or method == "POST":
-            head += ["Content-Type: application/json", f"Content-Length: {len(data)}"]
-        head += [f"Connection: {connection}"] + (
-            ["Upgrade: tcp"] if connection == "Upgrade" else []
-        )
-        stream.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        stream.writer.write(http.request(method, path, body=body, connection=connection))
         await stream.writer.drain()
         return await self._answer(stream.reader, _what(method, path))
 
@@ -336,7 +324,7 @@ class EngineStreams:
             with contextlib.suppress(EngineError, ValueError, asyncio.IncompleteReadError):
                 data = await self._body(stream.reader, headers, _what(method, path))
             raise EngineError(
-                f"{_what(method, path)}: the engine answered {status}: {_message(data)}"
+                f"{_what(method, path)}: the engine answered {status}: {http.message(data)}"
             )
 
 
@@ -345,7 +333,7 @@ _PREFIX = "hostreach-ssh-"
 
 def _remove_orphans() -> None:
     """Remove the control folders of tunnels that were killed (``kill -9`` skips close())."""
-    from hostreach.probe.tunnel_state import alive  # noqa: PLC0415
+    from hostreach.tunnels.state import alive  # noqa: PLC0415
 
     base = tempfile.gettempdir()
     with contextlib.suppress(OSError):
@@ -360,14 +348,7 @@ def _what(method: str, path: str) -> str:
 
 
 def _json(status: int, data: bytes, what: str, *, lines: bool = False) -> Any:
-    if not 200 <= status < 300:
-        raise EngineError(f"{what}: the engine answered {status}: {_message(data)}")
-    try:
-        if lines:
-            return [json.loads(line) for line in data.splitlines() if line.strip()]
-        return json.loads(data) if data.strip() else None
-    except (ValueError, RecursionError) as exc:
-        raise EngineError(f"{what}: the engine did not answer JSON") from exc
+    return http.decode_json(status, data, what, lines=lines, empty_ok=True)
 
 
 def check_id(value: object, what: str) -> str:
@@ -379,10 +360,3 @@ def check_id(value: object, what: str) -> str:
     ):
         return value
     raise EngineError(f"{what}: the engine answered an ID that is not one: {str(value)[:40]!r}")
-
-
-def _message(data: bytes) -> str:
-    """The engine's own error message, one line."""
-    with contextlib.suppress(ValueError, RecursionError, AttributeError, TypeError):
-        return str(json.loads(data)["message"]).splitlines()[0][:300]
-    return data[:200].decode("utf-8", "replace").strip() or "(no message)"

@@ -4,7 +4,7 @@ A running ``hostreach tunnel`` writes one small JSON file (a :class:`~hostreach.
 record) under ``$XDG_CACHE_HOME/hostreach/tunnels`` and removes it when it ends. A file counts
 only while its process lives and the engine still runs its container: after ``kill -9`` the
 file stays, but neither holds. The folder's identity is part of every cached answer's key
-(:func:`hostreach._fastpath.key`), so a tunnel that starts or ends makes older answers stale.
+(:func:`hostreach.cache.key`), so a tunnel that starts or ends makes older answers stale.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hostreach import _fastpath
+from hostreach import cache
 from hostreach.errors import EngineError, FactsError, InputError
 from hostreach.facts import Tunnel, read_tunnel, tunnel_json
 from hostreach.files import read_text
@@ -27,7 +27,7 @@ _MAX_STATE = 64 << 10
 
 def state_dir() -> str:
     """The folder of the running tunnels' state files."""
-    return _fastpath.tunnels_dir()
+    return cache.tunnels_dir()
 
 
 def alive(pid: int) -> bool:

@@ -1,0 +1,50 @@
+"""arrival: where a container's connection by a route lands on this machine (its address, its
+interface, whether 127.0.0.1 is reached). The relay listens there; the doctor checks there."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from hostreach import vantage
+from hostreach.facts import Facts
+from hostreach.routes import Route
+from hostreach.runtimes import by_id
+
+
+class Arrival(NamedTuple):
+    """Where a container's connection lands on this machine (the relay listens there)."""
+
+    address: str | None  # a non-loopback address, or None when it is loopback or unknown
+    loopback: bool | None  # whether 127.0.0.1 is reached (None: unknown)
+    interface: str | None  # the interface it arrives on, for the firewall
+    main: bool = False  # the address is this machine's main (LAN) address, not a bridge's
+
+
+_ON_LOOPBACK = {
+    "host-network": Arrival(None, loopback=True, interface="lo"),
+    "host-loopback": Arrival(None, loopback=True, interface=None),
+    "tunnel": Arrival(None, loopback=True, interface=None),  # the tunnel connects from here
+}
+
+
+def arrival(facts: Facts, route: Route) -> Arrival:
+    """Return where containers' connections by this route land on this machine."""
+    if route.strategy in _ON_LOOPBACK:
+        return _ON_LOOPBACK[route.strategy]
+    literal = route.address
+    bridge = facts.daemon.bridge_interface if facts.daemon else None
+    if route.strategy in ("lan-ip", "gateway-ip", "windows-ip", "override", "caller-ip"):
+        interface = {
+            # Rootless engines connect from the host's namespace (slirp4netns), so over lo.
+            "lan-ip": "lo" if route.rootless else bridge,
+            "gateway-ip": bridge,
+            # a remote engine's containers, arriving from its machine at the caller's address
+            "caller-ip": next((i for i, a in facts.network.interfaces.items() if literal in a), None),
+        }.get(route.strategy)
+        main = route.strategy in ("lan-ip", "caller-ip")
+        return Arrival(literal, loopback=False, interface=interface, main=main)
+    reaches = by_id(route.runtime).reaches_loopback(facts)
+    if reaches:
+        return Arrival(None, loopback=True, interface=None)
+    address = vantage.bridge_gateway(facts, shares_network=vantage.of(facts).shares_network)
+    return Arrival(address, loopback=reaches, interface=bridge if reaches is False else None)

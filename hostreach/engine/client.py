@@ -1,0 +1,78 @@
+"""client: GETs to the engine through the adapter its endpoint needs, chosen here only.
+
+The stdlib's HTTP (:mod:`hostreach.engine.sync`) for unix://, ssh:// and tcp:// without TLS;
+the docker SDK (:mod:`hostreach.engine.sdk`) for TLS and npipe://. Both are given the one
+:class:`~hostreach.engine.endpoint.Endpoint` found by the probe; neither looks for an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from hostreach.checks import check_address
+from hostreach.engine import sync
+from hostreach.engine.address import Address
+from hostreach.engine.endpoint import Endpoint
+from hostreach.errors import EngineError, EngineUnanswered
+
+T = TypeVar("T")
+
+
+def _guarded(found: Endpoint, timeout: float, call: Callable[[], T]) -> T:
+    """Return ``call()``; its socket, HTTP or JSON failure becomes EngineUnanswered."""
+    try:
+        return call()
+    except OSError as exc:
+        detail = sync.describe(exc, found.address, timeout)
+        raise EngineUnanswered(detail, sync.reason(exc)) from exc
+    except EngineUnanswered:
+        raise
+    except (EngineError, ValueError) as exc:
+        raise EngineUnanswered(f"{found.url}: {exc}", "bad-answer") from exc
+
+
+def start(
+    found: Endpoint, paths: tuple[str, ...], *, timeout: float
+) -> tuple[Callable[[], dict[str, Any]], Callable[[], str | None]]:
+    """Send GETs for the paths now (stdlib HTTP where it can); the first returned call reads
+    the answers ``{path: JSON}`` (None for 404), the second then says this machine's address
+    as the engine's machine sees it (tcp:// and ssh:// engines; None for others).
+
+    Both raise EngineUnanswered. The docker SDK cannot split the two: it asks when called.
+    """
+    if sync.supports(found.address, tls=found.tls):
+        exchange = _guarded(
+            found, timeout, lambda: sync.Exchange(found.address, paths, timeout=timeout)
+        )
+        return (lambda: _guarded(found, timeout, exchange.answers)), lambda: exchange.local_address
+
+    def through_sdk() -> dict[str, Any]:
+        from hostreach.engine import sdk  # noqa: PLC0415 - imports docker
+
+        return sdk.fetch(found, paths, timeout=timeout)
+
+    return (lambda: _guarded(found, timeout, through_sdk)), lambda: _source_address(found.address)
+
+
+def get(found: Endpoint, path: str, *, timeout: float) -> Any:
+    """GET one Engine API path; None for 404. Raise EngineError (EngineUnanswered)."""
+    return start(found, (path,), timeout=timeout)[0]().get(path)
+
+
+def _source_address(address: Address) -> str | None:
+    """This machine's address toward a tcp:// engine the docker SDK speaks to (TLS): the source
+    address the kernel picks for it, as `ip route get` says (a UDP connect sends nothing)."""
+    if address.scheme not in ("tcp", "https") or not address.host:
+        return None
+    import socket  # noqa: PLC0415
+
+    try:
+        port = address.port or 2376  # TLS: the docker CLI's port
+        found = socket.getaddrinfo(address.host, port, 0, socket.SOCK_DGRAM)
+        family, _, _, _, target = found[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(target)
+            return check_address(str(probe.getsockname()[0]))
+    except (OSError, UnicodeError, ValueError, IndexError):
+        return None

@@ -1,0 +1,30 @@
+"""entry: the program's entry point, replay-or-run. The only module that imports :mod:`hostreach.cli`.
+
+``python -m hostreach`` and the ``hostreach`` console script both start here: a stored answer
+(:mod:`hostreach.cache`) is printed when one is valid, before anything else of hostreach is
+imported; otherwise the full command line runs. Imports only os and sys until then.
+"""
+
+import sys
+
+from hostreach import cache
+
+TYPE_CHECKING = False  # typing would cost more than a whole warm answer
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def main(argv: "Sequence[str] | None" = None) -> int:
+    """Entry point of ``python -m hostreach`` and the ``hostreach`` script: replay, else run."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cache_key = cache.cli_key(argv)
+    stored = cache.read(cache_key) if cache_key is not None else None
+    if stored is not None:
+        size, _, rest = stored.partition("\n")
+        if size.isdigit() and int(size) <= len(rest):
+            sys.stdout.write(rest[: int(size)])
+            sys.stderr.write(rest[int(size) :])
+            return 0
+    from hostreach.cli import main as full  # noqa: PLC0415 - the full path, only on a miss
+
+    return full(argv)

@@ -1,0 +1,121 @@
+"""operations: what the commands do on the engine beyond reading it, on the endpoint the facts
+name (found once by the probe, never looked up again): GET one path, run a probe container,
+create a network, and list the networks a relay accepts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+from hostreach.checks import check_address
+from hostreach.engine import client, views
+from hostreach.engine.endpoint import Endpoint
+from hostreach.errors import EngineError
+from hostreach.facts import Facts, ProbeResult
+
+DEFAULT_TIMEOUT = 2.0
+
+
+def endpoint_of(facts: Facts) -> Endpoint:
+    """The endpoint these facts were read from, with its TLS material; EngineError if none."""
+    c = facts.client
+    if c.address is None:
+        raise EngineError("the engine's address is unknown: is DOCKER_HOST or the context right?")
+    return Endpoint(
+        c.address, c.context, c.docker_host, tls=c.tls, tls_dir=c.tls_dir, tls_verify=c.tls_verify
+    )
+
+
+def engine_get(facts: Facts, path: str, *, timeout: float = DEFAULT_TIMEOUT) -> Any:
+    """GET one Engine API path at the facts' endpoint; None for 404. Raise EngineError."""
+    return client.get(endpoint_of(facts), path, timeout=timeout)
+
+
+_OUTCOMES = ("connected", "refused", "timed-out", "unresolved", "elsewhere", "failed")
+
+
+def probe_container(
+    facts: Facts,
+    *,
+    run_kwargs: Mapping[str, Any],
+    alias: str,
+    port: int,
+    image: str,
+    timeout: float,
+    prove: bool = True,
+) -> ProbeResult:
+    """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
+
+    ``prove``: first prove that ALIAS leads here (the route's target is this machine): a
+    listener here answers a random token, which the container must read through ALIAS (else
+    the outcome is "elsewhere"). Raises EngineError where no container could be run.
+    """
+    from hostreach.engine import sdk  # noqa: PLC0415 - imports docker
+    from hostreach.probe import _token  # noqa: PLC0415
+
+    found = endpoint_of(facts)
+    with contextlib.ExitStack() as stack:
+        token = stack.enter_context(_token.listener("0.0.0.0")) if prove else None
+        answer = sdk.run_probe(
+            found,
+            image=image,
+            run_kwargs=run_kwargs,
+            alias=alias,
+            port=port,
+            timeout=timeout,
+            token=token,
+        )
+    outcome = answer.get("outcome", "failed")
+    return ProbeResult(
+        alias=alias,
+        port=port,
+        resolved=answer.get("resolved") or None,
+        outcome=outcome if outcome in _OUTCOMES else "failed",  # type: ignore[arg-type]
+        detail=answer.get("detail", ""),
+        proven=answer.get("caller") == "proven",
+    )
+
+
+def relay_networks(facts: Facts, *, timeout: float) -> tuple[str, ...]:
+    """Return the source networks a relay accepts: this machine's own addresses, the subnets
+    of the engine's networks, as the engine reports them now (``GET /networks``), and for a
+    remote engine its machine's addresses (its containers arrive NATed as that machine).
+
+    Interface names are not trusted (anyone may name a veth ``br-x``); the engine's answer is,
+    as far as it parses. An engine that cannot be asked adds nothing.
+    """
+    from hostreach import vantage  # noqa: PLC0415
+    from hostreach.probe import _netifaces  # noqa: PLC0415
+
+    try:
+        subnets = views.network_subnets(engine_get(facts, "/networks", timeout=timeout))
+    except EngineError:
+        subnets = []
+    here = vantage.of(facts)
+    engine_host = here.engine_host if here.remote else None
+    return (*subnets, *_host_addresses(engine_host), *_netifaces.own_addresses())
+
+
+def _host_addresses(host: str | None) -> list[str]:
+    if not host:
+        return []
+    import socket  # noqa: PLC0415
+
+    try:
+        found = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = []
+    for family, _, _, _, sockaddr in found:
+        with contextlib.suppress(ValueError):
+            address = check_address(str(sockaddr[0]))
+            addresses.append(f"{address}/{32 if family == socket.AF_INET else 128}")
+    return addresses
+
+
+def ensure_network(facts: Facts, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
+    """Create a user-defined bridge network unless it exists; return whether it was created."""
+    from hostreach.engine import sdk  # noqa: PLC0415 - imports docker
+
+    return sdk.ensure_network(endpoint_of(facts), name=name, timeout=timeout)

@@ -1,0 +1,125 @@
+"""pump: what the relay and the tunnel share to move bytes: the copy loop, idle deadlines,
+connection limits, the rate-limited log, and the open-files limit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+CHUNK = 64 << 10
+"""The most one read takes off a connection."""
+
+
+class Limits(NamedTuple):
+    """What one relay or tunnel allows itself: open connections, how long one may sit idle, and
+    (the relay) how stale its list of allowed networks may get: a removed network must stop
+    being allowed."""
+
+    connections: int = 128
+    idle_seconds: float = 600.0
+    refresh_seconds: float = 10.0
+
+
+class Activity:
+    """When a connection last carried a byte, in either direction."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last
+
+
+class Idle(Exception):
+    """A connection carried nothing, either way, for its idle limit."""
+
+
+async def pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    activity: Activity,
+    idle_seconds: float,
+) -> None:
+    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
+
+    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; a
+    connection with no byte in either direction for ``idle_seconds`` ends with Idle.
+    """
+    try:
+        while True:
+            try:
+                left = max(idle_seconds - activity.idle_for(), 0.01)
+                chunk = await asyncio.wait_for(reader.read(CHUNK), left)
+            except TimeoutError:
+                if activity.idle_for() >= idle_seconds:
+                    raise Idle from None
+                continue  # the other direction was busy
+            if not chunk:
+                break
+            activity.last = time.monotonic()
+            writer.write(chunk)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        writer.close()
+
+
+async def within(step: Any, activity: Activity, idle: float) -> Any:
+    """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s."""
+    task = asyncio.ensure_future(step)
+    try:
+        while True:
+            left = idle - activity.idle_for()
+            if left <= 0:
+                raise Idle
+            done, _ = await asyncio.wait({task}, timeout=left)
+            if done:
+                return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+class RateLimitedLog:
+    """One line per kind of event at once, then at most one per ``every`` seconds with a count.
+
+    A relay under abuse sees thousands of strangers a second; its log must stay readable.
+    """
+
+    def __init__(self, write: Callable[[str], None], every: float = 10.0) -> None:
+        self.write = write
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def __call__(self, kind: str, line: str) -> None:
+        """Log ``line`` unless a line of this ``kind`` was written within the last period."""
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.every) < self.every:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        self.write(line + (f" (and {held} more like it)" if held else ""))
+
+
+def raise_open_files_limit() -> int:
+    """Raise the soft limit of open files to the hard one where allowed; return the soft limit.
+
+    A relayed connection holds two descriptors; the default soft limit (1024) would cap it
+    near 500 connections and make accept() fail for everyone.
+    """
+    try:
+        import resource  # noqa: PLC0415 - Unix only
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    except (ImportError, ValueError, OSError):
+        return 1024
+    return int(soft)

@@ -1,0 +1,118 @@
+"""sidecar: the tunnel's container on the engine: its scripts, its labels and its spec.
+
+busybox ``nc -ll -p PORT -e HANDLER`` listens inside it for each port; the handler announces
+each connection on the sidecar's stderr (the tunnel's attachment) and joins the client's socket
+to two fifos, one per direction, which the tunnel's ``docker exec`` streams read and write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import urllib.parse
+from typing import Any
+
+LABEL = "hostreach.tunnel"
+"""Every container a tunnel starts carries this label (and ``.owner``, ``.pid``, ``.ports``)."""
+DEFAULT_IMAGE = "docker.io/library/busybox:latest"
+PULL_SECONDS = 120.0
+"""How long an image pull may take (only when the image is not on the engine yet)."""
+
+# The sidecar's handler, one per connection: stdin and stdout are the client's socket (nc -e),
+# stderr the tunnel's control stream. A background job's stdin is /dev/null in sh, so the
+# socket is kept on fd 3 for it.
+# The down fifo is opened before any child runs: a child's exit (SIGCHLD) would interrupt the
+# shell's blocking open (EINTR), which busybox sh does not retry. Fifos a killed handler left
+# (its pid now ours) are removed first. SIGPIPE is ignored: busybox runs cat inside the shell
+# itself, and a client gone mid-reply must not kill the handler before it cleans up.
+_HANDLER = r"""#!/bin/sh
+trap '' PIPE
+exec 3<&0
+d=/hr/c$$
+rm -f "$d.up" "$d.down"
+mkfifo "$d.up" "$d.down" || exit 1
+echo "hostreach-tunnel open $1 $$" >&2
+exec 4<"$d.down"
+cat <&3 >"$d.up" &
+up=$!
+cat <&4
+kill "$up" 2>/dev/null
+rm -f "$d.up" "$d.down"
+"""
+
+# The sidecar itself: check the tools, start one listener per port, say when all listen, then
+# wait for stdin's end (the caller's attachment closing), which ends the container.
+SIDECAR = r"""
+for c in nc mkfifo cat grep sleep mkdir chmod rm; do
+  command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
+done
+mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
+__HANDLER__EOF
+for p in $HR_PORTS; do
+  printf '#!/bin/sh\nexec /hr/h %s\n' "$p" >/hr/p$p && chmod +x /hr/p$p
+  nc -ll -p "$p" -e /hr/p$p &
+done
+for p in $HR_PORTS; do
+  h=$(printf '%04X' "$p"); i=0
+  until grep -q ":$h [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+    i=$((i + 1))
+    [ $i -gt 200 ] && { echo "hostreach-tunnel error nc does not listen on $p (busybox nc with -ll -e is needed)" >&2; exit 4; }
+    sleep 0.05
+  done
+done
+echo "hostreach-tunnel ready" >&2
+cat >/dev/null
+""".replace("__HANDLER__", _HANDLER)
+
+
+def owner() -> str:
+    """Who runs this tunnel: this machine and user, as the labels of its containers say it."""
+    import hashlib  # noqa: PLC0415
+
+    machine = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        with contextlib.suppress(OSError, UnicodeDecodeError), open(path, encoding="ascii") as f:
+            machine = f.read(64).strip()
+            break
+    import socket  # noqa: PLC0415 - its host name (os.uname does not exist on Windows)
+
+    digest = hashlib.sha256(f"{machine}/{socket.gethostname()}".encode()).hexdigest()[:16]
+    return f"{digest}-{os.getuid() if hasattr(os, 'getuid') else 0}"
+
+
+def json_query(value: object) -> str:
+    """A value as an Engine API query parameter takes it (``filters=``)."""
+    return urllib.parse.quote(json.dumps(value, separators=(",", ":")))
+
+
+def container_spec(
+    *, image: str, ports: tuple[int, ...], network: str, owner: str
+) -> dict[str, Any]:
+    """The body of ``POST /containers/create`` for the sidecar carrying ``ports``."""
+    return {
+        "Image": image,
+        "Entrypoint": ["sh", "-c", SIDECAR],
+        "Cmd": [],
+        "Env": [f"HR_PORTS={' '.join(map(str, ports))}"],
+        "Labels": {
+            LABEL: "1",
+            f"{LABEL}.owner": owner,
+            f"{LABEL}.pid": str(os.getpid()),
+            f"{LABEL}.ports": ",".join(map(str, ports)),
+        },
+        "OpenStdin": True,
+        "StdinOnce": True,
+        "AttachStdin": True,
+        "AttachStdout": True,
+        "AttachStderr": True,
+        "Tty": False,
+        # busybox nc -ll listens with a backlog of 2: a burst of connections overflows it,
+        # and a SYN cookie that then expires resets the client (measured: ListenOverflows,
+        # SyncookiesFailed). Without cookies the kernel drops the SYN and the client retries.
+        "HostConfig": {
+            "AutoRemove": True,
+            "NetworkMode": network,
+            "Sysctls": {"net.ipv4.tcp_syncookies": "0"},
+        },
+    }
