@@ -39,7 +39,9 @@ def arrival(facts: Facts, route: Route) -> Arrival:
             "lan-ip": "lo" if route.rootless else bridge,
             "gateway-ip": bridge,
             # a remote engine's containers, arriving from its machine at the caller's address
-            "caller-ip": next((i for i, a in facts.network.interfaces.items() if literal in a), None),
+            "caller-ip": next(
+                (i for i, a in facts.network.interfaces.items() if literal in a), None
+            ),
         }.get(route.strategy)
         main = route.strategy in ("lan-ip", "caller-ip")
         return Arrival(literal, loopback=False, interface=interface, main=main)

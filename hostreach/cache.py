@@ -23,6 +23,7 @@ unreadable, damaged or foreign entry) means "not cached", and the full path runs
 import os
 import sys
 
+from hostreach import owned
 from hostreach.version import __version__
 
 TYPE_CHECKING = False  # typing would cost more than a whole warm answer (so in __init__ too)
@@ -63,11 +64,6 @@ def file_identity(path: str) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
 
 
-def uid() -> int:
-    """Return this process's user id (0 where there is none: Windows has no getuid)."""
-    return os.getuid() if hasattr(os, "getuid") else 0
-
-
 def code_identity() -> int:
     """The newest modification time of hostreach's own modules: an upgrade, a reinstall or an
     edit of any of them (a checkout, an editable install) makes every stored answer stale."""
@@ -103,7 +99,7 @@ def key(
     selection = [f"{name}={environ.get(name, '')}" for name in ENGINE_ENV]
     config = file_identity(os.path.join(docker_config_dir(environ, os.fspath(home)), "config.json"))
     tunnels = file_identity(tunnels_dir())
-    return repr((__version__, code_identity(), uid(), *selection, config, tunnels, *parts))
+    return repr((__version__, code_identity(), owned.uid(), *selection, config, tunnels, *parts))
 
 
 def _file_name(cache_key: str) -> str:
@@ -111,7 +107,7 @@ def _file_name(cache_key: str) -> str:
     value = 0xCBF29CE484222325
     for byte in cache_key.encode("utf-8", "surrogateescape"):
         value = ((value ^ byte) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return os.path.join(cache_dir(), f"{value:016x}")
+    return f"{value:016x}"
 
 
 def socket_dependency(path: str | None) -> str | None:
@@ -203,29 +199,32 @@ def write(cache_key: str, dependencies: "list[str]", payload: str) -> None:
     """
     if not dependencies or any("\n" in d for d in dependencies):
         return
-    path = _file_name(cache_key)
     text = "\n".join(
         [_MAGIC, cache_key.replace("\n", "\\n"), str(len(dependencies)), *dependencies]
     )
-    try:
-        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(f"{text}\n{payload}")
-        os.replace(tmp, path)
-    except OSError:
-        return
+    store = owned.folder(cache_dir(), create=True)  # None: not this user's own (said once)
+    if store is not None:
+        with store:
+            store.write(
+                _file_name(cache_key), f"{text}\n{payload}".encode("utf-8", "surrogateescape")
+            )
 
 
 def read(cache_key: str) -> str | None:
     """Return the payload stored under the key while its dependencies hold, else None."""
+    store = owned.folder(cache_dir(), create=False)
+    if store is None:
+        return None
+    with store:
+        data = store.read(_file_name(cache_key), _MAX_ENTRY)
+    if data is None:
+        return None
+    text = data.decode("utf-8", "surrogateescape")
     try:
-        with open(_file_name(cache_key), encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read(_MAX_ENTRY + 1)
         magic, stored_key, count, rest = text.split("\n", 3)
         n = int(count)
         *dependencies, payload = rest.split("\n", n)
-    except (OSError, ValueError):
+    except ValueError:
         return None
     if magic != _MAGIC or stored_key != cache_key.replace("\n", "\\n") or len(text) > _MAX_ENTRY:
         return None

@@ -6,11 +6,13 @@ Exit codes: 0 answered, 1 no usable route or a failure, 2 bad usage or bad input
 from __future__ import annotations
 
 import argparse
+import io
 import ipaddress
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO, TypeAlias
+from typing import TextIO, TypeAlias, cast
 
+from hostreach.checks import check_image, one_line, port_number
 from hostreach.commands import PROG
 from hostreach.errors import HostreachError
 from hostreach.render import RENDERERS
@@ -39,8 +41,6 @@ def _timeout(text: str) -> float:
 
 def _port(text: str) -> int:
     # checks.port_number's rule: ASCII digits only (int() takes "٥٤٣٢", "8_0" and " +80 ").
-    from hostreach.checks import port_number  # noqa: PLC0415
-
     try:
         return port_number(text)
     except ValueError:
@@ -50,14 +50,11 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {shown!r}") from None
 
 
-_IMAGE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@")
-
-
 def _image(text: str) -> str:
-    # An image reference (docker/distribution's grammar, loosely): no spaces, no options.
-    if not (0 < len(text) <= 255 and text[0].isalnum() and _IMAGE_CHARS.issuperset(text)):
-        raise argparse.ArgumentTypeError(f"not an image name: {text[:60]!r}")
-    return text
+    try:
+        return check_image(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _backend(text: str) -> tuple[str, int]:
@@ -517,6 +514,23 @@ def split_run(argv: Sequence[str]) -> tuple[list[str], list[str]]:
     return own, list(argv[i:])
 
 
+class _Lines(io.TextIOBase):
+    """The handlers' stderr: each line written reaches the terminal printable (one_line), so
+    outside text in a note (a compose value, an engine's message) writes no escape sequence."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text``, each of its lines shown printable."""
+        self.stream.write("\n".join(map(one_line, text.split("\n"))))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream beneath."""
+        self.stream.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -532,11 +546,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     handler: Handler = args.handler
     try:
-        return handler(args, sys.stdout, sys.stderr)
+        return handler(args, sys.stdout, cast(TextIO, _Lines(sys.stderr)))
     except HostreachError as exc:
         if args.debug:
             raise
-        sys.stderr.write(f"{PROG}: error: {exc}\n")
+        sys.stderr.write(f"{PROG}: error: {one_line(str(exc))}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write(f"{PROG}: interrupted\n")

@@ -21,10 +21,19 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     stored = cache.read(cache_key) if cache_key is not None else None
     if stored is not None:
         size, _, rest = stored.partition("\n")
-        if size.isdigit() and int(size) <= len(rest):
+        if size.isdigit() and int(size) <= len(rest) and _replayable(rest[: int(size)]):
             sys.stdout.write(rest[: int(size)])
             sys.stderr.write(rest[int(size) :])
             return 0
     from hostreach.cli import main as full  # noqa: PLC0415 - the full path, only on a miss
 
     return full(argv)
+
+
+def _replayable(answer: str) -> bool:
+    """Whether a stored answer is flags hostreach itself prints, one per line, each of them
+    checked as a fresh one is (a damaged or foreign entry is no answer: issue 22)."""
+    from hostreach.checks import emitted_flag  # noqa: PLC0415
+
+    lines = answer.split("\n")
+    return lines[-1] == "" and all(map(emitted_flag, lines[:-1]))

@@ -12,7 +12,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from hostreach.checks import check_address, check_interface, check_name, check_network
+from hostreach.checks import (
+    check_address,
+    check_host_address,
+    check_interface,
+    check_name,
+    check_network,
+)
 from hostreach.engine.address import Address, parse_or_none
 from hostreach.errors import FactsError, InputError, UsageError
 from hostreach.files import MIB, read_text
@@ -512,7 +518,7 @@ def _client(r: _Reader | None) -> Client:
         networks=_networks(r.child("networks")),
         wsl_networking=r.text("wsl_networking"),
         wslconfig=r.text("wslconfig"),
-        host_override=r.parsed("host_override", check_address, "an IP address"),
+        host_override=r.parsed("host_override", check_host_address, "an address of the host"),
         tls=r.flag("tls"),
         tls_dir=r.parsed("tls_dir", socket_path, "a folder's path"),
         tls_verify=r.flag("tls_verify"),

@@ -5,17 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hostreach.checks import INERT
 from hostreach.errors import HostreachError
 from hostreach.routes import Route
-
-# What a flag may hold: the words resolve writes (letters, digits, '-', '.', '=', ':'). Anything
-# else would be a second shell word, a glob or a substitution in `docker run $(...)`.
-_INERT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-.=:_")
 
 
 def _inert(flag: str) -> str:
     """Return the flag if it is one inert shell word; refuse it otherwise (a last defence)."""
-    if not flag.startswith("--") or not _INERT.issuperset(flag):
+    if not flag.startswith("--") or not INERT.issuperset(flag):
         raise HostreachError(f"refusing to print a flag that is not one plain word: {flag[:80]!r}")
     return flag
 

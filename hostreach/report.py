@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
+from hostreach.checks import one_line
 from hostreach.diagnose import Report, severity_order
 from hostreach.facts import Listener
 
@@ -39,7 +40,7 @@ def text(report: Report, ports: tuple[int, ...] = ()) -> str:
         lines.extend(f"    {line}" for line in textwrap.wrap(finding.message, 88))
         if finding.fix:  # not wrapped: a command must stay copyable
             lines.append(f"    fix: {finding.fix}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(one_line, lines)) + "\n"
 
 
 def as_json(report: Report) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from hostreach.checks import one_line
 from hostreach.facts import Facts
 from hostreach.routes import DEFAULT_ALIAS, Request, Route
 
@@ -41,4 +42,4 @@ def request_from(args: argparse.Namespace) -> Request:
 
 def warnings_text(route: Route) -> str:
     """The route's warnings as stderr lines (empty when there are none)."""
-    return "".join(f"{PROG}: warning: {warning}\n" for warning in route.warnings)
+    return "".join(f"{PROG}: warning: {one_line(warning)}\n" for warning in route.warnings)

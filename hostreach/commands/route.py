@@ -7,7 +7,7 @@ from typing import TextIO
 
 from hostreach import cache
 from hostreach.answers import remember
-from hostreach.checks import check_name
+from hostreach.checks import check_name, one_line
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
@@ -32,7 +32,9 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
         text = render(route, args.format)
     err.write(warnings)
     out.write(text)
-    if args.facts is None and args.cache and not args.debug:
+    # Kept for the warm path: the flags `docker run $(...)` executes, which it can check again
+    # on replay (entry._replayable); the other formats are made afresh each time.
+    if args.facts is None and args.cache and not args.debug and args.format in ("shell", "args"):
         cache_key = cache.cli_key(args.argv)
         if cache_key is not None:
             remember(cache_key, facts, route, f"{len(text)}\n{text}{warnings}")
@@ -81,7 +83,7 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     for name, mode in services.items():
         if mode is not None and mode.startswith(("service:", "container:")):
             err.write(
-                f"{PROG}: note: {name} uses network_mode {mode}: it takes the route of"
+                f"{PROG}: note: {name} uses network_mode {one_line(mode)}: it takes the route of"
                 " the one whose network it shares\n"
             )
             continue

@@ -102,8 +102,7 @@ class EngineStreams:
         """Open ssh's master connection and its forward (ssh:// only), within the timeout."""
         if self.address.scheme != "ssh":
             return
-        _remove_orphans()
-        self._control_dir = tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-")
+        self._control_dir = tempfile.mkdtemp(prefix=f"{CONTROL_PREFIX}{os.getpid()}-")
         control = os.path.join(self._control_dir, "master")
         argv = [*_ssh.argv(self.address, self.timeout, ("-M", "-S", control)), _MASTER_COMMAND]
         # stdin stays open: when this process ends, however it ends, the master's session ends,
@@ -328,19 +327,9 @@ class EngineStreams:
             )
 
 
-_PREFIX = "hostreach-ssh-"
-
-
-def _remove_orphans() -> None:
-    """Remove the control folders of tunnels that were killed (``kill -9`` skips close())."""
-    from hostreach.tunnels.state import alive  # noqa: PLC0415
-
-    base = tempfile.gettempdir()
-    with contextlib.suppress(OSError):
-        for name in os.listdir(base):
-            pid = name.removeprefix(_PREFIX).partition("-")[0]
-            if name.startswith(_PREFIX) and pid.isdecimal() and not alive(int(pid)):
-                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+CONTROL_PREFIX = "hostreach-ssh-"
+"""The name of each ssh master's control folder starts so, then its process id and ``-``: a
+tunnel removes those of killed ones (:func:`hostreach.tunnels.state.remove_control_leftovers`)."""
 
 
 def _what(method: str, path: str) -> str:

@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from hostreach.checks import check_address
+from hostreach.checks import check_address, check_host_address
 from hostreach.engine.endpoint import StrPath
 
 _OS = {"linux": "linux", "darwin": "darwin", "win32": "windows", "cygwin": "windows"}
@@ -84,9 +84,13 @@ def host_override(environ: Mapping[str, str]) -> tuple[str | None, str]:
     if not value:
         return None, ""
     try:
-        return check_address(value), ""
+        check_address(value)
     except ValueError:
         return None, f"HOSTREACH_HOST_ADDRESS={value[:60]!r} is not an IP address"
+    try:
+        return check_host_address(value), ""
+    except ValueError as exc:
+        return None, f"HOSTREACH_HOST_ADDRESS={value[:60]!r} is refused: {exc}"
 
 
 def resolve_names(names: tuple[str, ...]) -> dict[str, str]:
@@ -134,16 +138,34 @@ def wsl_networking(timeout: float = 2.0) -> str | None:
     return answer if done.returncode == 0 and answer in ("nat", "mirrored") else None
 
 
-def wslconfig(root: StrPath) -> str | None:
-    """The Windows user's .wslconfig (C:\\Users\\NAME\\.wslconfig), where exactly one is found."""
+# Folders under C:\\Users that are no user's profile: a .wslconfig there is not the user's (WSL
+# reads %USERPROFILE%\\.wslconfig only), and C:\\Users\\Public is writable by every local user.
+_NOT_PROFILES = frozenset({"public", "default", "default user", "all users", "defaultapppool"})
+
+
+def wslconfig(root: StrPath, environ: Mapping[str, str] | None = None) -> str | None:
+    """The Windows user's .wslconfig, as WSL reads it: %USERPROFILE%\\.wslconfig, where WSLENV
+    passes USERPROFILE in (``USERPROFILE/p``); else the one user profile under C:\\Users that
+    has one (none, or several users': not guessed)."""
     import glob  # noqa: PLC0415 - WSL only
 
     from hostreach.errors import InputError  # noqa: PLC0415
     from hostreach.files import read_text  # noqa: PLC0415
 
-    found = glob.glob(os.path.join(os.fspath(root), "mnt", "c", "Users", "*", ".wslconfig"))
+    profile = (environ or {}).get("USERPROFILE", "")
+    if profile.startswith("/mnt/"):
+        found = [os.path.join(os.fspath(root), profile.lstrip("/"), ".wslconfig")]
+        found = [f for f in found if os.path.isfile(f)]
+    else:
+        found = [
+            f
+            for f in glob.glob(
+                os.path.join(os.fspath(root), "mnt", "c", "Users", "*", ".wslconfig")
+            )
+            if os.path.basename(os.path.dirname(f)).lower() not in _NOT_PROFILES
+        ]
     if len(found) != 1:
-        return None  # none, or several users': not guessed
+        return None
     try:
         return read_text(found[0], what=".wslconfig", limit=64 * 1024)
     except (OSError, InputError):
@@ -166,7 +188,7 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
         "release": release,
         "wsl": wsl,
         "wsl_networking": wsl_networking() if wsl and not markers else None,
-        "wslconfig": wslconfig(root) if wsl and not markers else None,
+        "wslconfig": wslconfig(root, environ) if wsl and not markers else None,
         "in_container": bool(markers),
         "container_markers": list(markers),
         "hostname": node,

@@ -9,10 +9,12 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 
 from hostreach import answers
+from hostreach.engine.aio import CONTROL_PREFIX
 from hostreach.errors import HostreachError, TunnelError, UsageError
 from hostreach.facts import Tunnel
 from hostreach.pump import raise_open_files_limit
 from hostreach.routes import Route
+from hostreach.tunnels import state as states
 from hostreach.tunnels.plan import Plan, plan_for
 from hostreach.tunnels.session import TunnelSession
 from hostreach.tunnels.sidecar import DEFAULT_IMAGE
@@ -24,6 +26,7 @@ def cleanup(plan: Plan, *, log: Callable[[str], None]) -> list[str]:
     async def main() -> list[str]:
         session = TunnelSession(plan, log)
         try:
+            states.remove_control_leftovers(CONTROL_PREFIX)
             await session.engine.start()
             return await session.remove_leftovers()
         finally:

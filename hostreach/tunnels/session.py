@@ -31,7 +31,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hostreach.checks import check_address, host_port
-from hostreach.engine.aio import STDOUT, EngineStreams, Stream, check_id
+from hostreach.engine.aio import CONTROL_PREFIX, STDOUT, EngineStreams, Stream, check_id
+from hostreach.engine.http import NotFound
 from hostreach.errors import EngineError, TunnelError
 from hostreach.facts import Tunnel
 from hostreach.pump import CHUNK, Activity, Idle, RateLimitedLog, within
@@ -64,6 +65,7 @@ class TunnelSession:
         """Start the sidecar and return the tunnel's record once its ports listen."""
         plan = self.plan
         self._refuse_duplicate()
+        states.remove_control_leftovers(CONTROL_PREFIX)
         await self.engine.start()
         await self.remove_leftovers()
         self.container = await self._create()
@@ -399,6 +401,23 @@ class TunnelSession:
         if self.control is not None:
             self.control.close()
         if self.container is not None:
-            with contextlib.suppress(EngineError):
-                await self.engine.call("DELETE", f"/containers/{self.container}?force=1")
+            await self._remove(self.container)
         await self.engine.close()
+
+    async def _remove(self, container: str) -> None:
+        """Remove the sidecar, and wait (within the timeout) until the engine no longer has it:
+        its own AutoRemove may be under way, which a DELETE then only races (Podman: 'removal
+        in progress'), and a tunnel that has ended must have left nothing."""
+        with contextlib.suppress(EngineError):
+            await self.engine.call("DELETE", f"/containers/{container}?force=1")
+        deadline = time.monotonic() + self.plan.timeout
+        while time.monotonic() < deadline:
+            try:
+                await self.engine.call("GET", f"/containers/{container}/json")
+            except NotFound:
+                return
+            except EngineError:
+                break  # the engine is gone: nothing to wait for
+            await asyncio.sleep(0.05)
+        with contextlib.suppress(EngineError):  # still there: once more, now that it stopped
+            await self.engine.call("DELETE", f"/containers/{container}?force=1")
