@@ -54,9 +54,14 @@ def route(
     where nothing works.
     """
     from hostreach import answers  # noqa: PLC0415
+
+    asked = (aliases, strategy, runtime, target, purpose)
+    kept = answers.kept_route(asked) if facts is None else None
+    if kept is not None:  # only a checked request's answer is kept under its words
+        return kept
     from hostreach.routes import DEFAULT_ALIAS, Request  # noqa: PLC0415
 
-    # Validated before anything is looked up: a key is made of checked values only.
+    # Checked before anything is looked up: a stored answer's key is made of checked values.
     request = Request(
         aliases=aliases or (DEFAULT_ALIAS,),
         strategy=strategy,
@@ -65,21 +70,18 @@ def route(
         purpose=purpose,
     ).check()
     key = (request.aliases, strategy, runtime, target, purpose)
-    kept = answers.kept_route(key) if facts is None else None
-    if kept is not None:
-        return kept
     cache_key = answers.route_key(*key)
     if facts is None:
         stored = answers.replay_route(cache_key)
         if stored is not None:
-            answers.keep_route(key, stored)
+            answers.keep_route(asked, stored)
             return stored
         facts = collect(timeout=timeout)
     from hostreach.resolve import resolve  # noqa: PLC0415
 
     answer = resolve(facts, request)
     if facts is answers.kept_facts():
-        answers.keep_route(key, answer)
+        answers.keep_route(asked, answer)
         answers.remember_route(cache_key, facts, answer)
     return answer
 

@@ -141,6 +141,13 @@ def check_image(text: str) -> str:
     return text
 
 
+def socket_path(text: str) -> str:
+    """A socket's path as shown in a note: printable and at most 4096 characters (PATH_MAX)."""
+    if not 0 < len(text) <= 4096 or not text.isprintable():
+        raise ValueError(text)
+    return text
+
+
 def check_address(value: object) -> str:
     """Return the canonical text of an IP address; ValueError for anything else.
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import io
 import ipaddress
+import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO, TypeAlias, cast
+from typing import Any, TextIO, TypeAlias, cast
 
 from hostreach.checks import check_image, one_line, port_number
 from hostreach.commands import PROG
@@ -22,6 +23,29 @@ from hostreach.version import __version__
 
 Handler = Callable[[argparse.Namespace, TextIO, TextIO], int]
 Parser = argparse.ArgumentParser
+
+
+class _Help(argparse.HelpFormatter):
+    """argparse's own formatter, given the terminal's width: unasked, argparse finds it with
+    shutil, whose import (bz2, lzma) is 2.5 ms of every cold answer (argparse makes a formatter
+    for each option it adds, help or not)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
+        try:
+            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+        except (ValueError, OSError):
+            columns = 80  # shutil.get_terminal_size's fallback
+        super().__init__(prog, indent_increment, max_help_position, max(columns - 2, 11))
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help fits the terminal (see :class:`_Help`); subcommands too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
@@ -474,7 +498,7 @@ def build_parser(only: str | None = None) -> Parser:
     ``only``: add just that command, as parsing one command needs: each command's module (and
     what it imports) loads with its parser, so ``flags`` does not pay for the doctor's.
     """
-    parser = Parser(
+    parser: Parser = _Parser(
         prog=PROG,
         description="Find how a process inside a container reaches a service on the host.",
     )
@@ -489,7 +513,7 @@ def build_parser(only: str | None = None) -> Parser:
 def _run_options() -> dict[str, bool]:
     """hostreach's own options for ``run`` (True: takes a value), read from the same builders
     that give ``run`` its options, so the split cannot drift from the parser."""
-    parser = Parser(add_help=False)
+    parser = _Parser(add_help=False)
     _route_options(parser)
     _replay(parser)
     _common(parser)

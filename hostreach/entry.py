@@ -25,7 +25,10 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             sys.stdout.write(rest[: int(size)])
             sys.stderr.write(rest[int(size) :])
             return 0
-    from hostreach.cli import main as full  # noqa: PLC0415 - the full path, only on a miss
+    from hostreach import prefetch  # noqa: PLC0415 - the full path, only on a miss
+
+    prefetch.start(argv)  # the engine answers while the command line loads
+    from hostreach.cli import main as full  # noqa: PLC0415
 
     return full(argv)
 

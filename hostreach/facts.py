@@ -18,6 +18,7 @@ from hostreach.checks import (
     check_interface,
     check_name,
     check_network,
+    socket_path,
 )
 from hostreach.engine.address import Address, parse_or_none
 from hostreach.errors import FactsError, InputError, UsageError
@@ -523,13 +524,6 @@ def _client(r: _Reader | None) -> Client:
         tls_dir=r.parsed("tls_dir", socket_path, "a folder's path"),
         tls_verify=r.flag("tls_verify"),
     )
-
-
-def socket_path(text: str) -> str:
-    """A socket's path as shown in a note: printable and at most 4096 characters (PATH_MAX)."""
-    if not 0 < len(text) <= 4096 or not text.isprintable():
-        raise ValueError(text)
-    return text
 
 
 def _container_id(text: str) -> str:

@@ -10,11 +10,10 @@ from typing import Any
 
 from hostreach.checks import check_address
 from hostreach.engine import client, views
+from hostreach.engine.client import DEFAULT_TIMEOUT
 from hostreach.engine.endpoint import Endpoint
 from hostreach.errors import EngineError
 from hostreach.facts import Facts, ProbeResult
-
-DEFAULT_TIMEOUT = 2.0
 
 
 def endpoint_of(facts: Facts) -> Endpoint:

@@ -186,3 +186,23 @@ def test_a_changed_module_makes_every_stored_answer_stale() -> None:
     finally:
         os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert cache.cli_key(["flags"]) == before
+
+
+def test_the_engine_is_asked_once_whoever_sends_the_request(
+    fake_engine: FakeEngine, cache_home: Path, tmp_path: Path
+) -> None:
+    # A cold `flags` sends the engine's GETs before its command line loads (prefetch); the
+    # probe takes them: three requests, not six. With --timeout (another deadline), --facts
+    # (no engine at all) or a stored engine answer, nothing is sent ahead.
+    env = env_for(fake_engine, cache_home)
+    cli("flags", "--alias", "a", env=env, check=True)
+    assert sorted(fake_engine.requests) == ["/info", "/networks/bridge", "/version"]
+    cli("flags", "--alias", "b", env=env, check=True)  # the engine's answers are stored
+    assert len(fake_engine.requests) == 3
+    cli("flags", "--alias", "c", "--timeout", "3", "--no-cache", env=env, check=True)
+    assert len(fake_engine.requests) == 6
+    cli("flags", "--alias", "d", "--facts", str(ROOTLESS), env=env, check=True)
+    assert len(fake_engine.requests) == 6
+    elsewhere = {**env, "XDG_CACHE_HOME": str(tmp_path / "other-cache")}
+    cli("flags", "--alias", "e", "--no-cache", env=elsewhere, check=True)
+    assert len(fake_engine.requests) == 9  # sent ahead, and taken: three

@@ -16,9 +16,10 @@ from conftest import Engine, FakeEngine
 from hostreach.engine import sdk as _docker
 from hostreach.engine import sync as _enginehttp
 from hostreach.engine.address import parse as split_address
+from hostreach.engine.client import ENGINE_PATHS
 from hostreach.engine.endpoint import find_endpoint
 from hostreach.facts import Facts
-from hostreach.probe import ENGINE_PATHS, collect
+from hostreach.probe import collect
 from hostreach.probe.client import container_markers
 
 

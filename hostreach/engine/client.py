@@ -18,6 +18,11 @@ from hostreach.errors import EngineError, EngineUnanswered
 
 T = TypeVar("T")
 
+ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
+"""What the probe asks every engine."""
+DEFAULT_TIMEOUT = 2.0
+"""Seconds an engine call may take unless ``--timeout`` says otherwise."""
+
 
 def _guarded(found: Endpoint, timeout: float, call: Callable[[], T]) -> T:
     """Return ``call()``; its socket, HTTP or JSON failure becomes EngineUnanswered."""

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from hostreach.cache import docker_config_dir
+from hostreach.checks import socket_path
 from hostreach.engine.address import Address, parse
 from hostreach.errors import EndpointError, InputError
-from hostreach.facts import socket_path
 from hostreach.files import MIB, read_text
 
 DEFAULT_UNIX = "unix:///var/run/docker.sock"

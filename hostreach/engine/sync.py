@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
-import subprocess
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hostreach.checks import check_address
 from hostreach.engine import http
-from hostreach.engine import ssh as _ssh
 from hostreach.engine.address import Address
 from hostreach.errors import EngineError
+
+if TYPE_CHECKING:
+    import subprocess
 
 _BATCH = "*"  # the key of an ssh session's one stream, carrying every path's answer
 
@@ -131,7 +132,9 @@ class Exchange:
             if address.scheme == "ssh":
                 # One ssh session for every path (a handshake costs more than the answers):
                 # HTTP/1.1 kept alive, then the last one as HTTP/1.0, which the engine closes.
-                sock, self.sessions[_BATCH] = _ssh.connect(address, timeout, announce=True)
+                from hostreach.engine import ssh  # noqa: PLC0415 - subprocess: ssh:// only
+
+                sock, self.sessions[_BATCH] = ssh.connect(address, timeout, announce=True)
                 self.announced = _BATCH
                 self.batch = paths
                 kept = [http.request("GET", p) for p in paths[:-1]]
@@ -170,9 +173,11 @@ class Exchange:
         if path != self.announced:
             return raw
         line, _, rest = raw.partition(b"\n")
-        if line.startswith(_ssh.ANNOUNCE):
+        from hostreach.engine.ssh import ANNOUNCE  # noqa: PLC0415 - an ssh session said it
+
+        if line.startswith(ANNOUNCE):
             with contextlib.suppress(ValueError, UnicodeDecodeError):
-                self.local_address = check_address(line[len(_ssh.ANNOUNCE) :].decode().strip())
+                self.local_address = check_address(line[len(ANNOUNCE) :].decode().strip())
             return rest
         return raw
 
@@ -198,7 +203,7 @@ class Exchange:
                         chunk = sock.recv(65536)
                     except OSError as exc:
                         if path in self.sessions:  # ssh ended: say what it said, not "reset"
-                            raise EngineError(f"ssh: {_ssh.why(self.sessions[path])}") from exc
+                            raise EngineError(f"ssh: {_why(self.sessions[path])}") from exc
                         raise
                     if chunk:
                         self.replies[path].append(chunk)
@@ -212,7 +217,7 @@ class Exchange:
         for key, chunks in self.replies.items():
             raw = self._caller_line(key, b"".join(chunks))
             if not raw and key in self.sessions:  # ssh ended without a word from the engine
-                raise EngineError(f"ssh: {_ssh.why(self.sessions[key])}")
+                raise EngineError(f"ssh: {_why(self.sessions[key])}")
             for path in self.batch if key == _BATCH else (key,):
                 status, body, raw = _parse(path, raw)
                 found[path] = (status, body)
@@ -230,6 +235,12 @@ class Exchange:
             except http.NotFound:
                 found[path] = None
         return found
+
+
+def _why(session: subprocess.Popen[bytes]) -> str:
+    from hostreach.engine.ssh import why  # noqa: PLC0415
+
+    return why(session)
 
 
 def fetch(address: Address, paths: tuple[str, ...], *, timeout: float) -> dict[str, Any]:

@@ -15,10 +15,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hostreach import cache as store
-from hostreach import vantage
+from hostreach import prefetch, vantage
 from hostreach.checks import check_name
 from hostreach.engine import client as engine_client
 from hostreach.engine import endpoint, views
+from hostreach.engine.client import DEFAULT_TIMEOUT, ENGINE_PATHS
 from hostreach.engine.endpoint import Endpoint, StrPath
 from hostreach.engine.views import rootless
 from hostreach.errors import EndpointError, EngineError, EngineUnanswered, FactsError, UsageError
@@ -26,9 +27,6 @@ from hostreach.facts import Facts, Issue, from_json
 from hostreach.probe import client
 
 EngineFields = tuple[dict[str, Any], dict[str, Any] | None, list[Issue]]
-
-ENGINE_PATHS = ("/version", "/info", "/networks/bridge")
-DEFAULT_TIMEOUT = 2.0
 
 
 def _invalid_daemon(daemon: Mapping[str, Any]) -> str | None:
@@ -71,8 +69,9 @@ def start_engine(
     cached = _cached_daemon(cache_key)
     if cached is not None:
         return lambda: (where, cached, [])
+    sent = prefetch.take(found.url) if timeout == DEFAULT_TIMEOUT else None
     try:
-        answers, caller_address = engine_client.start(found, ENGINE_PATHS, timeout=timeout)
+        answers, caller_address = sent or engine_client.start(found, ENGINE_PATHS, timeout=timeout)
     except EngineUnanswered as exc:
         issue = Issue("engine", str(exc), exc.reason)
         return lambda: (where, None, [issue])
