@@ -189,6 +189,10 @@ class Route(NamedTuple):
                 raise ValueError(str(exc)) from exc
         if data["strategy"] not in get_args(Strategy):
             raise ValueError("not a stored route")
+        if mode in ("host", "none") and data["strategy"] != "host-network":
+            # resolve gives --network=host only when it is asked for (a planted answer would
+            # take the container's isolation away: issue 22)
+            raise ValueError("not a stored route: a network mode its strategy never gives")
         # A stored answer whose target or topology this version does not know is not replayed
         # (it used to come back as "caller": issue 21).
         if data.get("target") not in TARGETS or data.get("topology") not in TOPOLOGIES:

@@ -167,6 +167,8 @@ def test_a_stored_route_that_is_not_one_is_not_replayed() -> None:
     for key, value in (("target", "elsewhere"), ("target", None), ("topology", "cluster")):
         with pytest.raises(ValueError, match="not a stored route"):
             Route.from_json({**good.to_json(), key: value})
+    with pytest.raises(ValueError, match="network mode"):
+        Route.from_json({**good.to_json(), "network_mode": "host"})  # not asked for: planted
     stored = {k: v for k, v in good.to_json().items() if k != "target"}
     with pytest.raises(ValueError, match="not a stored route"):
         Route.from_json(stored)

@@ -7,6 +7,7 @@ warning line, the right flags, no file outside hostreach's own touched).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pwd
@@ -30,6 +31,16 @@ from hostreach.tunnels.sidecar import LABEL, owner
 
 PLANTER = os.environ.get("HOSTREACH_ROOTLESS_USER", "hostreach-ci")
 HOSTILE = "--add-host=host.docker.internal:host-gateway\n-v=/:/host\n--pid=host\n"
+PLANTED = "--add-host=host.docker.internal:203.0.113.66\n"
+"""A flag hostreach could print, so that only the owner check stops it (the replay check would
+stop HOSTILE anyway): an address of the planter's choosing."""
+
+
+def _hand_to_root(folder: Path) -> None:
+    """Make a planted folder and its entries root's own, as hostreach would have written them."""
+    for path in (folder, *folder.iterdir()):
+        os.chown(path, 0, 0)
+        path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 @pytest.fixture
@@ -69,6 +80,22 @@ def env_for(engine: FakeEngine, base: Path) -> dict[str, str]:
     return {**os.environ, "DOCKER_HOST": engine.docker_host, "XDG_CACHE_HOME": str(base)}
 
 
+def key_in_a_child(env: dict[str, str], expression: str) -> tuple[str, str]:
+    """The cache key (and its file name) that ``expression`` gives in a child like the ones
+    `cli` starts: the same hostreach, the same working directory (a key holds the identity of
+    hostreach's own files, so the test's own import, installed elsewhere, may differ)."""
+    code = (
+        "from hostreach import answers, cache\n"
+        f"key = {expression}\n"
+        "print(cache._file_name(key)); print(repr(key))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    name, key = done.stdout.splitlines()
+    return ast.literal_eval(key), name
+
+
 def _entry_text(cache_key: str, engine: FakeEngine, payload: str) -> str:
     """A whole, well-formed entry, as hostreach writes one, holding ``payload``."""
     dependency = cache.socket_dependency(str(engine.path))
@@ -77,16 +104,11 @@ def _entry_text(cache_key: str, engine: FakeEngine, payload: str) -> str:
 
 
 def test_another_users_cache_folder_is_not_used(
-    planter: pwd.struct_passwd,
-    shared: Path,
-    fake_engine: FakeEngine,
-    monkeypatch: pytest.MonkeyPatch,
+    planter: pwd.struct_passwd, shared: Path, fake_engine: FakeEngine
 ) -> None:
-    monkeypatch.setenv("DOCKER_HOST", fake_engine.docker_host)
-    key = cache.cli_key(["flags"])
-    assert key is not None
-    text = _entry_text(key, fake_engine, HOSTILE)
-    name = cache._file_name(key)
+    env = env_for(fake_engine, shared)
+    key, name = key_in_a_child(env, "cache.cli_key(['flags'])")
+    text = _entry_text(key, fake_engine, PLANTED)
     as_planter(
         planter,
         f"mkdir -p {shared}/hostreach && printf %s {shlex.quote(text)} > {shared}/hostreach/{name}",
@@ -94,7 +116,7 @@ def test_another_users_cache_folder_is_not_used(
     planted = shared / "hostreach" / name
     assert planted.stat().st_uid == planter.pw_uid  # the control: the entry is there, theirs
     before = {p.name: p.read_bytes() for p in (shared / "hostreach").iterdir()}
-    done = cli("flags", env=env_for(fake_engine, shared))
+    done = cli("flags", env=env)
     assert (done.returncode, done.stdout) == (0, "--add-host=host.docker.internal:host-gateway\n")
     assert "--pid=host" not in done.stdout
     warnings = [line for line in done.stderr.splitlines() if "not using" in line]
@@ -104,6 +126,9 @@ def test_another_users_cache_folder_is_not_used(
     assert len(fake_engine.requests) == 3  # not cached: the full path ran, and asked
     after = {p.name: p.read_bytes() for p in (shared / "hostreach").iterdir()}
     assert after == before  # nothing written there
+    # The control: the very entry, were it root's own, is the answer (the key is the CLI's).
+    _hand_to_root(shared / "hostreach")
+    assert cli("flags", env=env, check=True).stdout == PLANTED
 
 
 def test_a_library_answer_planted_by_another_user_is_not_replayed(
@@ -112,11 +137,11 @@ def test_a_library_answer_planted_by_another_user_is_not_replayed(
     fake_engine: FakeEngine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from hostreach import answers  # noqa: PLC0415
-
-    monkeypatch.setenv("DOCKER_HOST", fake_engine.docker_host)
+    env = env_for(fake_engine, shared)
     # Root's key is no secret (the version, uid 0, the environment): take it as known.
-    key = answers.route_key(("host.docker.internal",), "auto", None, "caller", "run")
+    key, name = key_in_a_child(
+        env, "answers.route_key(('host.docker.internal',), 'auto', None, 'caller', 'run')"
+    )
     planted = {
         "runtime": "docker-engine",
         "rootless": False,
@@ -125,7 +150,7 @@ def test_a_library_answer_planted_by_another_user_is_not_replayed(
         "hosts": {"host.docker.internal": "203.0.113.66"},
         "reason": "planted",
         "notes": [],
-        "network_mode": "host",
+        "network_mode": None,
         "target": "caller",
         "topology": "local",
     }
@@ -133,22 +158,27 @@ def test_a_library_answer_planted_by_another_user_is_not_replayed(
     text = "\n".join([cache._MAGIC, key, "1", str(dependency), json.dumps(planted)])
     as_planter(
         planter,
-        f"mkdir -p {shared}/hostreach && printf %s {shlex.quote(text)}"
-        f" > {shared}/hostreach/{cache._file_name(key)}",
+        f"mkdir -p {shared}/hostreach && printf %s {shlex.quote(text)} > {shared}/hostreach/{name}",
     )
     code = "import hostreach, json; print(json.dumps(hostreach.route().to_json()))"
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env=env_for(fake_engine, shared),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    route = json.loads(done.stdout)
-    assert route["network_mode"] is None
-    assert route["hosts"] == {"host.docker.internal": "host-gateway"}
-    assert "owned by user" in done.stderr
+
+    def route() -> tuple[dict[str, object], str]:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return json.loads(done.stdout), done.stderr
+
+    answer, said = route()
+    assert answer["hosts"] == {"host.docker.internal": "host-gateway"}
+    assert "owned by user" in said
+    # The control: were the entry root's own, route() would answer it (the key is route()'s).
+    _hand_to_root(shared / "hostreach")
+    assert route()[0]["hosts"] == {"host.docker.internal": "203.0.113.66"}
 
 
 def test_a_world_writable_cache_folder_of_roots_is_not_used_nor_written_through(
@@ -439,9 +469,8 @@ def test_the_warm_path_refuses_a_stored_answer_with_a_foreign_flag(
     monkeypatch.setenv("DOCKER_HOST", fake_engine.docker_host)
     env = env_for(fake_engine, base)
     assert cli("flags", env=env, check=True).stdout  # the real one is stored
-    key = cache.cli_key(["flags"])
-    assert key is not None
-    stored = base / "hostreach" / cache._file_name(key)
+    key, name = key_in_a_child(env, "cache.cli_key(['flags'])")
+    stored = base / "hostreach" / name
     assert stored.exists()
     for payload in (HOSTILE, "--add-host=db:172.17.0.1\n--privileged\n", "-v=/:/host\n"):
         stored.write_text(_entry_text(key, fake_engine, payload))

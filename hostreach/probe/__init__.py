@@ -159,16 +159,7 @@ def collect(
 
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
-    try:  # the one place the engine is chosen: everything after is given this endpoint
-        found: Endpoint | None = endpoint.find_endpoint(
-            environ, home, windows=client.os_name() == "windows"
-        )
-    except EndpointError as exc:
-        found, problem = None, Issue("endpoint", str(exc), "bad-endpoint")
-    if found is not None:
-        engine = start_engine(found, environ=environ, home=home, timeout=timeout, cache=cache)
-    else:
-        engine = lambda: ({}, None, [problem])  # noqa: E731
+    found, engine = _start(environ, home, timeout=timeout, cache=cache)
     # The rest is read while the engine prepares its answers.
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)
@@ -194,6 +185,19 @@ def collect(
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     return _refined(from_json(data), data, found, root=root, timeout=timeout)
+
+
+def _start(
+    environ: Mapping[str, str], home: StrPath, *, timeout: float, cache: bool
+) -> tuple[Endpoint | None, Callable[[], EngineFields]]:
+    """Choose the engine (the one place it is chosen: everything after is given this endpoint)
+    and start asking it."""
+    try:
+        found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
+    except EndpointError as exc:
+        issue = Issue("endpoint", str(exc), "bad-endpoint")
+        return None, lambda: ({}, None, [issue])
+    return found, start_engine(found, environ=environ, home=home, timeout=timeout, cache=cache)
 
 
 def _listeners_and_firewall(
