@@ -43,10 +43,13 @@ def route(
     facts: Facts | None = None,
     timeout: float = 2.0,
     purpose: Purpose = "run",
+    ports: tuple[int, ...] = (),
 ) -> Route:
     """Return the route by which containers reach this process's machine (default alias
     host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ;
-    ``purpose="build"``: for ``docker build``, host-gateway written out as its address).
+    ``purpose="build"``: for ``docker build``, host-gateway written out as its address;
+    ``ports``: the ports containers will connect to, which a running ``hostreach tunnel`` must
+    all carry for its route to be given).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
     came from holds (see :mod:`hostreach.answers`). Raises
@@ -55,7 +58,7 @@ def route(
     """
     from hostreach import answers  # noqa: PLC0415
 
-    asked = (aliases, strategy, runtime, target, purpose)
+    asked = (aliases, strategy, runtime, target, purpose, ports)
     kept = answers.kept_route(asked) if facts is None else None
     if kept is not None:  # only a checked request's answer is kept under its words
         return kept
@@ -68,9 +71,9 @@ def route(
         runtime=runtime,
         target=target,
         purpose=purpose,
+        ports=ports,
     ).check()
-    key = (request.aliases, strategy, runtime, target, purpose)
-    cache_key = answers.route_key(*key)
+    cache_key = answers.route_key(request)
     if facts is None:
         stored = answers.replay_route(cache_key)
         if stored is not None:

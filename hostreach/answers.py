@@ -13,7 +13,7 @@ import json
 
 from hostreach import cache, vantage
 from hostreach.facts import Facts
-from hostreach.routes import Route
+from hostreach.routes import Request, Route
 
 
 def dependencies(facts: Facts, route: Route) -> list[str] | None:
@@ -52,11 +52,9 @@ def remember(cache_key: str, facts: Facts, route: Route, payload: str) -> None:
         cache.write(cache_key, found, payload)
 
 
-def route_key(
-    aliases: tuple[str, ...], strategy: str, runtime: str | None, target: str, purpose: str
-) -> str:
-    """Return the cache key of a :func:`hostreach.route` answer."""
-    return cache.key("route", repr((aliases, strategy, runtime, target, purpose)))
+def route_key(request: Request) -> str:
+    """Return the cache key of a :func:`hostreach.route` answer to a checked request."""
+    return cache.key("route", repr(tuple(request)))
 
 
 def remember_route(cache_key: str, facts: Facts, route: Route) -> None:

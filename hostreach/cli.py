@@ -173,6 +173,11 @@ def _add_flags(commands: Subparsers) -> None:
         " docker run $(python -m hostreach flags) IMAGE",
     )
     _route_options(flags)
+    _ports(
+        flags,
+        "a port containers will connect to: a running `hostreach tunnel` gives its route only"
+        " where it carries every port named; may repeat",
+    )
     flags.add_argument(
         "--format",
         choices=FLAG_FORMATS,
@@ -228,6 +233,11 @@ def _add_run(commands: Subparsers) -> None:
         " other word (or --) starts the engine's.",
     )
     _route_options(run)
+    _ports(
+        run,
+        "a port containers will connect to: a running `hostreach tunnel` gives its route only"
+        " where it carries every port named; may repeat",
+    )
     _replay(run)
     _common(run)
     run.set_defaults(handler=route.run)
@@ -282,6 +292,11 @@ def _add_compose_override(commands: Subparsers) -> None:
         help="the compose file (default: the one docker compose finds here)",
     )
     _route_options(override)
+    _ports(
+        override,
+        "a port containers will connect to: a running `hostreach tunnel` gives its route only"
+        " where it carries every port named; may repeat",
+    )
     _replay(override)
     _common(override)
     override.set_defaults(handler=route.compose_override)

@@ -69,7 +69,8 @@ FINDINGS: dict[str, str] = {
     "socket-hint": "The runtime was recognised from the engine's socket path alone: a guess.",
     "tunnel": "The route goes through a running `hostreach tunnel`: only its ports, and only"
     " while it runs.",
-    "tunnel-port": "A `hostreach tunnel` runs, but does not carry the port asked about.",
+    "tunnel-ports": "A `hostreach tunnel` runs, but not for every port asked about: the route is"
+    " the direct one, and the ports the tunnel carries are reached through its own route.",
 }
 """Every finding id, with what it means (the troubleshooting page is built from this table)."""
 
@@ -429,20 +430,15 @@ def _check_ports(case: _Case) -> _Found:
     """For each port: does the service listen where containers arrive, and does a firewall drop?"""
     listening = case.facts.listening
     findings = []
-    tunnel = case.facts.tunnels[0] if case.route.strategy == "tunnel" else None
+    # Each port is judged by the route it would use (issue 26): one a tunnel carries is reached
+    # through the tunnel (its own connections, from this process), never through this route.
+    carried = (
+        {p for t in case.facts.tunnels for p in t.ports} if case.route.target == "caller" else set()
+    )
     for port in case.ports:
+        if port in carried and case.route.strategy != "tunnel":
+            continue
         probe = next((p for p in case.probes if p.port == port), None)
-        if tunnel is not None and port not in tunnel.ports:
-            findings.append(
-                Finding(
-                    "tunnel-port",
-                    "error",
-                    f"The running tunnel (pid {tunnel.pid}) does not carry port {port}:"
-                    " containers connecting to it there are refused.",
-                    "stop it and run: python -m hostreach tunnel "
-                    + " ".join(f"--port {p}" for p in (*tunnel.ports, port)),
-                )
-            )
         bound = True
         if listening is not None and port in listening.ports:
             sockets = [s for s in listening.sockets if s.port == port]

@@ -17,6 +17,7 @@ import ipaddress
 import signal
 import socket
 import struct
+import sys
 import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, TextIO
@@ -256,11 +257,14 @@ def _listening_socket(address: tuple[str, int]) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if hasattr(socket, "IP_FREEBIND"):
-            # Linux: bind an address whose interface does not exist yet: a bridge that a
-            # runtime creates only with its first container (Podman's 10.88.0.1 on podman0).
-            level = socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP
-            sock.setsockopt(level, socket.IP_FREEBIND, 1)
+        if sys.platform.startswith("linux"):
+            # Bind an address whose interface does not exist yet: a bridge that a runtime
+            # creates only with its first container (Podman's 10.88.0.1 on podman0). The socket
+            # module names IP_FREEBIND only from Python 3.14 (issue 23): Linux's own values.
+            option = (
+                (socket.IPPROTO_IPV6, 78) if family == socket.AF_INET6 else (socket.IPPROTO_IP, 15)
+            )
+            sock.setsockopt(*option, 1)  # IPV6_FREEBIND, IP_FREEBIND (linux/in6.h, linux/in.h)
         sock.bind((host, port))
         sock.listen(128)
         sock.setblocking(False)  # noqa: FBT003 - the stdlib's own signature

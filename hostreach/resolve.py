@@ -13,7 +13,7 @@ from typing import NamedTuple
 from hostreach import vantage, wslconfig
 from hostreach.engine import views
 from hostreach.errors import EndpointError, NoRouteError, UsageError
-from hostreach.facts import Facts
+from hostreach.facts import Facts, Tunnel
 from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
 from hostreach.runtimes import Runtime, by_id, identify, socket_hint
 from hostreach.vantage import Vantage
@@ -25,6 +25,8 @@ class _Context(NamedTuple):
     runtime: Runtime
     vantage: Vantage
     builtin: frozenset[str]
+    tunnel: Tunnel | None
+    """The running tunnel that carries every port the request names (none named: none)."""
 
 
 def resolve(facts: Facts, request: Request | None = None) -> Route:
@@ -32,7 +34,14 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
     request = (request or Request()).check()
     _refuse_broken_endpoint(facts)
     runtime = by_id(request.runtime) if request.runtime else identify(facts)
-    ctx = _Context(facts, request, runtime, vantage.of(facts), runtime.builtin_names(facts))
+    ctx = _Context(
+        facts,
+        request,
+        runtime,
+        vantage.of(facts),
+        runtime.builtin_names(facts),
+        _carrier(facts, request),
+    )
     strategy, notes = _strategy(ctx)
     hosts = _hosts(ctx, strategy)
     network_mode = _network_mode(ctx, strategy)
@@ -51,6 +60,15 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         target=request.target,
         topology=ctx.vantage.topology,
     )
+
+
+def _carrier(facts: Facts, request: Request) -> Tunnel | None:
+    """The caller's running tunnel that carries every port the request names: a tunnel changes
+    the answer only for its own ports (issue 26: one for port A took port B's route over)."""
+    wanted = set(request.ports)
+    if not wanted or request.target != "caller" or request.strategy != "auto":
+        return None
+    return next((t for t in facts.tunnels if wanted <= set(t.ports)), None)
 
 
 def _for_build(
@@ -154,8 +172,8 @@ def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
     for_caller = ctx.request.target == "caller"
     if ctx.facts.client.host_override and for_caller:
         return "override", [_OVERRIDE]  # the user's word wins (cf. TESTCONTAINERS_HOST_OVERRIDE)
-    if ctx.facts.tunnels and for_caller:
-        # The caller's own tunnel runs on this engine: it reaches this machine's loopback
+    if ctx.tunnel is not None:
+        # The caller's own tunnel carries these ports: it reaches this machine's loopback
         # from any topology, which is what the user started it for.
         return "tunnel", []
     if ctx.vantage.topology != "local" and for_caller:
@@ -213,8 +231,8 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
         return dict.fromkeys(aliases, _caller_address(ctx))
     if strategy == "windows-ip":
         return dict.fromkeys(aliases, _windows(ctx)[0])
-    if strategy == "tunnel":
-        return dict.fromkeys(aliases, ctx.facts.tunnels[0].address)
+    if strategy == "tunnel" and ctx.tunnel is not None:
+        return dict.fromkeys(aliases, ctx.tunnel.address)
     if strategy == "override":
         return dict.fromkeys(aliases, ctx.facts.client.host_override or "")
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
@@ -286,8 +304,8 @@ def _own_network(ctx: _Context) -> tuple[str, str]:
 def _network_mode(ctx: _Context, strategy: Strategy) -> str | None:
     if strategy == "host-network":
         return "host"
-    if strategy == "tunnel":
-        return ctx.facts.tunnels[0].network_mode
+    if strategy == "tunnel" and ctx.tunnel is not None:
+        return ctx.tunnel.network_mode
     if strategy == "caller-ip" and ctx.vantage.topology == "nested":
         name = _own_network(ctx)[0]
         # On a network the engine does not join by default, the sibling must join it.
@@ -326,8 +344,9 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
     notes = _address_notes(ctx.facts, strategy, hosts)
     if strategy == "override":
         return notes  # the user's address: the runtime's caveats are about its own routes
-    if strategy == "tunnel":
-        return [*notes, _tunnel_note(ctx.facts)]  # the runtime's own routes are not in use
+    if strategy == "tunnel" and ctx.tunnel is not None:
+        return [*notes, _tunnel_note(ctx.tunnel)]  # the runtime's own routes are not in use
+    notes += _tunnel_aside(ctx)
     notes += _runtime_notes(ctx, strategy)
     notes += _vantage_notes(ctx)
     return notes
@@ -359,8 +378,29 @@ def _address_notes(facts: Facts, strategy: Strategy, hosts: dict[str, str]) -> l
     return notes
 
 
-def _tunnel_note(facts: Facts) -> Note:
-    tunnel = facts.tunnels[0]
+def _tunnel_aside(ctx: _Context) -> list[Note]:
+    """A running tunnel whose route this is not: which ports it carries, and how to use it."""
+    if not ctx.facts.tunnels or ctx.request.target != "caller":
+        return []
+    tunnel = ctx.facts.tunnels[0]
+    carried = ", ".join(map(str, tunnel.ports))
+    asked = ", ".join(map(str, ctx.request.ports))
+    flags = " ".join(f"--port {p}" for p in tunnel.ports)
+    return [
+        Note(
+            "tunnel-ports",
+            f"hostreach tunnel (pid {tunnel.pid}) carries port{'s' if len(tunnel.ports) > 1 else ''}"
+            f" {carried} only"
+            + (f", not every port asked for ({asked})" if asked else "")
+            + f": this is the direct route (its own: {flags})",
+            f"for {carried}, ask with {flags} (or use the flags the tunnel printed); one name"
+            " leads to one address, so a container that needs both gets them through the tunnel"
+            f" once it carries both: hostreach tunnel {flags} --port OTHER",
+        )
+    ]
+
+
+def _tunnel_note(tunnel: Tunnel) -> Note:
     ports = ", ".join(map(str, tunnel.ports))
     return Note(
         "tunnel",

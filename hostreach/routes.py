@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
 
-from hostreach.checks import check_address, check_alias, check_name
+from hostreach.checks import check_address, check_alias, check_name, port_number
 from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
@@ -49,6 +49,9 @@ class Request(NamedTuple):
     runtime: str | None = None
     target: Target = "caller"
     purpose: Purpose = "run"
+    ports: tuple[int, ...] = ()
+    """The ports containers will connect to: a running tunnel's route is given only for the
+    ports it carries (issue 26), and a request that names none gets the direct route."""
 
     def check(self) -> Request:
         """Return the request if its aliases and strategy are valid, else raise UsageError.
@@ -67,7 +70,11 @@ class Request(NamedTuple):
             raise UsageError(f"unknown purpose {self.purpose!r}; choose from {', '.join(PURPOSES)}")
         if self.target not in TARGETS:
             raise UsageError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
-        return self
+        try:
+            ports = tuple(dict.fromkeys(map(port_number, self.ports)))
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from exc
+        return self._replace(ports=ports)
 
 
 class Note(NamedTuple):

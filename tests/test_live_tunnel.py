@@ -214,7 +214,7 @@ def test_a_remote_engine_that_cannot_connect_back_reaches_the_callers_loopback(
         assert tunnel.flags[0] != flags[0]
         printed = reach(engine, tunnel.flags, "host.docker.internal", port)
         assert loopback_server.token in printed.stdout, printed.stderr
-        again = cli("flags", env=engine.env(), check=True)
+        again = cli("flags", "--port", str(port), env=engine.env(), check=True)
         assert again.stdout.split() == tunnel.flags
         assert "only port" in again.stderr
         through_flags = reach(engine, again.stdout.split(), "host.docker.internal", port)
@@ -262,7 +262,7 @@ def test_local_engines_reach_a_loopback_only_service_through_the_tunnel(
         assert tunnel.flags[-1].startswith("--add-host=db.internal:")
         printed = reach(engine, tunnel.flags, "db.internal", port)
         assert loopback_server.token in printed.stdout, (printed.stderr, tunnel.log)
-        answer = cli("flags", env=engine.env(), check=True).stdout.split()
+        answer = cli("flags", "--port", str(port), env=engine.env(), check=True).stdout.split()
         default = reach(engine, answer, "host.docker.internal", port)
         assert loopback_server.token in default.stdout, (default.stderr, tunnel.log)
         pid = tunnel.proc.pid
@@ -427,7 +427,9 @@ def test_the_library_runs_a_tunnel_for_a_block(
     logged: list[str] = []
     with hostreach.tunnel(loopback_server.port, image=IMAGE, log=logged.append) as route:
         assert route.strategy == "tunnel"
-        assert hostreach.route().strategy == "tunnel"  # this process's answer follows it
+        # this process's answer follows it, for the port it carries
+        assert hostreach.route(ports=(loopback_server.port,)).strategy == "tunnel"
+        assert hostreach.route().strategy == "host-gateway"  # no port named: the direct one
         client = docker.from_env()
         try:
             output = client.containers.run(
@@ -441,3 +443,34 @@ def test_the_library_runs_a_tunnel_for_a_block(
         assert loopback_server.token in output.decode()
     assert tunnel_containers(rootful, os.getpid()) == []
     assert hostreach.route().strategy == "host-gateway"
+
+
+@pytest.mark.parametrize("name", ["rootful", "podman_rootless"])
+def test_a_tunnel_changes_the_route_only_for_the_ports_it_carries(
+    name: str, loopback_server: HostServer, server: HostServer, request: pytest.FixtureRequest
+) -> None:
+    # issue 26: a tunnel for A (127.0.0.1 only) gave every port its address, so B (0.0.0.0)
+    # was refused from containers, check called it a firewall, and relay refused.
+    engine: Engine = request.getfixturevalue(name)
+    a, b = loopback_server.port, server.port
+    with tunnel_running(engine, "--port", str(a)) as tunnel:
+        for_a = cli("flags", "--port", str(a), env=engine.env(), check=True)
+        assert for_a.stdout.split() == tunnel.flags
+        through = reach(engine, for_a.stdout.split(), "host.docker.internal", a)
+        assert loopback_server.token in through.stdout, (through.stderr, tunnel.log)
+        for_b = cli("flags", "--port", str(b), env=engine.env(), check=True)
+        assert for_b.stdout.split() != tunnel.flags
+        assert f"carries port {a} only" in for_b.stderr
+        direct = reach(engine, for_b.stdout.split(), "host.docker.internal", b)
+        assert server.token in direct.stdout, (direct.stderr, tunnel.log)
+        # The tunnel's route would have been refused on B: the control that this test can fail.
+        wrong = reach(engine, tunnel.flags, "host.docker.internal", b)
+        assert_not_reached(wrong, server.token, "Connection refused")
+        unnamed = cli("flags", env=engine.env(), check=True)
+        assert unnamed.stdout == for_b.stdout  # no port named: the direct route, said so
+        assert f"--port {a}" in unnamed.stderr
+        checked = cli("check", "--port", str(b), "--image", IMAGE, env=engine.env())
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "connected" in checked.stdout
+        assert "firewall" not in checked.stdout
+    assert tunnel.proc.returncode == 0, tunnel.log

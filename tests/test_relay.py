@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import sys
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -120,3 +121,16 @@ def test_allowed_networks_skips_bad_entries_and_maps_ipv4_in_ipv6() -> None:
     assert plan.allows("::ffff:192.0.2.2")
     assert not plan.allows("192.0.2.3")
     assert not plan.allows("not an address")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_FREEBIND is Linux's")
+def test_the_relay_binds_an_address_no_interface_has_yet() -> None:
+    # Rootful Podman's 10.88.0.1 appears only with its first container; on Python 3.11-3.13
+    # the socket module has no IP_FREEBIND name, so this failed there (issue 23).
+    from hostreach.relay import _listening_socket  # noqa: PLC0415
+
+    sock = _listening_socket(("192.0.2.123", 0))  # TEST-NET-1: no interface here has it
+    try:
+        assert sock.getsockname()[0] == "192.0.2.123"
+    finally:
+        sock.close()

@@ -85,7 +85,7 @@ def key_in_a_child(env: dict[str, str], expression: str) -> tuple[str, str]:
     `cli` starts: the same hostreach, the same working directory (a key holds the identity of
     hostreach's own files, so the test's own import, installed elsewhere, may differ)."""
     code = (
-        "from hostreach import answers, cache\n"
+        "from hostreach import answers, cache\nfrom hostreach.routes import Request\n"
         f"key = {expression}\n"
         "print(cache._file_name(key)); print(repr(key))"
     )
@@ -139,9 +139,7 @@ def test_a_library_answer_planted_by_another_user_is_not_replayed(
 ) -> None:
     env = env_for(fake_engine, shared)
     # Root's key is no secret (the version, uid 0, the environment): take it as known.
-    key, name = key_in_a_child(
-        env, "answers.route_key(('host.docker.internal',), 'auto', None, 'caller', 'run')"
-    )
+    key, name = key_in_a_child(env, "answers.route_key(Request().check())")
     planted = {
         "runtime": "docker-engine",
         "rootless": False,

@@ -33,9 +33,9 @@ TUNNEL = Tunnel(
 )
 
 
-def test_a_running_tunnel_is_the_route_to_the_caller() -> None:
+def test_a_running_tunnel_is_the_route_to_the_caller_for_its_ports() -> None:
     facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,))
-    route = resolve(facts, Request(aliases=("host.docker.internal", "db.local")))
+    route = resolve(facts, Request(aliases=("host.docker.internal", "db.local"), ports=(5432,)))
     assert route.strategy == "tunnel"
     assert route.flags == [
         "--add-host=host.docker.internal:172.17.0.9",
@@ -44,6 +44,38 @@ def test_a_running_tunnel_is_the_route_to_the_caller() -> None:
     assert "ports 5432, 6379 reach this machine" in route.warnings[0]
     # Without it, the same facts give the engine's own route.
     assert resolve(load(ROOTFUL)).strategy == "host-gateway"
+    both = resolve(facts, Request(ports=(6379, 5432)))
+    assert (both.strategy, both.flags) == ("tunnel", ["--add-host=host.docker.internal:172.17.0.9"])
+
+
+@pytest.mark.parametrize(
+    ("ports", "says"),
+    [
+        ((), "carries ports 5432, 6379 only: this is the direct route"),
+        ((8000,), "not every port asked for (8000)"),
+        ((5432, 8000), "not every port asked for (5432, 8000)"),
+    ],
+)
+def test_a_tunnel_changes_the_answer_only_for_the_ports_it_carries(
+    ports: tuple[int, ...], says: str
+) -> None:
+    # issue 26: a tunnel for 5432 gave every port its address, so port 8000 was refused.
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,))
+    route = resolve(facts, Request(ports=ports))
+    assert route.strategy == "host-gateway"
+    assert route.flags == ["--add-host=host.docker.internal:host-gateway"]
+    (aside,) = [n for n in route.notes if n.id == "tunnel-ports"]
+    assert says in aside.message
+    assert "--port 5432 --port 6379" in aside.fix
+    assert any(says in w for w in route.warnings)
+
+
+def test_of_two_tunnels_the_one_that_carries_the_ports_is_the_route() -> None:
+    other = TUNNEL._replace(container="fe" * 32, address="172.17.0.10", ports=(8000,), pid=4343)
+    facts = load(ROOTFUL)._replace(tunnels=(TUNNEL, other))
+    assert resolve(facts, Request(ports=(8000,))).hosts["host.docker.internal"] == "172.17.0.10"
+    assert resolve(facts, Request(ports=(5432,))).hosts["host.docker.internal"] == "172.17.0.9"
+    assert resolve(facts, Request(ports=(5432, 8000))).strategy == "host-gateway"  # no one has both
 
 
 def test_a_tunnel_is_not_the_route_to_the_engines_machine_or_a_strategy_asked_for() -> None:
@@ -56,7 +88,7 @@ def test_a_tunnel_on_a_network_of_its_own_makes_containers_join_it() -> None:
     facts = load(PODMAN_ROOTLESS)._replace(
         tunnels=(TUNNEL._replace(network="podman", network_mode="podman"),)
     )
-    route = resolve(facts)
+    route = resolve(facts, Request(ports=(5432,)))
     assert route.flags[0] == "--network=podman"
     assert route.docker_run_kwargs()["network_mode"] == "podman"
     assert route.compose()["network_mode"] == "podman"
@@ -66,7 +98,7 @@ def test_a_tunnel_answer_is_never_kept() -> None:
     facts = load(ROOTFUL)
     assert answers.dependencies(facts, resolve(facts)) is not None  # the same facts, no tunnel
     with_one = facts._replace(tunnels=(TUNNEL,))
-    assert answers.dependencies(with_one, resolve(with_one)) is None
+    assert answers.dependencies(with_one, resolve(with_one, Request(ports=(5432,)))) is None
 
 
 def test_a_snapshot_keeps_its_tunnel_and_an_old_one_has_none() -> None:
@@ -108,14 +140,22 @@ def test_a_snapshot_with_a_hostile_tunnel_record_is_refused(
 def test_the_doctor_knows_what_a_tunnel_carries() -> None:
     listening = Listening(ports=(5432, 8080), sockets=(Listener(5432, "127.0.0.1"),))
     facts = load(ROOTFUL)._replace(tunnels=(TUNNEL,), listening=listening)
-    report = diagnose(facts, resolve(facts), (5432, 8080))
+    report = diagnose(facts, resolve(facts, Request(ports=(5432, 8080))), (5432, 8080))
     found = {f.id: f for f in report.findings}
     assert set(found) <= set(FINDINGS)
-    # Its own connections come from this process: a loopback-only service is fine.
+    assert report.route is not None
+    assert report.route.strategy == "host-gateway"  # 8080 is not carried: the direct route
+    # 5432 is the tunnel's: its own connections come from this process, so a loopback-only
+    # service is fine there, and it is no firewall's doing.
     assert "loopback-only" not in found
-    assert found["tunnel-port"].severity == "error"
-    assert "--port 5432 --port 6379 --port 8080" in found["tunnel-port"].fix
+    assert "firewall" not in found
+    assert "--port 5432 --port 6379" in found["tunnel-ports"].fix
     assert "8080" in found["not-listening"].message
+    # Asked about 5432 alone, the tunnel is the route.
+    alone = diagnose(facts, resolve(facts, Request(ports=(5432,))), (5432,))
+    assert alone.route is not None
+    assert alone.route.strategy == "tunnel"
+    assert not [f for f in alone.findings if f.severity == "error"]
 
 
 def test_plans_name_the_network_a_plain_run_does_not_join() -> None:

@@ -29,14 +29,18 @@ def load_facts(
 
 
 def request_from(args: argparse.Namespace) -> Request:
-    """Return the validated route request of --alias, --strategy and --runtime."""
+    """Return the validated route request of --alias, --strategy, --runtime, --target and the
+    command's --port (the ports containers will connect to)."""
     aliases = tuple(args.alias) if args.alias else (DEFAULT_ALIAS,)
+    port = getattr(args, "port", None)  # flags: a list; check, relay: one; doctor: a list
+    ports = tuple(port) if isinstance(port, list) else (port,) if port else ()
     return Request(
         aliases=aliases,
         strategy=args.strategy,
         runtime=args.runtime,
         target=args.target,
         purpose=getattr(args, "purpose", "run"),
+        ports=ports,
     ).check()
 
 

@@ -134,7 +134,7 @@ def open_tunnel(
         wanted = {port_number(p): (targets or {}).get(p, ("127.0.0.1", p)) for p in ports}
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    request = Request(aliases=aliases or (DEFAULT_ALIAS,)).check()
+    request = Request(aliases=aliases or (DEFAULT_ALIAS,), ports=tuple(wanted)).check()
     facts = collect(timeout=timeout, cache=False)
     plan = plan_for(facts, wanted, image=image, network=network, timeout=timeout)
     background = Background(plan, log or _stderr_log)
