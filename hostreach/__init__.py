@@ -22,17 +22,32 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "collect", "forget", "route", "tunnel"]
 
 
-def collect(*, timeout: float = 2.0, refresh: bool = False) -> Facts:
-    """Return the facts of this machine, probed once per process (``refresh=True`` probes again)."""
+def collect(*, timeout: float = 2.0, refresh: bool = False, engine: object = None) -> Facts:
+    """Return the facts of this machine, probed once per process (``refresh=True`` probes again).
+
+    ``engine``: the engine to read, where it is not the one the environment names (the
+    docker CLI's choice): an address such as ``unix:///run/user/1000/docker.sock`` or a docker
+    SDK ``DockerClient``, as a test harness that made its own client has it.
+    """
     from hostreach import answers  # noqa: PLC0415
 
-    kept = answers.kept_facts()
+    url = _engine_url(engine)
+    kept = answers.kept_facts(url)
     if kept is None or refresh:
         from hostreach.probe import collect as probe  # noqa: PLC0415
 
-        kept = probe(timeout=timeout)
-        answers.keep_facts(kept)
+        kept = probe(timeout=timeout, engine=engine)
+        answers.keep_facts(kept, url)
     return kept
+
+
+def _engine_url(engine: object) -> str | None:
+    """The address of an engine the caller names (None: none named); UsageError if not one."""
+    if engine is None:
+        return None
+    from hostreach.engine.endpoint import given  # noqa: PLC0415
+
+    return given(engine).url
 
 
 def route(
@@ -44,12 +59,14 @@ def route(
     timeout: float = 2.0,
     purpose: Purpose = "run",
     ports: tuple[int, ...] = (),
+    engine: object = None,
 ) -> Route:
     """Return the route by which containers reach this process's machine (default alias
     host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ;
     ``purpose="build"``: for ``docker build``, host-gateway written out as its address;
     ``ports``: the ports containers will connect to, which a running ``hostreach tunnel`` must
-    all carry for its route to be given).
+    all carry for its route to be given; ``engine``: the engine the containers run on, where it
+    is not the one the environment names, as :func:`collect` takes it).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
     came from holds (see :mod:`hostreach.answers`). Raises
@@ -58,7 +75,8 @@ def route(
     """
     from hostreach import answers  # noqa: PLC0415
 
-    asked = (aliases, strategy, runtime, target, purpose, ports)
+    url = _engine_url(engine)
+    asked = (aliases, strategy, runtime, target, purpose, ports, url)
     kept = answers.kept_route(asked) if facts is None else None
     if kept is not None:  # only a checked request's answer is kept under its words
         return kept
@@ -73,17 +91,17 @@ def route(
         purpose=purpose,
         ports=ports,
     ).check()
-    cache_key = answers.route_key(request)
+    cache_key = answers.route_key(request, url)
     if facts is None:
         stored = answers.replay_route(cache_key)
         if stored is not None:
             answers.keep_route(asked, stored)
             return stored
-        facts = collect(timeout=timeout)
+        facts = collect(timeout=timeout, engine=engine)
     from hostreach.resolve import resolve  # noqa: PLC0415
 
     answer = resolve(facts, request)
-    if facts is answers.kept_facts():
+    if facts is answers.kept_facts(url):
         answers.keep_route(asked, answer)
         answers.remember_route(cache_key, facts, answer)
     return answer

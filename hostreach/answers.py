@@ -52,9 +52,10 @@ def remember(cache_key: str, facts: Facts, route: Route, payload: str) -> None:
         cache.write(cache_key, found, payload)
 
 
-def route_key(request: Request) -> str:
-    """Return the cache key of a :func:`hostreach.route` answer to a checked request."""
-    return cache.key("route", repr(tuple(request)))
+def route_key(request: Request, engine: str | None = None) -> str:
+    """Return the cache key of a :func:`hostreach.route` answer to a checked request, for the
+    engine the caller named (None: the one the environment names, which the key holds)."""
+    return cache.key("route", repr(tuple(request)), repr(engine))
 
 
 def remember_route(cache_key: str, facts: Facts, route: Route) -> None:
@@ -75,18 +76,18 @@ def replay_route(cache_key: str) -> Route | None:
 
 # --- the in-process tier: what hostreach.collect() and hostreach.route() keep ---------------
 
-_facts: list[Facts] = []
+_facts: dict[str | None, Facts] = {}
 _routes: dict[tuple[object, ...], Route] = {}
 
 
-def kept_facts() -> Facts | None:
-    """The facts this process probed, or None."""
-    return _facts[0] if _facts else None
+def kept_facts(engine: str | None = None) -> Facts | None:
+    """The facts this process probed of ``engine`` (None: the one the environment names)."""
+    return _facts.get(engine)
 
 
-def keep_facts(facts: Facts) -> None:
+def keep_facts(facts: Facts, engine: str | None = None) -> None:
     """Keep the facts this process probed; the routes made from older ones are dropped."""
-    _facts[:] = [facts]
+    _facts[engine] = facts
     _routes.clear()
 
 

@@ -59,6 +59,7 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         network_mode=network_mode,
         target=request.target,
         topology=ctx.vantage.topology,
+        engine=facts.client.endpoint,
     )
 
 

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, Literal, NamedTuple, get_args
 
 from hostreach.checks import check_address, check_alias, check_name, port_number
+from hostreach.engine.address import parse_or_none
 from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
@@ -113,6 +114,8 @@ class Route(NamedTuple):
     target: Target = "caller"
     topology: str = "local"
     """Where the caller stands: local, remote (the engine on another machine) or nested."""
+    engine: str | None = None
+    """The engine this route is for, as its endpoint is written (``unix:///var/run/...``)."""
 
     @property
     def address(self) -> str | None:
@@ -179,6 +182,7 @@ class Route(NamedTuple):
             "extra_hosts": list(self.extra_hosts),
             "target": self.target,
             "topology": self.topology,
+            "engine": self.engine,
         }
 
     @classmethod
@@ -217,7 +221,17 @@ class Route(NamedTuple):
             network_mode=mode,
             target=data["target"],
             topology=data["topology"],
+            engine=_engine_text(data.get("engine")),
         )
+
+
+def _engine_text(value: object) -> str | None:
+    """A stored route's engine: an engine address or none; ValueError for anything else."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or parse_or_none(value) is None or not value.isprintable():
+        raise ValueError("not a stored route: its engine is no engine address")
+    return value
 
 
 def check_value(value: object) -> str:

@@ -253,3 +253,39 @@ def test_answers_kept_alive_on_one_stream_are_split_by_their_lengths() -> None:
         status, body, stream = _enginehttp._parse(path, stream)
         found.append((status, json.loads(body)))
     assert found == [(200, {"a": 1}), (200, {"b": 2}), (404, {"message": "no"})]
+
+
+def test_an_engine_the_caller_names_is_read_as_docker_py_keeps_it(tmp_path: Path) -> None:
+    # version= given: a client asks nothing until it is used (none of these engines exists)
+    import docker  # noqa: PLC0415
+    import docker.tls  # noqa: PLC0415
+
+    from hostreach.engine.endpoint import given  # noqa: PLC0415
+    from hostreach.errors import EndpointError  # noqa: PLC0415
+
+    assert given("unix:///run/user/1000/docker.sock").url == "unix:///run/user/1000/docker.sock"
+    unix = docker.DockerClient(base_url="unix:///run/user/1000/docker.sock", version="1.41")
+    assert given(unix).url == "unix:///run/user/1000/docker.sock"
+    assert given(unix.api).url == "unix:///run/user/1000/docker.sock"  # an APIClient too
+    assert (
+        given(docker.DockerClient(base_url="tcp://10.0.0.5:2375", version="1.41")).url
+        == "tcp://10.0.0.5:2375"
+    )
+    assert given("ssh://me@builder").url == "ssh://me@builder"  # (an ssh client needs paramiko)
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    tls = docker.tls.TLSConfig(
+        client_cert=(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")),
+        ca_cert=str(tmp_path / "ca.pem"),
+        verify=True,
+    )
+    secure = given(docker.DockerClient(base_url="tcp://10.0.0.5:2376", tls=tls, version="1.41"))
+    assert (secure.url, secure.tls, secure.tls_dir, secure.tls_verify) == (
+        "tcp://10.0.0.5:2376",
+        True,
+        str(tmp_path),
+        True,
+    )
+    for bad in (object(), "http://x y", 42):
+        with pytest.raises(EndpointError):
+            given(bad)

@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 from hostreach.errors import EndpointError
 
 SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https", "fd")
+_HOST_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-:")
+"""What a host name or an address may hold (':' for IPv6); anything else is no engine's host."""
 _TCP = ("tcp", "http", "https")
 
 
@@ -53,6 +55,8 @@ def parse(value: str) -> Address:
         raise EndpointError(f"DOCKER_HOST={value!r} names no socket path")
     if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
         raise EndpointError(f"DOCKER_HOST={value!r} names no host")
+    if not value.isprintable() or not _HOST_CHARS.issuperset(parts.hostname or ""):
+        raise EndpointError(f"DOCKER_HOST={value[:80]!r} names a host that is not one")
     return Address(value, parts.scheme, parts.hostname, port, parts.path, parts.username)
 
 

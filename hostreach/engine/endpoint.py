@@ -117,6 +117,57 @@ def find_endpoint(environ: Mapping[str, str], home: StrPath, *, windows: bool = 
     )
 
 
+def given(engine: object) -> Endpoint:
+    """The endpoint of an engine the caller names: an address (``unix:///run/...``,
+    ``tcp://host:2375``, ``ssh://me@host``), an :class:`Endpoint`, or a docker SDK client
+    (``DockerClient`` or ``APIClient``: its base URL and TLS settings, read as docker-py 7
+    keeps them). EndpointError for anything else."""
+    if isinstance(engine, Endpoint):
+        return engine
+    if isinstance(engine, str):
+        return Endpoint(parse(engine), None, None, tls=False)
+    api = getattr(engine, "api", engine)  # a DockerClient holds its APIClient
+    base = getattr(api, "base_url", None)
+    adapter = getattr(api, "_custom_adapter", None)
+    url = _client_url(base, adapter)
+    if url is None:
+        raise EndpointError(f"not an engine hostreach can ask: {type(engine).__name__}")
+    if not url.startswith("https://"):
+        return Endpoint(parse(url), None, None, tls=False)
+    cert = getattr(api, "cert", None)  # (cert.pem, key.pem), as docker.tls.TLSConfig sets it
+    verify = getattr(api, "verify", False)
+    folder = os.path.dirname(cert[0]) if isinstance(cert, tuple) and cert else None
+    if folder is None and isinstance(verify, str):
+        folder = os.path.dirname(verify)
+    return Endpoint(
+        parse("tcp://" + url.removeprefix("https://")),
+        None,
+        None,
+        tls=True,
+        tls_dir=folder,
+        tls_verify=bool(verify),
+    )
+
+
+def _client_url(base: object, adapter: object) -> str | None:
+    """A docker SDK client's engine as an address (docker-py 7: unix, npipe and ssh clients
+    have a base URL of http+docker:// and keep the engine in their adapter)."""
+    if not isinstance(base, str):
+        return None
+    if base == "http+docker://localhost":
+        path = getattr(adapter, "socket_path", None)
+        return f"unix://{path}" if isinstance(path, str) else None
+    if base == "http+docker://localnpipe":
+        path = getattr(adapter, "npipe_path", None)
+        return f"npipe://{path}" if isinstance(path, str) else None
+    if base.startswith("http+docker://ssh"):
+        host = getattr(adapter, "ssh_host", None)
+        return f"ssh://{host}" if isinstance(host, str) else None
+    if base.startswith("http://"):
+        return "tcp://" + base.removeprefix("http://")
+    return base if base.startswith("https://") else None
+
+
 def socket_target(address: Address) -> str | None:
     """Where a unix:// endpoint's path leads when it is a symbolic link (None: it is not one)."""
     path = address.socket

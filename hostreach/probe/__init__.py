@@ -148,8 +148,13 @@ def collect(
     names: tuple[str, ...] = (),
     cache: bool = True,
     ports: tuple[int, ...] = (),
+    engine: object = None,
 ) -> Facts:
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
+
+    ``engine``: the engine to answer for, where the caller names one (an address, an
+    :class:`~hostreach.engine.endpoint.Endpoint` or a docker SDK client); else the one the
+    Docker CLI would use, from ``environ`` and ``home``.
 
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
     ``cache=False`` asks the engine again instead of using its stored answers.
@@ -159,14 +164,14 @@ def collect(
 
     environ = os.environ if environ is None else environ
     home = os.path.expanduser("~") if home is None else home
-    found, engine = _start(environ, home, timeout=timeout, cache=cache)
+    found, asking = _start(environ, home, timeout=timeout, cache=cache, engine=engine)
     # The rest is read while the engine prepares its answers.
     client_fields = client.read_client(environ, root)
     client_fields["resolved"] = client.resolve_names(names)
     override, problem_text = client.host_override(environ)
     client_fields["host_override"] = override
     network, problems = _netifaces.read_network(root)
-    where, daemon, issues = engine()
+    where, daemon, issues = asking()
     issues += [Issue("network", p) for p in problems]
     if problem_text:
         issues.append(Issue("override", problem_text, "bad-override"))
@@ -188,12 +193,15 @@ def collect(
 
 
 def _start(
-    environ: Mapping[str, str], home: StrPath, *, timeout: float, cache: bool
+    environ: Mapping[str, str], home: StrPath, *, timeout: float, cache: bool, engine: object
 ) -> tuple[Endpoint | None, Callable[[], EngineFields]]:
     """Choose the engine (the one place it is chosen: everything after is given this endpoint)
     and start asking it."""
     try:
-        found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
+        if engine is not None:
+            found = endpoint.given(engine)
+        else:
+            found = endpoint.find_endpoint(environ, home, windows=client.os_name() == "windows")
     except EndpointError as exc:
         issue = Issue("endpoint", str(exc), "bad-endpoint")
         return None, lambda: ({}, None, [issue])
