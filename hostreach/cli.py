@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeAlias, cast
 
-from hostreach.checks import check_image, one_line, port_number
+from hostreach.checks import check_image, check_name, one_line, port_number
 from hostreach.commands import PROG
-from hostreach.errors import HostreachError
+from hostreach.errors import HostreachError, UsageError
 from hostreach.render import RENDERERS
 from hostreach.routes import DEFAULT_ALIAS, PURPOSES, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
@@ -128,7 +128,22 @@ def _common(
         help="ask the engine again even if an answer of its is stored (stored answers hold"
         " only while the engine socket and the addresses they depend on do)",
     )
+    parser.add_argument(
+        "--context",
+        type=_context,
+        metavar="NAME",
+        help="the docker context to answer for, as `docker --context NAME` takes it: it wins"
+        " over DOCKER_HOST and DOCKER_CONTEXT (default: the docker CLI's own choice)",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _context(text: str) -> str:
+    # The docker CLI's context names: a letter or digit, then letters, digits, '_', '.', '-'.
+    try:
+        return check_name(text, "context")
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _route_options(parser: Parser, *, target: bool = True) -> None:

@@ -8,8 +8,9 @@ loads, instead of after. Measured with ``benchmarks/startup.py`` on the CI machi
 endpoint :func:`~hostreach.engine.endpoint.find_endpoint` finds); the probe takes it when it
 asks that endpoint with the default timeout, and sends its own otherwise.
 
-Only where nothing else could differ: ``flags`` without ``--facts`` or ``--timeout`` (its
-deadline is the default one), on a local unix socket, when no answer of that engine is stored.
+Only where nothing else could differ: ``flags`` without ``--facts``, ``--timeout`` (its deadline
+is the default one) or ``--context`` (another engine), on a local unix socket, when no answer of
+that engine is stored.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 Pending = tuple[Callable[[], dict[str, Any]], Callable[[], str | None]]
 _pending: dict[str, Pending] = {}
-_SKIP = ("--facts", "--timeout", "-h", "--help")
+_SKIP = ("--facts", "--timeout", "--context", "-h", "--help")
 
 
 def start(argv: Sequence[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -206,3 +208,38 @@ def test_the_engine_is_asked_once_whoever_sends_the_request(
     elsewhere = {**env, "XDG_CACHE_HOME": str(tmp_path / "other-cache")}
     cli("flags", "--alias", "e", "--no-cache", env=elsewhere, check=True)
     assert len(fake_engine.requests) == 9  # sent ahead, and taken: three
+
+
+def test_context_flag_answers_for_that_context_as_the_docker_cli_would(
+    fake_engine: FakeEngine, cache_home: Path, tmp_path: Path
+) -> None:
+    # `--context NAME` wins over DOCKER_HOST and DOCKER_CONTEXT, as `docker --context` does
+    # (issue 27: the engine the caller names); `--context default` is DOCKER_HOST's.
+    other = FakeEngine(tmp_path / "other.sock", ROOTLESS)
+    try:
+        config = tmp_path / "docker-config"
+        meta = config / "contexts" / "meta" / hashlib.sha256(b"lab").hexdigest()
+        meta.mkdir(parents=True)
+        (meta / "meta.json").write_text(
+            json.dumps({"Name": "lab", "Endpoints": {"docker": {"Host": other.docker_host}}})
+        )
+        env = {**env_for(fake_engine, cache_home), "DOCKER_CONFIG": str(config)}
+        env["DOCKER_CONTEXT"] = "nonexistent"  # the flag wins over it too
+
+        def endpoint(*args: str) -> object:
+            done = cli("facts", *args, env=env, check=True)
+            return json.loads(done.stdout)["client"]["endpoint"]
+
+        assert endpoint("--context", "lab") == other.docker_host
+        assert endpoint("--context", "default") == fake_engine.docker_host
+        elsewhere = len(fake_engine.requests)
+        route = json.loads(cli("flags", "--context", "lab", "--format", "json", env=env).stdout)
+        assert (route["engine"], route["rootless"]) == (other.docker_host, True)
+        assert len(other.requests) == 3  # that engine was asked (once: its answers are kept)
+        assert len(fake_engine.requests) == elsewhere  # and DOCKER_HOST's was not
+        flags = cli("flags", "--context", "lab", env=env, check=True).stdout
+        assert flags != "--add-host=host.docker.internal:host-gateway\n"  # not DOCKER_HOST's
+        assert cli("flags", "--context", "lab", env=env, check=True).stdout == flags
+        assert cli("flags", "--context", "a b", env=env).returncode == 2
+    finally:
+        other.close()

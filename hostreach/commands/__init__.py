@@ -7,6 +7,7 @@ subclasses, which cli.main turns into one line on stderr and the exit code.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from hostreach.checks import one_line
 from hostreach.facts import Facts
@@ -25,7 +26,26 @@ def load_facts(
         return load(args.facts, timeout=args.timeout)
     from hostreach.probe import collect  # noqa: PLC0415
 
-    return collect(timeout=args.timeout, names=names, cache=args.cache, ports=ports)
+    return collect(
+        timeout=args.timeout, names=names, cache=args.cache, ports=ports, environ=environ_of(args)
+    )
+
+
+def environ_of(args: argparse.Namespace) -> Mapping[str, str]:
+    """The environment that chooses the engine, with ``--context`` as the docker CLI takes it:
+    the flag wins over DOCKER_HOST and DOCKER_CONTEXT; ``default`` is the default context."""
+    import os  # noqa: PLC0415
+
+    context = getattr(args, "context", None)
+    if context is None:
+        return os.environ
+    found = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+    if context == "default":  # the CLI's default context: DOCKER_HOST, else the default socket
+        return {
+            **found,
+            **({"DOCKER_HOST": os.environ["DOCKER_HOST"]} if "DOCKER_HOST" in os.environ else {}),
+        }
+    return {**found, "DOCKER_CONTEXT": context}
 
 
 def request_from(args: argparse.Namespace) -> Request:

@@ -54,12 +54,15 @@ def run(args: Args, out: TextIO, err: TextIO) -> int:
     route = resolve(load_facts(args), request_from(args))
     err.write(warnings_text(route))
     wanted = by_id(route.runtime).cli
-    # With DOCKER_HOST set the user chose an endpoint: only the docker CLI reads it.
-    cli = wanted if shutil.which(wanted) and not os.environ.get("DOCKER_HOST") else "docker"
+    # With DOCKER_HOST or --context the user chose an endpoint: only the docker CLI reads it.
+    context_name = getattr(args, "context", None)
+    chosen = os.environ.get("DOCKER_HOST") or context_name
+    cli = wanted if shutil.which(wanted) and not chosen else "docker"
     path = shutil.which(cli)
     if path is None:
         raise EngineError(f"the {cli} command is not installed")
-    argv = [cli, "run", *route.flags, *engine_args]
+    context = ["--context", context_name] if context_name else []
+    argv = [cli, *context, "run", *route.flags, *engine_args]
     err.flush()
     out.flush()
     if os.name == "nt":  # no exec on Windows: wait and pass the exit code on
