@@ -32,7 +32,9 @@ class _Help(argparse.HelpFormatter):
 
     def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24) -> None:
         try:
-            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(2).columns
+            # shutil.get_terminal_size's own order: COLUMNS, then stdout's terminal (help is
+            # printed there)
+            columns = int(os.environ.get("COLUMNS", "")) or os.get_terminal_size(1).columns
         except (ValueError, OSError):
             columns = 80  # shutil.get_terminal_size's fallback
         super().__init__(prog, indent_increment, max_help_position, max(columns - 2, 11))

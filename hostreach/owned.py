@@ -21,6 +21,7 @@ import sys
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO at an entry's name must not hang the open
 _AT = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd  # renameat: os.replace too
 _warned: set[str] = set()
 
@@ -48,7 +49,10 @@ def warn(path: str, why: str) -> None:
         return
     _warned.add(path)
     shown = path.encode("unicode_escape", "replace").decode("ascii", "replace")
-    sys.stderr.write(f"hostreach: warning: not using {shown}: {why}\n")
+    sys.stderr.write(
+        f"hostreach: warning: not using {shown}: {why}; nothing is kept there (remove it, or"
+        " set XDG_CACHE_HOME to a folder of your own)\n"
+    )
 
 
 class Folder:
@@ -74,7 +78,8 @@ class Folder:
         """The file's bytes (at most ``limit``), or None: absent, too large, or not this user's
         own (said once)."""
         try:
-            fd = os.open(self._at(name), os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=self.fd)
+            flags = os.O_RDONLY | _NOFOLLOW | _NONBLOCK | _CLOEXEC
+            fd = os.open(self._at(name), flags, dir_fd=self.fd)
         except OSError as exc:
             if not isinstance(exc, FileNotFoundError):
                 warn(os.path.join(self.path, name), f"it cannot be opened safely ({exc.strerror})")

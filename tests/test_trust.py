@@ -493,3 +493,21 @@ def test_what_hostreach_writes_is_its_users_own_and_no_one_elses(
     for path in entries:
         assert stat.S_IMODE(path.lstat().st_mode) == 0o600, path
         assert owned.problem(path.lstat(), folder=False) is None
+
+
+def test_a_fifo_at_an_entrys_name_is_no_entry_and_no_hang(tmp_path: Path) -> None:
+    # Every read is bounded in time: a FIFO would block open() until a writer came.
+    folder = tmp_path / "store"
+    folder.mkdir(mode=0o700)
+    os.mkfifo(folder / "entry", 0o600)
+    code = (
+        "from hostreach import owned\n"
+        f"f = owned.folder({str(folder)!r}, create=False)\n"
+        "assert f is not None\n"
+        "print(f.read('entry', 100))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=20, check=True
+    )
+    assert done.stdout.strip() == "None"
+    assert "not a regular file" in done.stderr
