@@ -32,14 +32,17 @@ def client(found: Endpoint, *, timeout: float) -> docker.DockerClient:
 
     try:
         tls: Any = False
-        if found.tls and found.tls_dir:
+        if found.tls:
             import docker.tls  # noqa: PLC0415
 
-            # docker-py's own rule (utils.kwargs_from_env), from the folder the endpoint names.
-            folder = found.tls_dir
+            # docker-py's own rule (utils.kwargs_from_env), from the folder the endpoint names;
+            # where it holds no client certificate, TLS all the same (verified or not, as said).
+            folder = found.tls_dir or ""
+            cert, key, ca = (os.path.join(folder, n) for n in ("cert.pem", "key.pem", "ca.pem"))
+            pair = (cert, key) if folder and os.path.isfile(cert) and os.path.isfile(key) else None
             tls = docker.tls.TLSConfig(
-                client_cert=(os.path.join(folder, "cert.pem"), os.path.join(folder, "key.pem")),
-                ca_cert=os.path.join(folder, "ca.pem"),
+                client_cert=pair,
+                ca_cert=ca if folder and os.path.isfile(ca) else None,
                 verify=found.tls_verify,
             )
         # version is left to auto-negotiation: Engine 29 rejects API versions below 1.44.
