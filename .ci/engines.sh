@@ -36,6 +36,31 @@ if ! command -v dockerd >/dev/null || ! command -v podman >/dev/null || ! [ -x /
     || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
 fi
 
+# Compose v2 beside bookworm's v1 (issue 27): forky's docker-compose package, unpacked as a
+# CLI plugin for every user, without touching apt's sources. Its hash is checked against the
+# Packages index, whose hash is checked against the InRelease file that gpgv verifies with
+# Debian's archive keyring.
+COMPOSE_V2=/usr/local/lib/docker/cli-plugins/docker-compose
+if ! [ -x "$COMPOSE_V2" ]; then
+  log "installing Compose v2 from Debian forky"
+  work=$(mktemp -d) mirror=http://deb.debian.org/debian
+  curl -sfL --max-time 60 -o "$work/InRelease" "$mirror/dists/forky/InRelease"
+  gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
+    "$work/InRelease" 2>"$work/gpgv.log" || { cat "$work/gpgv.log" >&2; exit 1; }
+  curl -sfL --max-time 120 -o "$work/Packages.xz" "$mirror/dists/forky/main/binary-amd64/Packages.xz"
+  want=$(awk '$3 == "main/binary-amd64/Packages.xz" && length($1) == 64 {print $1}' "$work/Release")
+  echo "$want  $work/Packages.xz" | sha256sum -c --quiet
+  entry=$(xz -dc "$work/Packages.xz" | awk '/^Package: docker-compose$/,/^$/')
+  file=$(printf '%s\n' "$entry" | awk '/^Filename:/ {print $2}')
+  sum=$(printf '%s\n' "$entry" | awk '/^SHA256:/ {print $2}')
+  curl -sfL --max-time 300 -o "$work/compose.deb" "$mirror/$file"
+  echo "$sum  $work/compose.deb" | sha256sum -c --quiet
+  dpkg-deb -x "$work/compose.deb" "$work/root"
+  install -D -m 755 "$work/root/usr/libexec/docker/cli-plugins/docker-compose" "$COMPOSE_V2"
+  rm -rf "$work"
+fi
+log "compose: $(docker-compose version --short), v2 $(docker compose version --short)"
+
 # The test image: a root filesystem holding only /bin/busybox and its applet links.
 ROOTFS="$LOGS/busybox-rootfs.tar"
 rm -rf "$LOGS/rootfs" && mkdir -p "$LOGS/rootfs/bin" "$LOGS/rootfs/etc" "$LOGS/rootfs/tmp"

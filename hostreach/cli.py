@@ -306,7 +306,9 @@ def _add_compose_override(commands: Subparsers) -> None:
         "-f",
         "--file",
         metavar="FILE",
-        help="the compose file (default: the one docker compose finds here)",
+        action="append",
+        help="a compose file, read in order as docker compose -f reads them; may repeat"
+        " (default: COMPOSE_FILE, else the file and override file docker compose finds here)",
     )
     _route_options(override)
     _ports(

@@ -37,7 +37,16 @@ def env(route: Route) -> str:
 def _yaml(data: Any) -> str:
     import yaml  # noqa: PLC0415 - only the compose formats
 
-    text: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+    from hostreach.composition import Override  # noqa: PLC0415
+
+    class Dumper(yaml.SafeDumper):
+        """SafeDumper that writes compose's ``!override`` tag."""
+
+    def override(dumper: Dumper, value: Override) -> yaml.Node:
+        return dumper.represent_sequence("!override", value.value)
+
+    Dumper.add_representer(Override, override)
+    text: str = yaml.dump(data, Dumper=Dumper, default_flow_style=False, sort_keys=False)
     return text
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -30,54 +29,59 @@ def test_run_on_podman_reaches_the_host(podman: Engine, server: HostServer) -> N
     assert server.token in done.stdout
 
 
-def _compose() -> list[str] | None:
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    probe = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
-    return ["docker", "compose"] if probe.returncode == 0 else None
+COMPOSES = {"v1": ["docker-compose"], "v2": ["docker", "compose"]}
+"""bookworm's docker-compose 1.29 and forky's Compose v2 plugin (.ci/engines.sh installs both)."""
 
 
+def _compose(version: str) -> list[str]:
+    command = COMPOSES[version]
+    if shutil.which(command[0]) is None:
+        skip_or_fail(f"{command[0]} is not installed (.ci/engines.sh installs it)")
+    probe = subprocess.run([*command, "version"], capture_output=True, text=True, check=False)
+    if probe.returncode != 0 or ("version 1." in probe.stdout) != (version == "v1"):
+        skip_or_fail(f"Compose {version} is not installed: {probe.stdout.strip()[:80]}")
+    return command
+
+
+@pytest.mark.parametrize("version", sorted(COMPOSES))
+@pytest.mark.parametrize("engine_name", ["rootful", "rootless", "podman"])
 def test_compose_override_reaches_the_host(
-    rootful: Engine, server: HostServer, tmp_path: Path
+    request: pytest.FixtureRequest,
+    engine_name: str,
+    version: str,
+    server: HostServer,
+    tmp_path: Path,
 ) -> None:
-    base = tmp_path / "compose.yml"
-    base.write_text(
+    """`up` with the override reaches the caller's token: every file read (the service is in
+    the second), interpolation, and (v2) a base file's own host-gateway entry replaced."""
+    engine: Engine = request.getfixturevalue(engine_name)
+    if engine_name == "podman":
+        # Found by this test: Podman 4.3's route is its default network's gateway (10.88.0.1),
+        # which compose's project network cannot reach while no container holds podman0 up;
+        # there the native host.containers.internal names the project network's gateway.
+        request.applymarker(pytest.mark.xfail(strict=True, reason="gateway of another network"))
+    compose = _compose(version)
+    clash = "    extra_hosts: ['host.docker.internal:host-gateway']\n" if version == "v2" else ""
+    (tmp_path / "compose.yml").write_text(
+        f"services:\n  sidecar:\n    image: {IMAGE}\n    network_mode: ${{SHARE:-service:web}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "web.yml").write_text(
         "services:\n"
         "  web:\n"
         f"    image: {IMAGE}\n"
         f'    command: ["sh", "-c", "nc -w 3 host.docker.internal {server.port} </dev/null"]\n'
-        "  sidecar:\n"
-        f"    image: {IMAGE}\n"
-        '    network_mode: "service:web"\n',
+        + clash,
         encoding="utf-8",
     )
-    override = subprocess.run(
-        [sys.executable, "-m", "hostreach", "compose-override", "-f", str(base)],
-        env=rootful.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        cwd=tmp_path,
-    )
-    data = yaml.safe_load(override.stdout)
+    files = ["-f", "compose.yml", "-f", "web.yml"]
+    override = cli("compose-override", *files, env=engine.env(), cwd=tmp_path, check=True)
+    data = yaml.safe_load(override.stdout.replace("!override", ""))
     assert list(data["services"]) == ["web"]  # sidecar shares web's network: no extra_hosts
     assert "sidecar uses network_mode service:web" in override.stderr
     (tmp_path / "override.yml").write_text(override.stdout, encoding="utf-8")
-    compose = _compose()
-    if compose is None:
-        skip_or_fail("docker compose is not installed (.ci/engines.sh installs docker-compose)")
-    project = ["-p", f"hr{uuid.uuid4().hex[:8]}", "-f", "compose.yml", "-f", "override.yml"]
-    env = rootful.env()
-    config = subprocess.run(
-        [*compose, *project, "config"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert config.returncode == 0, config.stderr
+    project = ["-p", f"hr{uuid.uuid4().hex[:8]}", *files, "-f", "override.yml"]
+    env = engine.env()
     try:
         up = subprocess.run(
             [*compose, *project, "run", "--rm", "web"],
@@ -85,7 +89,7 @@ def test_compose_override_reaches_the_host(
             cwd=tmp_path,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=180,
             check=False,
         )
         assert server.token in up.stdout, up.stderr

@@ -9,6 +9,7 @@ from hostreach import cache
 from hostreach.answers import remember
 from hostreach.checks import check_name, one_line
 from hostreach.commands import PROG, load_facts, request_from, warnings_text
+from hostreach.composition import Override
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
 from hostreach.resolve import resolve
@@ -75,25 +76,68 @@ def run(args: Args, out: TextIO, err: TextIO) -> int:
 
 def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     """Print a compose override file giving every service the route."""
+    import os  # noqa: PLC0415
+
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
 
     request = request_from(args)
-    path = args.file or _compose.find()
-    services = _compose.read_services(path, timeout=args.timeout)
+    paths, services = _compose.read_services(args.file, os.environ, timeout=args.timeout)
     route = resolve(load_facts(args), request)
     err.write(warnings_text(route))
     fragments = {}
-    for name, mode in services.items():
-        if mode is not None and mode.startswith(("service:", "container:")):
+    for name, service in services.items():
+        left_out = _left_out(service.network_mode)
+        if left_out:
             err.write(
-                f"{PROG}: note: {name} uses network_mode {one_line(mode)}: it takes the route of"
-                " the one whose network it shares\n"
+                f"{PROG}: note: {name} uses network_mode {one_line(service.network_mode or '')}:"
+                f" {left_out}\n"
             )
             continue
-        fragments[name] = route.compose()
-    comment = f"Written by `hostreach compose-override` for {path}.\n{route.reason}"
+        fragment = route.compose()
+        clashing = [host for host, _ in service.extra_hosts if host in route.hosts]
+        if clashing and "extra_hosts" in fragment:
+            # Compose v2 keeps the base's entry beside ours and writes it first in /etc/hosts
+            # (measured, 2.40.3), so the base's would win: replace the list, keeping the rest.
+            kept = [_entry(*entry) for entry in service.extra_hosts if entry[0] not in route.hosts]
+            fragment["extra_hosts"] = Override([*fragment["extra_hosts"], *kept])
+            err.write(
+                f"{PROG}: note: {name} sets {one_line(clashing[0])} in its own extra_hosts: the"
+                " override replaces that list (!override, Compose v2.24 or later; Compose v1"
+                " cannot read the tag: remove the entry from the file instead)\n"
+            )
+        fragments[name] = fragment
+    comment = (
+        f"Written by `hostreach compose-override` for {', '.join(one_line(p) for p in paths)}."
+        f"\n{route.reason}"
+    )
     out.write(compose_file(fragments, comment=comment))
     return 0
+
+
+def _left_out(mode: str | None) -> str:
+    """Say why a service with this network mode takes no extra_hosts, or return ``""``."""
+    if mode is None:
+        return ""
+    if mode.startswith(("service:", "container:")):
+        return "it takes the route of the one whose network it shares"
+    if mode == "host":
+        return "it shares the network of the engine's machine, which no extra_hosts changes"
+    if mode == "none":
+        return "it has no network"
+    return ""
+
+
+def _entry(host: str, address: str) -> str:
+    """Return a kept extra_hosts entry, checked before it is printed; UsageError otherwise."""
+    from hostreach.checks import check_address, check_alias  # noqa: PLC0415
+
+    try:
+        check_alias(host)
+        if address != "host-gateway":
+            address = check_address(address)
+    except (UsageError, ValueError) as exc:
+        raise UsageError(f"extra_hosts entry {host[:60]!r}: {exc}") from exc
+    return f"{host}={address}" if ":" in address else f"{host}:{address}"
 
 
 def address(args: Args, out: TextIO, err: TextIO) -> int:
