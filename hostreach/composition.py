@@ -177,7 +177,10 @@ def _services_of(path: str, data: Any) -> Mapping[str, Any]:
     """Return one file's ``services`` mapping, checked."""
     if isinstance(data, Mapping) and "include" in data:
         # Not read yet (issue 27): refused rather than an override missing their services.
-        raise UsageError(f"compose file {path} uses include:, which hostreach cannot read yet")
+        raise UsageError(
+            f"compose file {path} uses include:, which hostreach cannot read"
+            " yet: name the included files with -f as well, or write the override by hand"
+        )
     found = data.get("services") if isinstance(data, Mapping) else None
     if found is None:
         return {}

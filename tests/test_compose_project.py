@@ -19,6 +19,7 @@ from conftest import ROOTFUL, ROOTLESS, cli, skip_or_fail
 from hostreach.composition import interpolate, parse_dotenv
 from hostreach.errors import UsageError
 
+RANCHER = ROOTFUL.parent.parent / "published" / "rancher-desktop-name-only.json"
 ENV = {"SET": "host", "EMPTY": "", "B": "host"}
 
 
@@ -180,6 +181,15 @@ def test_a_base_entry_for_the_alias_is_replaced_and_the_rest_kept(tmp_path: Path
     entries = yaml.safe_load(done.stdout.replace("!override", ""))["services"]["laravel.test"]
     assert entries["extra_hosts"] == ["host.docker.internal:192.0.2.2", "db.local:192.0.2.9"]
     assert "laravel.test sets host.docker.internal in its own extra_hosts" in done.stderr
+
+
+def test_a_base_entry_is_dropped_where_the_runtime_resolves_the_name(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", SAIL)
+    done = cli("compose-override", "--facts", str(RANCHER), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "extra_hosts: !override" in done.stdout
+    entries = yaml.safe_load(done.stdout.replace("!override", ""))["services"]["laravel.test"]
+    assert entries["extra_hosts"] == ["db.local:192.0.2.9"]
 
 
 def test_reset_and_override_tags_are_read(tmp_path: Path) -> None:

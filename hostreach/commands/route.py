@@ -95,11 +95,13 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
             continue
         fragment = route.compose()
         clashing = [host for host, _ in service.extra_hosts if host in route.hosts]
-        if clashing and "extra_hosts" in fragment:
+        if clashing:
             # Compose v2 keeps the base's entry beside ours and writes it first in /etc/hosts
             # (measured, 2.40.3), so the base's would win: replace the list, keeping the rest.
+            # Where the runtime resolves the name itself (no entry of ours), the base's pinned
+            # entry would shadow that answer: it goes too.
             kept = [_entry(*entry) for entry in service.extra_hosts if entry[0] not in route.hosts]
-            fragment["extra_hosts"] = Override([*fragment["extra_hosts"], *kept])
+            fragment["extra_hosts"] = Override([*fragment.get("extra_hosts", []), *kept])
             err.write(
                 f"{PROG}: note: {name} sets {one_line(clashing[0])} in its own extra_hosts: the"
                 " override replaces that list (!override, Compose v2.24 or later; Compose v1"
