@@ -148,7 +148,9 @@ def test_extends_brings_the_base_network_mode(tmp_path: Path) -> None:
         ("services:\n  1: {image: x}\n", "service name 1 must be a quoted string"),
         ("services:\n  a: {extends: a}\n", "a circle of extends"),
         ("services:\n  a: {extends: nowhere}\n", "service 'nowhere' not found"),
-        ("include: [other.yml]\nservices:\n  a: {image: x}\n", "uses include:"),
+        ("include: other.yml\n", "include must be a list"),
+        ("include: [other.yml]\n", "compose file not found: ./other.yml"),
+        ("include: [{path: compose.yaml}]\n", "include cycle detected at ./compose.yaml"),
         ("services:\n  a: {image: x, network_mode: '${NM:?set NM}'}\n", "set NM"),
     ],
 )
@@ -161,6 +163,129 @@ def test_what_compose_refuses_is_refused_in_one_line(
     assert done.stdout == ""
     assert message in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+# include: as Docker's reference shows it (https://docs.docker.com/reference/compose-file/include/):
+# the short form with the included service used as if declared here, and the long form with
+# project_directory and env_file. Each rule below was measured with Compose v2.40.3.
+DOCS_INCLUDE = (
+    "include:\n  - my-compose-include.yaml  #with serviceB declared\n"
+    "services:\n  serviceA:\n    build: .\n    depends_on:\n      - serviceB\n"
+)
+
+
+def test_included_services_get_the_route(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", DOCS_INCLUDE)
+    _write(tmp_path / "my-compose-include.yaml", "services:\n  serviceB: {image: x}\n")
+    assert set(_override(tmp_path)) == {"serviceA", "serviceB"}
+
+
+def _include_project(root: Path) -> None:
+    """A project that uses each include rule; what compose makes of it is in the comments."""
+    _write(
+        root / "compose.yaml",
+        "include:\n  - sub/compose.yaml\n"
+        "  - path: [other/c.yaml, other/c.override.yaml]\n    env_file: [other/a.env, other/b.env]\n"
+        "  - ${NESTED:-nested/compose.yaml}\n"
+        "services:\n  web: {image: x}\n",
+    )
+    # sub's own .env decides its network mode; extends.file is relative to its directory
+    _write(
+        root / "sub" / "compose.yaml", "services:\n  db: {extends: {file: base.yml, service: b}}\n"
+    )
+    _write(root / "sub" / "base.yml", "services:\n  b: {image: x, network_mode: '${DBMODE}'}\n")
+    _write(root / "sub" / ".env", "DBMODE=host\n")
+    _write(root / "sub" / "compose.override.yaml", "services:\n  db: {network_mode: bridge}\n")
+    # env files in order, the later winning; the including project's variables win over both
+    _write(root / "other" / "c.yaml", "services:\n  cache: {image: x, network_mode: '${CM}'}\n")
+    _write(
+        root / "other" / "c.override.yaml",
+        "services:\n  worker: {image: x, network_mode: '${WM}'}\n",
+    )
+    _write(root / "other" / "a.env", "CM=host\nWM=host\n")
+    _write(root / "other" / "b.env", "CM=none\n")
+    _write(root / ".env", "WM=bridge\n")
+    # an include of an include
+    _write(root / "nested" / "compose.yaml", "include: [deeper.yml]\n")
+    _write(root / "nested" / "deeper.yml", "services:\n  tool: {image: x}\n")
+
+
+def test_include_reads_each_project_as_compose_does(tmp_path: Path) -> None:
+    _include_project(tmp_path)
+    done = cli("compose-override", "--facts", str(ROOTFUL), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert set(yaml.safe_load(done.stdout)["services"]) == {"web", "worker", "tool"}
+    assert "db uses network_mode host" in done.stderr  # sub/.env, not the override beside it
+    assert "cache uses network_mode none" in done.stderr  # b.env over a.env
+
+
+def test_include_is_read_as_compose_v2_reads_it(tmp_path: Path) -> None:
+    """The same project through Compose v2's own `config`: the same services left out."""
+    _include_project(tmp_path)
+    config = subprocess.run(
+        [*_compose_v2(), "config", "--format", "json"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert config.returncode == 0, config.stderr
+    modes = {
+        name: service.get("network_mode")
+        for name, service in json.loads(config.stdout)["services"].items()
+    }
+    assert modes == {"web": None, "worker": "bridge", "tool": None, "db": "host", "cache": "none"}
+
+
+def test_a_service_may_not_redefine_an_included_one_but_a_later_file_may(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", "include: [inc.yml]\nservices:\n  db: {image: y}\n")
+    _write(tmp_path / "inc.yml", "services:\n  db: {image: x}\n")
+    done = cli("compose-override", "--facts", str(ROOTFUL), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "services.db conflicts with imported resource" in done.stderr
+    _write(tmp_path / "main.yml", "include: [inc.yml]\n")
+    _write(tmp_path / "later.yml", "services:\n  db: {network_mode: host}\n")
+    found = _override(tmp_path, "-f", "main.yml", "-f", "later.yml")
+    assert found == {}
+
+
+def test_an_include_named_twice_is_one_project(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", "include: [inc.yml, inc.yml]\n")
+    _write(tmp_path / "inc.yml", "services:\n  db: {image: x}\n")
+    assert set(_override(tmp_path)) == {"db"}
+
+
+def test_two_includes_defining_one_service_differently_are_refused(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", "include: [a.yml, b.yml]\n")
+    _write(tmp_path / "a.yml", "services:\n  db: {image: x}\n")
+    _write(tmp_path / "b.yml", "services:\n  db: {image: y}\n")
+    done = cli("compose-override", "--facts", str(ROOTFUL), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "defines conflicting service db" in done.stderr
+
+
+def test_an_included_project_directory_anchors_its_paths(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "compose.yaml",
+        "include:\n  - path: sub/compose.yml\n    project_directory: lib\n",
+    )
+    _write(
+        tmp_path / "sub" / "compose.yml",
+        "services:\n  a: {extends: {file: base.yml, service: b}}\n",
+    )
+    _write(tmp_path / "lib" / "base.yml", "services:\n  b: {image: x, network_mode: '${M}'}\n")
+    _write(tmp_path / "lib" / ".env", "M=host\n")
+    assert _override(tmp_path) == {}
+
+
+def test_a_named_env_file_that_is_missing_is_refused(tmp_path: Path) -> None:
+    _write(tmp_path / "compose.yaml", "include:\n  - path: inc.yml\n    env_file: none.env\n")
+    _write(tmp_path / "inc.yml", "services:\n  db: {image: x}\n")
+    done = cli("compose-override", "--facts", str(ROOTFUL), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "env file not found: ./none.env" in done.stderr
 
 
 SAIL = (  # Laravel Sail's stub: https://github.com/laravel/sail/blob/1.x/stubs/docker-compose.stub

@@ -12,8 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from hostreach.checks import check_name
-from hostreach.composition import Override, Reset, Service, parse_dotenv, services
+from hostreach.composition import Override, Reader, Reset, Service, parse_dotenv, services
 from hostreach.errors import UsageError
 from hostreach.files import MIB, read_text
 
@@ -113,13 +112,16 @@ def _load(path: str, *, timeout: float) -> Any:
     except FileNotFoundError as exc:
         raise UsageError(f"compose file not found: {path}") from exc
     try:
-        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise UsageError(f"compose file {path} is not valid YAML: {exc}") from exc
     except UsageError as exc:
         raise UsageError(f"compose file {path}: {exc}") from exc
     except RecursionError as exc:
         raise UsageError(f"compose file {path} is nested too deeply") from exc
+    if data is not None and not isinstance(data, Mapping):
+        raise UsageError(f"compose file {path} is not a mapping")
+    return data
 
 
 def read_services(
@@ -135,24 +137,21 @@ def read_services(
     documents = []
     for path in paths:
         data = _load(path, timeout=timeout)
-        if data is not None and not isinstance(data, Mapping):
-            raise UsageError(f"compose file {path} is not a mapping")
         documents.append((path, data))
-        for name in (data or {}).get("services") or {}:
-            if not isinstance(name, str):
-                raise UsageError(
-                    f"compose file {path}: the service name {str(name)[:60]} must be a quoted"
-                    " string (compose refuses it too)"
-                )
-            check_name(name, "compose service")
-    return paths, services(documents, env, lambda path: _load(path, timeout=timeout))
+    reader = Reader(yaml=lambda path: _load(path, timeout=timeout), dotenv=_env_text)
+    return paths, services(documents, env, reader)
 
 
 def _dotenv(named: list[str] | None) -> dict[str, str]:
     """Return the project directory's ``.env``: beside the first ``-f`` file, else here."""
     directory = os.path.dirname(named[0]) if named else ""
+    text = _env_text(os.path.join(directory or ".", ".env"))
+    return {} if text is None else parse_dotenv(text)
+
+
+def _env_text(path: str) -> str | None:
+    """Return an env file's text, or None where there is none."""
     try:
-        text = read_text(os.path.join(directory or ".", ".env"), what=".env file", limit=MIB)
+        return read_text(path, what="env file", limit=MIB)
     except FileNotFoundError:
-        return {}
-    return parse_dotenv(text)
+        return None
