@@ -122,12 +122,14 @@ def tunnel(
     network: str | None = None,
     timeout: float = 2.0,
     log: Callable[[str], None] | None = None,
+    engine: object = None,
 ) -> AbstractContextManager[Route]:
     """Carry containers' connections to ``ports`` on this machine's loopback while a block runs.
 
     ``with hostreach.tunnel(5432) as route: client.containers.run(image,
     **route.docker_run_kwargs())``. Works with a local, tcp:// or ssh:// engine, opening every
-    connection from here; ``targets`` maps a port to another ``(host, port)`` here. Raises
+    connection from here; ``targets`` maps a port to another ``(host, port)`` here; ``engine``:
+    the engine the containers run on, as :func:`collect` takes it. Raises
     HostreachError subclasses (TunnelError, EngineError, UsageError) when it cannot start, and
     on leaving the block when it broke while running. See ``hostreach tunnel --help``.
     """
@@ -141,4 +143,5 @@ def tunnel(
         network=network,
         timeout=timeout,
         log=log,
+        engine=engine,
     )

@@ -201,7 +201,7 @@ def _add_flags(commands: Subparsers) -> None:
         default="shell",
         help="shell: one flag per line, for $(...) (default); args: the same, for mapfile and"
         " xargs; json: the whole route; compose: the service fragment (YAML); env: KEY=VALUE"
-        " lines for the app",
+        " lines for the app; devcontainer: the runArgs of a devcontainer.json (JSON)",
     )
     flags.add_argument(
         "--for",

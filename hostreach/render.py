@@ -29,6 +29,19 @@ def as_json(route: Route) -> str:
     return json.dumps(route.to_json(), indent=2) + "\n"
 
 
+def devcontainer(route: Route) -> str:
+    """``{"runArgs": [...]}`` for a ``devcontainer.json`` that names an image or a Dockerfile.
+
+    The devcontainer CLI passes ``runArgs`` to ``docker run`` as they are, before the image
+    (devcontainers/cli src/spec-node/singleContainer.ts), so they are the route's flags, each
+    checked as for the shell. A compose-based devcontainer ignores ``runArgs``: use
+    ``compose-override`` there.
+    """
+    import json  # noqa: PLC0415
+
+    return json.dumps({"runArgs": [_inert(flag) for flag in route.flags]}, indent=2) + "\n"
+
+
 def env(route: Route) -> str:
     """``KEY=VALUE`` lines to hand to the app: HOSTREACH_HOST, HOSTREACH_ADDRESS ..."""
     return "".join(f"{key}={value}\n" for key, value in route.env().items())
@@ -67,6 +80,7 @@ RENDERERS: dict[str, Callable[[Route], str]] = {
     "json": as_json,
     "compose": compose,
     "env": env,
+    "devcontainer": devcontainer,
 }
 """Output formats for ``flags --format``, by name."""
 

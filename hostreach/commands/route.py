@@ -31,6 +31,13 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
         text = compose_file(dict.fromkeys(args.service, route.compose()), comment=route.reason)
     else:
         text = render(route, args.format)
+    if args.format == "devcontainer":
+        # A devcontainer.json is usually shared in a repository: the route is this machine's.
+        warnings += (
+            f"{PROG}: note: these runArgs are this machine's route"
+            f" ({'rootless ' if route.rootless else ''}{route.runtime});"
+            " a devcontainer.json others open needs theirs\n"
+        )
     err.write(warnings)
     out.write(text)
     # Kept for the warm path: the flags `docker run $(...)` executes, which it can check again

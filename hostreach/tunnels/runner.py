@@ -121,6 +121,7 @@ def open_tunnel(
     network: str | None = None,
     timeout: float = 2.0,
     log: Callable[[str], None] | None = None,
+    engine: object = None,
 ) -> Iterator[Route]:
     """Run a tunnel for ``ports`` while the block runs; yield its route (see hostreach.tunnel)."""
     from hostreach.checks import port_number  # noqa: PLC0415
@@ -135,7 +136,7 @@ def open_tunnel(
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     request = Request(aliases=aliases or (DEFAULT_ALIAS,), ports=tuple(wanted)).check()
-    facts = collect(timeout=timeout, cache=False)
+    facts = collect(timeout=timeout, cache=False, engine=engine)
     plan = plan_for(facts, wanted, image=image, network=network, timeout=timeout)
     background = Background(plan, log or _stderr_log)
     record = background.start()
