@@ -60,13 +60,15 @@ def route(
     purpose: Purpose = "run",
     ports: tuple[int, ...] = (),
     engine: object = None,
+    own_network: bool = False,
 ) -> Route:
     """Return the route by which containers reach this process's machine (default alias
     host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ;
     ``purpose="build"``: for ``docker build``, host-gateway written out as its address;
     ``ports``: the ports containers will connect to, which a running ``hostreach tunnel`` must
     all carry for its route to be given; ``engine``: the engine the containers run on, where it
-    is not the one the environment names, as :func:`collect` takes it).
+    is not the one the environment names, as :func:`collect` takes it; ``own_network=True``:
+    the containers join a network of their own, not the engine's default one).
 
     The answer is kept, in this process and for later ones, as long as the engine's answer it
     came from holds (see :mod:`hostreach.answers`). Raises
@@ -76,7 +78,7 @@ def route(
     from hostreach import answers  # noqa: PLC0415
 
     url = _engine_url(engine)
-    asked = (aliases, strategy, runtime, target, purpose, ports, url)
+    asked = (aliases, strategy, runtime, target, purpose, ports, url, own_network)
     kept = answers.kept_route(asked) if facts is None else None
     if kept is not None:  # only a checked request's answer is kept under its words
         return kept
@@ -90,6 +92,7 @@ def route(
         target=target,
         purpose=purpose,
         ports=ports,
+        own_network=own_network,
     ).check()
     cache_key = answers.route_key(request, url)
     if facts is None:

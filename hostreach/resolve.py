@@ -184,7 +184,20 @@ def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
         return "caller-ip", []
     if all(alias in ctx.builtin for alias in ctx.request.aliases):
         return "native", []
-    return _auto_strategy(ctx), []
+    strategy = _auto_strategy(ctx)
+    if strategy == "gateway-ip" and ctx.request.own_network and not ctx.runtime.shared_gateway:
+        return "lan-ip", [_own_network_note(ctx.runtime.title)]
+    return strategy, []
+
+
+def _own_network_note(title: str) -> Note:
+    """Why a compose project's containers get this machine's main address, not the gateway."""
+    return Note(
+        "own-network",
+        f"on a network of their own (compose's project network) containers cannot reach"
+        f" {title}'s default gateway, which exists only while a container is on the default"
+        " network: the names point at this machine's main address",
+    )
 
 
 def _host_network_notes(ctx: _Context) -> list[Note]:

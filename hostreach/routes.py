@@ -53,6 +53,9 @@ class Request(NamedTuple):
     ports: tuple[int, ...] = ()
     """The ports containers will connect to: a running tunnel's route is given only for the
     ports it carries (issue 26), and a request that names none gets the direct route."""
+    own_network: bool = False
+    """The containers join a network of their own (compose's project network), not the
+    engine's default one: a route only the default network reaches is not given (issue 27)."""
 
     def check(self) -> Request:
         """Return the request if its aliases and strategy are valid, else raise UsageError.

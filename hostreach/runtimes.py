@@ -105,6 +105,10 @@ class Runtime(NamedTuple):
     joins_default_network: Callable[[Facts], bool] = lambda _facts: True
     """Whether a plain ``run`` joins ``default_network`` (False: each container gets its own
     user-mode network, and a sibling must name the network to share it)."""
+    shared_gateway: bool = True
+    """Whether containers on a network of their own (compose's project network) reach the
+    default network's gateway too (False: that address exists only while a container is on
+    the default network, so the ``gateway-ip`` route is the default network's alone)."""
     sockets: tuple[str, ...] = ()
     """Engine socket paths that name it (fnmatch patterns, matched against the path's end):
     a hint used only where the engine's own answers are missing or too thin to tell."""
@@ -276,9 +280,14 @@ PODMAN = Runtime(
     # Rootless `podman run` defaults to slirp4netns (4.x) or pasta (5.x), not the podman
     # network: containers/podman docs/source/markdown/options/network.md ("default").
     joins_default_network=lambda facts: not views.rootless(facts),
+    # netavark removes the default network's bridge, and 10.88.0.1 with it, when its last
+    # container goes (containers/netavark src/commands/teardown.rs, complete_teardown): from
+    # compose's project network 10.88.0.1 was refused on Podman 4.3.1 (issue 27).
+    shared_gateway=False,
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
-    " gets its default network's gateway, 10.88.0.1, written in; rootless Podman gets this"
+    " gets its default network's gateway, 10.88.0.1, written in (compose's project network,"
+    " which cannot reach it, gets this machine's main address); rootless Podman gets this"
     " machine's main address. Rootless Podman 5.0-5.2 runs pasta, which copies that address into"
     " each container: its names point at another address of this machine, and where there is"
     " none they are missing and host-gateway fails, so there is no route but a tunnel; 5.3 maps"
@@ -295,6 +304,7 @@ PODMAN = Runtime(
         "containers/podman docs/source/markdown/options/add-host.md",
         "containers/podman docs/source/markdown/options/network.md",
         "https://github.com/podman-container-tools/podman/issues/28718",
+        "containers/netavark src/commands/teardown.rs (complete_teardown)",
     ),
 )
 

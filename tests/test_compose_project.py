@@ -288,6 +288,22 @@ def test_a_named_env_file_that_is_missing_is_refused(tmp_path: Path) -> None:
     assert "env file not found: ./none.env" in done.stderr
 
 
+PODMAN = ROOTFUL.parent / "debian12-podman-4.3.1-rootful.json"
+
+
+def test_a_project_network_is_not_given_the_default_networks_gateway(tmp_path: Path) -> None:
+    """Podman 4.3's route is 10.88.0.1, which exists only while a container is on its default
+    network: compose's project network gets this machine's main address instead."""
+    _write(tmp_path / "compose.yaml", "services:\n  web: {image: x}\n")
+    done = cli("compose-override", "--facts", str(PODMAN), cwd=tmp_path, check=True)
+    assert yaml.safe_load(done.stdout)["services"]["web"] == {
+        "extra_hosts": ["host.docker.internal:192.0.2.2"]
+    }
+    assert "cannot reach Podman's default gateway" in done.stderr
+    flags = cli("flags", "--facts", str(PODMAN), check=True)  # docker run: the default network
+    assert flags.stdout == "--add-host=host.docker.internal:10.88.0.1\n"
+
+
 SAIL = (  # Laravel Sail's stub: https://github.com/laravel/sail/blob/1.x/stubs/docker-compose.stub
     "services:\n"
     "  laravel.test:\n"

@@ -145,10 +145,16 @@ import hostreach
 from hostreach.harness.testcontainers import with_route
 from testcontainers.core.container import DockerContainer
 
+from testcontainers.core.network import Network
+
 image, script, client_kw = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+network = Network() if sys.argv[4] == "network" else None
 before = hostreach.route()  # the engine DOCKER_HOST names, before testcontainers runs
 container = DockerContainer(image, docker_client_kw=client_kw).with_command(["sh", "-c", script])
 container.with_kwargs(labels={"kept": "yes"}, extra_hosts={"other.test": "192.0.2.7"})
+if network is not None:
+    network.create()
+    container.with_network(network)
 route = with_route(container)
 container.start()
 try:
@@ -162,6 +168,8 @@ try:
     config = wrapped.attrs
 finally:
     container.stop()
+    if network is not None:
+        network.remove()
 print(json.dumps({
     "before": before.flags,
     "route": route.to_json(),
@@ -186,7 +194,7 @@ def test_testcontainers_gets_the_route_of_the_engine_it_uses(
     env = rootful.env(HOME=str(tmp_path), TESTCONTAINERS_RYUK_DISABLED="true")
     script = READ.format(port=server.port)
     done = subprocess.run(
-        [sys.executable, "-c", TESTCONTAINERS, IMAGE, script, json.dumps(client_kw)],
+        [sys.executable, "-c", TESTCONTAINERS, IMAGE, script, json.dumps(client_kw), "default"],
         env=env,
         capture_output=True,
         text=True,
@@ -201,6 +209,30 @@ def test_testcontainers_gets_the_route_of_the_engine_it_uses(
     assert "other.test:192.0.2.7" in found["hosts"]
     # The control: DOCKER_HOST's route, asked before the container, is another engine's.
     assert found["before"] != found["route"]["flags"]
+
+
+@pytest.mark.engine
+def test_testcontainers_on_a_network_of_its_own_gets_a_route_that_network_reaches(
+    tmp_path: Path, rootful: Engine, podman: Engine, server: HostServer
+) -> None:
+    """Podman 4.3's route for its default network (10.88.0.1) is refused from another network."""
+    pytest.importorskip("testcontainers", reason="the test extra installs testcontainers")
+    (tmp_path / ".testcontainers.properties").write_text(f"tc.host={podman.docker_host}\n")
+    env = rootful.env(HOME=str(tmp_path), TESTCONTAINERS_RYUK_DISABLED="true")
+    script = READ.format(port=server.port)
+    done = subprocess.run(
+        [sys.executable, "-c", TESTCONTAINERS, IMAGE, script, "{}", "network"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert found["route"]["engine"] == podman.docker_host
+    assert found["route"]["strategy"] == "lan-ip", found["route"]
+    assert server.token in found["output"], found
 
 
 @pytest.mark.engine

@@ -87,7 +87,8 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
 
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
 
-    request = request_from(args)
+    # The services join compose's project network, not the engine's default one.
+    request = request_from(args)._replace(own_network=True)
     paths, services = _compose.read_services(args.file, os.environ, timeout=args.timeout)
     route = resolve(load_facts(args), request)
     err.write(warnings_text(route))

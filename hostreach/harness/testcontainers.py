@@ -41,9 +41,9 @@ def with_route(
 ) -> Route:
     """Give ``container`` the route to this machine on the engine testcontainers uses; return it.
 
-    Call it before ``start()``. The container's other keyword arguments are kept (4.x's
-    ``with_kwargs`` replaces them, so they are read back first) and its own ``extra_hosts``
-    entries too, the route's names winning.
+    Call it before ``start()``, after ``with_network()`` if any. The container's other keyword
+    arguments are kept (4.x's ``with_kwargs`` replaces them, so they are read back first) and
+    its own ``extra_hosts`` entries too, the route's names winning.
     """
     import hostreach  # noqa: PLC0415 - the package root, which imports nothing at its own import
 
@@ -51,11 +51,23 @@ def with_route(
         client = container.get_docker_client().client
     except AttributeError as exc:
         raise UsageError("with_route takes a testcontainers DockerContainer") from exc
+    network = getattr(container, "_network", None)  # with_network(): a network of its own
     route = hostreach.route(
-        *aliases, strategy=strategy, ports=ports, timeout=timeout, engine=client
+        *aliases,
+        strategy=strategy,
+        ports=ports,
+        timeout=timeout,
+        engine=client,
+        own_network=network is not None,
     )
     kwargs: dict[str, Any] = dict(getattr(container, "_kwargs", None) or {})
     own = route.docker_run_kwargs()
+    if network is not None and "network_mode" in own:
+        raise UsageError(
+            f"the route needs --network={own['network_mode']}, and the container joins"
+            f" {getattr(network, 'name', 'another network')}: carry the port with a tunnel"
+            " on that network instead (hostreach.tunnel(PORT, network=NAME))"
+        )
     if "extra_hosts" in own:
         kwargs["extra_hosts"] = {**_as_mapping(kwargs.get("extra_hosts")), **own["extra_hosts"]}
     if "network_mode" in own:
