@@ -64,6 +64,10 @@ FINDINGS: dict[str, str] = {
     " releases; the runtime's fixed address is the route chosen.",
     "version-unknown": "The engine did not say its version, so host-gateway (Engine 20.10+) is"
     " not assumed.",
+    "rootless-unknown": "The engine's answers do not say whether it is rootless, so"
+    " host-gateway (inside RootlessKit's namespace on a rootless engine) is not assumed.",
+    "own-network": "Containers on a network of their own (compose's project network) cannot"
+    " reach the default network's gateway here, so the route is this machine's main address.",
     "override": "HOSTREACH_HOST_ADDRESS is set: it wins over detection.",
     "build": "For a build, host-gateway is written out as the address it stands for.",
     "socket-hint": "The runtime was recognised from the engine's socket path alone: a guess.",

@@ -164,6 +164,8 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
     if verdict.status == "rejected":
         raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
     found = _HOST_GATEWAY_NOTES.get(verdict.status)
+    if verdict.status == "unknown":
+        return asked, [Note(verdict.note, verdict.why)]
     return asked, [Note(found[0], found[1].format(verdict.why))] if found else []
 
 
@@ -340,6 +342,13 @@ def _address(ctx: _Context, strategy: Strategy) -> str:
             )
         return found
     if strategy == "lan-ip":
+        if ctx.request.target == "engine-host" and ctx.vantage.topology != "local":
+            # This machine's address is not the engine's machine's: the wrong machine.
+            raise NoRouteError(
+                "the engine runs on another machine, whose own address is not in its answers"
+                " (lan-ip would name this machine instead); pass that machine's address"
+                " yourself with --add-host=NAME:ADDRESS"
+            )
         found = vantage.lan_address(facts)
         if found is None:
             raise NoRouteError(
@@ -449,7 +458,7 @@ def _runtime_notes(ctx: _Context, strategy: Strategy) -> list[Note]:
         )
     verdict = ctx.runtime.host_gateway(facts)
     if strategy in ("gateway-ip", "lan-ip") and verdict.status == "unknown":
-        notes.append(Note("version-unknown", verdict.why))
+        notes.append(Note(verdict.note, verdict.why))
     if ctx.request.target != "windows":  # the row's notes are about the engine's machine
         notes += ctx.runtime.notes(facts)
     if ctx.vantage.topology == "nested":

@@ -31,6 +31,8 @@ class Verdict(NamedTuple):
 
     status: HostGateway
     why: str = ""
+    note: str = "version-unknown"
+    """The doctor's finding id for an ``unknown`` verdict: what is not known."""
 
 
 _HOST_GATEWAY_MIN = (20, 10)  # moby/moby#40007, first released in Engine 20.10.0
@@ -321,6 +323,10 @@ def _docker_desktop(facts: Facts) -> bool:
         or any(label.startswith("com.docker.desktop.address=") for label in labels)
         # Docker for Mac/Windows before 18.03 showed only a -moby kernel suffix.
         or views.kernel(facts).endswith("-moby")
+        # The context Docker Desktop creates (docker/docs desktop/setup/install/linux: "docker
+        # context use desktop-linux"; the macOS client of docker/for-mac#7618 on it): it names
+        # Desktop where its engine does not answer (issue 23).
+        or facts.client.context == "desktop-linux"
     )
 
 
@@ -356,6 +362,8 @@ DOCKER_DESKTOP = Runtime(
         "docker/docs content/manuals/desktop/features/networking/networking-how-tos.md",
         "https://github.com/moby/moby/pull/40007",
         "https://github.com/docker/for-mac/issues/6000",
+        "docker/docs content/manuals/desktop/setup/install/linux/_index.md (desktop-linux)",
+        "https://github.com/docker/for-mac/issues/7618",
     ),
 )
 
@@ -579,7 +587,21 @@ def _docker_engine_host_gateway(facts: Facts) -> Verdict:
             "on a rootless engine host-gateway is 172.17.0.1 inside RootlessKit's namespace,"
             " not this machine",
         )
-    return engine_host_gateway(facts)
+    verdict = engine_host_gateway(facts)
+    if verdict.status == "reaches-host" and _rootless_unknown(facts):
+        return Verdict(
+            "unknown",
+            "the engine's answers do not say whether it is rootless (its /info has no"
+            " SecurityOptions), and a rootless engine's host-gateway is inside RootlessKit's"
+            " namespace, not this machine: host-gateway is not assumed",
+            note="rootless-unknown",
+        )
+    return verdict
+
+
+def _rootless_unknown(facts: Facts) -> bool:
+    """An engine that answered without saying whether it is rootless (a paste cut short)."""
+    return facts.daemon is not None and views.rootless_known(facts) is None
 
 
 def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
@@ -594,6 +616,16 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
                 "for a service on Windows: python -m hostreach flags --target windows (the"
                 " distro's default gateway in NAT mode; Windows' own address in mirrored mode,"
                 " with hostAddressLoopback=true)",
+            )
+        )
+    if _rootless_unknown(facts) and engine_host_gateway(facts).status != "reaches-host":
+        # Otherwise the host-gateway verdict says it (rootless-unknown), once.
+        notes.append(
+            Note(
+                "rootless-unknown",
+                "the engine's answers do not say whether it is rootless (its /info has no"
+                " SecurityOptions), so the names point at this machine's main address, which"
+                " rootful and rootless engines both reach",
             )
         )
     kit = facts.rootlesskit
@@ -625,19 +657,32 @@ def _docker_engine_notes(facts: Facts) -> tuple[Note, ...]:
     return tuple(notes)
 
 
+_LOOPBACK_BY_DRIVER = {
+    "slirp4netns": "10.0.2.2",  # measured here; ddev uses it too (moby/moby#47684)
+    "pasta": "10.0.2.2",  # measured on trixie's rootlesskit 2.0.2 with pasta (issue 23)
+    # rootlesskit's gvisor-tap-vsock driver puts the host at 10.0.2.1
+    # (rootless-containers/rootlesskit#515); rootless Docker's default from 29.5
+    # (moby/moby#52641; "the address is different in other network drivers", docker/docs#25774)
+    "gvisor-tap-vsock": "10.0.2.1",
+}
+
+
 def _rootless_loopback(facts: Facts) -> str | None:
     """Where a rootless engine's containers reach the host's 127.0.0.1, where RootlessKit runs
-    without --disable-host-loopback: slirp4netns's host address (measured here; ddev uses it
-    too, moby/moby#47684). Other drivers' addresses are not verified: None."""
+    without --disable-host-loopback (read from its command line, so on this machine only): the
+    host address of its network driver, as /version's ``rootlesskit`` component reports it
+    (RootlessKit's own API), else as its command line names it. Other drivers: None."""
     kit = facts.rootlesskit
     if not views.rootless(facts) or kit is None or not kit.host_loopback:
         return None
-    return "10.0.2.2" if kit.net == "slirp4netns" else None
+    return _LOOPBACK_BY_DRIVER.get(views.rootlesskit_driver(facts) or kit.net)
 
 
 def _docker_engine_fallback(facts: Facts) -> Strategy:
     if views.rootless(facts):
         return "host-loopback" if _rootless_loopback(facts) else "lan-ip"
+    if _rootless_unknown(facts):
+        return "lan-ip"  # this machine's main address: reached from rootful and rootless alike
     return "gateway-ip"
 
 
@@ -682,8 +727,11 @@ DOCKER_ENGINE = Runtime(
     " machine; older engines get that address written in. A rootless engine's host-gateway is"
     " inside RootlessKit's namespace, so names get this machine's main address, and services"
     " must listen on it (RootlessKit blocks the host's 127.0.0.1), unless its RootlessKit runs"
-    " without --disable-host-loopback, where slirp4netns's 10.0.2.2 reaches the host's"
-    " 127.0.0.1 (read from RootlessKit's command line, so on this machine only). A rootless"
+    " without --disable-host-loopback, where its driver's host address reaches the host's"
+    " 127.0.0.1 (10.0.2.2 for slirp4netns and pasta, 10.0.2.1 for gvisor-tap-vsock; read from"
+    " RootlessKit's command line, so on this machine only). An engine that does not say"
+    " whether it is rootless (no SecurityOptions, no rootlesskit component) gets this"
+    " machine's main address, which both reach. A rootless"
     " engine's --network=host is RootlessKit's namespace before Engine 29.5. In WSL 2 the"
     " host is the WSL distro, not Windows.",
     sources=(
@@ -691,6 +739,9 @@ DOCKER_ENGINE = Runtime(
         "docker/docs content/manuals/engine/security/rootless/troubleshoot.md",
         "https://github.com/moby/moby/issues/47684",
         "docker/docs content/manuals/engine/security/rootless/tips.md",
+        "moby/moby daemon/info_unix.go (fillRootlessVersion: the rootlesskit component)",
+        "https://github.com/rootless-containers/rootlesskit/pull/515",
+        "https://github.com/docker/docs/pull/25774",
     ),
 )
 

@@ -78,9 +78,14 @@ def test_an_unknown_version_is_said_and_host_gateway_is_not_assumed() -> None:
     assert daemon is not None
     assert rootful.daemon is not None
     known = facts._replace(daemon=daemon._replace(bridge_gateway=rootful.daemon.bridge_gateway))
-    route = resolve(known)
-    assert route.strategy == "gateway-ip"
-    assert "version-unknown" in {n.id for n in route.notes}
+    with pytest.raises(NoRouteError, match=r"version is unknown.*primary address is unknown"):
+        resolve(known)
+    # Nor whether it is rootless (issue 23): not the bridge gateway, which on a rootless engine
+    # is inside RootlessKit's namespace, but this machine's main address, which both reach.
+    here = known._replace(network=rootful.network)
+    route = resolve(here)
+    assert route.strategy == "lan-ip"
+    assert {"version-unknown", "rootless-unknown"} <= {n.id for n in route.notes}
 
 
 # Rule 5: a macOS or Windows client with only /version from its local socket: a desktop VM.
@@ -100,7 +105,7 @@ def test_thin_facts_from_a_mac_are_a_desktop_vm_not_a_plain_engine() -> None:
     assert route.flags == []
     # A Linux client with the same answer is a plain engine.
     linux = unnamed._replace(client=unnamed.client._replace(os="linux"))
-    assert resolve(linux).runtime == "docker-engine"
+    assert identify(linux).id == "docker-engine"
 
 
 # Rule 8: the socket path names the runtime where the engine says nothing, as a guess.
@@ -203,7 +208,10 @@ def test_a_build_gets_host_gateway_written_out() -> None:
     [
         (RootlessKit("slirp4netns", host_loopback=True), "host-loopback", "10.0.2.2", None),
         (RootlessKit("slirp4netns", host_loopback=False), "lan-ip", None, "LOOPBACK=false"),
-        (RootlessKit("gvisor-tap-vsock", host_loopback=True), "lan-ip", None, "does not know"),
+        # each driver's host address (issue 23): rootlesskit#515, docker/docs#25774
+        (RootlessKit("gvisor-tap-vsock", host_loopback=True), "host-loopback", "10.0.2.1", None),
+        (RootlessKit("pasta", host_loopback=True), "host-loopback", "10.0.2.2", None),
+        (RootlessKit("vpnkit", host_loopback=True), "lan-ip", None, "does not know"),
         (None, "lan-ip", None, "LOOPBACK=false"),
     ],
 )
@@ -226,6 +234,25 @@ def test_rootlesskits_host_loopback_decides_the_rootless_route(
         f.id for f in diagnose(facts._replace(listening=listening), route, (5432,)).findings
     }
     assert ("loopback-only" in findings) is (strategy != "host-loopback")
+
+
+def test_the_engines_own_report_of_rootlesskits_driver_picks_the_loopback_address() -> None:
+    # GET /version lists RootlessKit's network driver (moby daemon/info_unix.go, as
+    # moby/moby#47248 shows it); it names the host's address where the command line did not.
+    facts = load(ROOTLESS)._replace(rootlesskit=RootlessKit("host", host_loopback=True))
+    assert resolve(facts).strategy == "lan-ip"  # "host": no driver whose address is known
+    daemon = facts.daemon
+    assert daemon is not None
+    component = {"Name": "rootlesskit", "Version": "3.0.0"}
+    for driver, address in (("gvisor-tap-vsock", "10.0.2.1"), ("slirp4netns", "10.0.2.2")):
+        version = dict(daemon.version)
+        version["Components"] = [
+            *daemon.version["Components"],
+            {**component, "Details": {"NetworkDriver": driver}},
+        ]
+        reported = facts._replace(daemon=daemon._replace(version=version))
+        route = resolve(reported)
+        assert route.flags == [f"--add-host=host.docker.internal:{address}"], driver
 
 
 def test_a_snapshot_keeps_rootlesskit_and_an_old_one_has_none() -> None:

@@ -174,8 +174,7 @@ def test_a_native_engine_in_wsl2_answers_for_the_distro_and_says_so() -> None:
 
 
 def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
-    # Published: DOCKER_HOST=ssh://... and that engine's `docker info` (compose-cli#1456).
-    facts = load(PUBLISHED / "docker-engine-20.10.5-remote-ssh.json")
+    facts = variant(ROOTFUL, client__endpoint="ssh://user@203.0.113.9")
     route = resolve(facts, Request(target="engine-host"))
     assert route.remote is True
     assert (route.target, route.topology) == ("engine-host", "remote")
@@ -184,6 +183,16 @@ def test_a_remote_engine_route_says_whose_machine_it_reaches() -> None:
     # The caller, by default: never the engine's machine, so no route where its view is unknown.
     with pytest.raises(NoRouteError, match="the address at which it sees this one is unknown"):
         resolve(facts)
+
+
+def test_a_remote_rootless_engines_machine_is_never_given_this_machines_address() -> None:
+    # Found on the way (issue 23): lan-ip is this machine's main address, so a remote rootless
+    # engine's machine got the caller's address: the wrong machine.
+    facts = variant(ROOTLESS, client__endpoint="ssh://user@203.0.113.9")
+    with pytest.raises(NoRouteError, match="another machine, whose own address is not in"):
+        resolve(facts, Request(target="engine-host"))
+    local = resolve(load(ROOTLESS), Request(target="engine-host"))  # here it is this machine
+    assert local.flags == ["--add-host=host.docker.internal:192.0.2.2"]
 
 
 def test_a_remote_tcp_engine_reaches_the_caller_at_its_address_on_the_connection() -> None:

@@ -107,12 +107,42 @@ def components(facts: Facts) -> dict[str, str]:
 
 
 def rootless(facts: Facts) -> bool:
-    """Whether the engine runs rootless (``name=rootless`` in SecurityOptions; moby daemon/info.go)."""
+    """Whether the engine is known to run rootless (see :func:`rootless_known`)."""
+    return rootless_known(facts) is True
+
+
+def rootless_known(facts: Facts) -> bool | None:
+    """Whether the engine runs rootless; None where its answers do not say.
+
+    ``name=rootless`` in /info's SecurityOptions (moby daemon/info.go) or Podman's own
+    ``Rootless`` field; else a ``rootlesskit`` component in /version, which dockerd lists only
+    when it runs under RootlessKit (moby daemon/info_unix.go, fillRootlessVersion). Its absence
+    proves nothing (Debian's Engine 20.10 lists none), and an /info without SecurityOptions (a
+    paste cut short, a version-only answer) leaves it unknown (issue 23).
+    """
     if facts.daemon is None:
-        return False
+        return None
     if facts.daemon.info.get("Rootless") is True:  # Podman adds this non-Docker field
         return True
+    if "rootlesskit" in components(facts):
+        return True
+    if "SecurityOptions" not in facts.daemon.info:
+        return None
     return any(opt.split(",")[0] == "name=rootless" for opt in info_list(facts, "SecurityOptions"))
+
+
+def rootlesskit_driver(facts: Facts) -> str | None:
+    """The network driver /version's ``rootlesskit`` component names (slirp4netns, pasta,
+    gvisor-tap-vsock ...), or None."""
+    if facts.daemon is None:
+        return None
+    items = facts.daemon.version.get("Components")
+    for item in items if isinstance(items, list | tuple) else ():
+        if isinstance(item, Mapping) and item.get("Name") == "rootlesskit":
+            details = item.get("Details")
+            if isinstance(details, Mapping) and isinstance(details.get("NetworkDriver"), str):
+                return str(details["NetworkDriver"])
+    return None
 
 
 def containers_os(facts: Facts) -> str:
