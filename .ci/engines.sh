@@ -61,6 +61,27 @@ if ! [ -x "$COMPOSE_V2" ]; then
 fi
 log "compose: $(docker-compose version --short), v2 $(docker compose version --short)"
 
+# The devcontainer CLI (issue 27: `flags --format devcontainer` tested with the real CLI), from
+# the npm registry: its tarball pinned by version and by the sha512 the registry published for
+# it (it bundles its dependencies, so nothing else is fetched).
+DEVCONTAINER_CLI=0.89.0
+DEVCONTAINER_SHA512=LzaoOGKQ/Zql6PsiZ4hVIYVZagzWkD65aG/1ou5/Kly5Y1PtjLg1yn7qu+LZCzVoAl6DZZ/pbz8qOO4RLNlqMg==
+if [ "$(devcontainer --version 2>/dev/null)" != "$DEVCONTAINER_CLI" ]; then
+  log "installing the devcontainer CLI $DEVCONTAINER_CLI"
+  if ! command -v npm >/dev/null; then
+    apt-get install -y -q nodejs npm >>"$LOGS/apt.log" 2>&1 || { tail -n 30 "$LOGS/apt.log" >&2; exit 1; }
+  fi
+  work=$(mktemp -d)
+  curl -sfL --max-time 120 -o "$work/cli.tgz" \
+    "https://registry.npmjs.org/@devcontainers/cli/-/cli-$DEVCONTAINER_CLI.tgz"
+  got=$(openssl dgst -sha512 -binary "$work/cli.tgz" | base64 -w0)
+  [ "$got" = "$DEVCONTAINER_SHA512" ] || { echo "devcontainer CLI: sha512 $got" >&2; exit 1; }
+  npm install -g -q --no-audit --no-fund "$work/cli.tgz" >"$LOGS/npm.log" 2>&1 \
+    || { tail -n 30 "$LOGS/npm.log" >&2; exit 1; }
+  rm -rf "$work"
+fi
+log "devcontainer CLI: $(devcontainer --version)"
+
 # The test image: a root filesystem holding only /bin/busybox and its applet links.
 ROOTFS="$LOGS/busybox-rootfs.tar"
 rm -rf "$LOGS/rootfs" && mkdir -p "$LOGS/rootfs/bin" "$LOGS/rootfs/etc" "$LOGS/rootfs/tmp"

@@ -1,6 +1,6 @@
 """Test harnesses (issue 27, item 4): the pytest plugin through pytest's own pytester, the
-testcontainers helper with testcontainers-python itself, ``flags --format devcontainer`` as the
-devcontainer CLI passes ``runArgs``. Each against a real engine, each with its control: the
+testcontainers helper with testcontainers-python itself, ``flags --format devcontainer`` with
+the devcontainer CLI itself. Each against a real engine, each with its control: the
 engine ``DOCKER_HOST`` names is the rootful one, the containers run on the rootless one, where
 the rootful engine's route does not reach this machine.
 """
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -235,17 +237,67 @@ def test_testcontainers_on_a_network_of_its_own_gets_a_route_that_network_reache
     assert server.token in found["output"], found
 
 
+def _devcontainer_reads(engine: Engine, folder: Path, run_args: list[str], port: int) -> str:
+    """What a container that the devcontainer CLI starts with ``run_args`` reads at the host
+    name; the container and its image are removed afterwards."""
+    config = folder / ".devcontainer"
+    config.mkdir(parents=True)
+    folder.chmod(0o755)
+    # The CLI runs as root by name, which a FROM-scratch image lacks: a passwd file says it.
+    (config / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n", encoding="utf-8")
+    (config / "Dockerfile").write_text(f"FROM {IMAGE}\nCOPY passwd /etc/passwd\n", encoding="utf-8")
+    spec = {"build": {"dockerfile": "Dockerfile"}, "runArgs": run_args}
+    (config / "devcontainer.json").write_text(json.dumps(spec), encoding="utf-8")
+    workspace = ["--workspace-folder", str(folder)]
+    label = f"label=devcontainer.local_folder={folder}"
+    try:
+        up = subprocess.run(
+            ["devcontainer", "up", *workspace],
+            env=engine.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
+        done = subprocess.run(
+            ["devcontainer", "exec", *workspace, "sh", "-c", READ.format(port=port)],
+            env=engine.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return done.stdout + done.stderr
+    finally:
+        for container in engine.docker("ps", "-aq", "--filter", label).split():
+            image = engine.docker("inspect", "--format", "{{.Image}}", container).strip()
+            engine.docker("rm", "-f", container)
+            engine.docker("rmi", "-f", image, check=False)
+
+
 @pytest.mark.engine
-def test_devcontainer_run_args_reach_the_caller(rootless: Engine, server: HostServer) -> None:
+def test_the_devcontainer_cli_reaches_the_caller_with_the_run_args(
+    rootful: Engine, rootless: Engine, server: HostServer
+) -> None:
+    if shutil.which("devcontainer") is None:
+        skip_or_fail("the devcontainer CLI is not installed (.ci/engines.sh installs it)")
     done = cli("flags", "--format", "devcontainer", env=rootless.env(), check=True)
     run_args = json.loads(done.stdout)["runArgs"]
     assert "this machine's route (rootless docker-engine)" in done.stderr
-    # As the devcontainer CLI runs it: its own flags, then runArgs, then the image
-    # (devcontainers/cli src/spec-node/singleContainer.ts).
-    script = READ.format(port=server.port)
-    argv = ["run", "--rm", "--sig-proxy=false", "-a", "STDOUT", "-a", "STDERR", *run_args]
-    output = rootless.docker(*argv, IMAGE, "sh", "-c", script)
-    assert server.token in output, (output, run_args)
+    # The workspace is bind-mounted by the rootless engine's user: not under pytest's own
+    # folder, which only root may enter.
+    shared = Path(tempfile.mkdtemp(prefix="hostreach-devcontainer-"))
+    shared.chmod(0o755)
+    try:
+        output = _devcontainer_reads(rootless, shared / "ours", run_args, server.port)
+        assert server.token in output, (output, run_args)
+        # The control: the rootful engine's runArgs do not reach the caller from the rootless.
+        theirs = json.loads(cli("flags", "--format", "devcontainer", env=rootful.env()).stdout)
+        wrong = _devcontainer_reads(rootless, shared / "theirs", theirs["runArgs"], server.port)
+        assert server.token not in wrong, wrong
+    finally:
+        shutil.rmtree(shared)
 
 
 @pytest.mark.parametrize(
