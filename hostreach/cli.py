@@ -449,7 +449,8 @@ def _add_tunnel(commands: Subparsers) -> None:
 
 
 def _tunnel_sidecar_options(parser: Parser) -> None:
-    """The tunnel's container and its limits: --image, --network, --max-connections, --idle-timeout."""
+    """The tunnel's container and its limits: --image, --network, --max-connections,
+    --max-per-peer, --idle-timeout."""
     parser.add_argument(
         "--image",
         type=_image,
@@ -469,6 +470,14 @@ def _tunnel_sidecar_options(parser: Parser) -> None:
         default=128,
         metavar="N",
         help="connections carried at once; more are refused and logged (default: 128)",
+    )
+    parser.add_argument(
+        "--max-per-peer",
+        type=_count,
+        default=64,
+        metavar="N",
+        help="connections one container (one address) may hold at once, so that one client's"
+        " flood leaves room for the others (default: 64)",
     )
     parser.add_argument(
         "--idle-timeout",

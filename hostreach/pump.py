@@ -20,13 +20,25 @@ class Limits(NamedTuple):
     connections: int = 128
     idle_seconds: float = 600.0
     refresh_seconds: float = 10.0
+    per_peer: int = 64
+    """Connections one peer address may hold at once (the tunnel): one container's flood must
+    not take every slot (issue 26). A burst of 50 from one client still fits."""
+    first_byte_seconds: float = 15.0
+    """How long a connection may carry nothing at all, either way, before it is closed (the
+    tunnel): an idle peer that never speaks must not hold a slot for ``idle_seconds``."""
 
 
 class Activity:
-    """When a connection last carried a byte, in either direction."""
+    """When a connection last carried a byte, in either direction, and whether it ever did."""
 
     def __init__(self) -> None:
         self.last = time.monotonic()
+        self.moved = False
+
+    def touch(self) -> None:
+        """A byte moved, either way."""
+        self.last = time.monotonic()
+        self.moved = True
 
     def idle_for(self) -> float:
         return time.monotonic() - self.last
@@ -58,7 +70,7 @@ async def pipe(
                 continue  # the other direction was busy
             if not chunk:
                 break
-            activity.last = time.monotonic()
+            activity.touch()
             writer.write(chunk)
             await writer.drain()
         if writer.can_write_eof():
@@ -67,12 +79,14 @@ async def pipe(
         writer.close()
 
 
-async def within(step: Any, activity: Activity, idle: float) -> Any:
-    """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s."""
+async def within(step: Any, activity: Activity, idle: float, first: float | None = None) -> Any:
+    """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s
+    (``first`` s, where given, while it has carried nothing at all)."""
     task = asyncio.ensure_future(step)
     try:
         while True:
-            left = idle - activity.idle_for()
+            limit = idle if first is None or activity.moved else min(first, idle)
+            left = limit - activity.idle_for()
             if left <= 0:
                 raise Idle
             done, _ = await asyncio.wait({task}, timeout=left)

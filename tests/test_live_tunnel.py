@@ -335,7 +335,7 @@ def test_the_cap_and_the_idle_timeout_say_so(rootful: Engine, echo: Service) -> 
     args = ("--port", port, "--max-connections", "1", "--idle-timeout", "2")
     with tunnel_running(rootful, *args) as tunnel:
         flags = tunnel.flags
-        # One connection holds the only place (it sends nothing, so it goes idle) ...
+        # One connection holds the only place (it sends a line, then nothing: it goes idle) ...
         holder = subprocess.Popen(
             [
                 "docker",
@@ -345,7 +345,7 @@ def test_the_cap_and_the_idle_timeout_say_so(rootful: Engine, echo: Service) -> 
                 IMAGE,
                 "sh",
                 "-c",
-                f"sleep 8 | nc host.docker.internal {port}; echo held-until-$?",
+                f"(echo hi; sleep 8) | nc host.docker.internal {port}; echo held-until-$?",
             ],
             env=rootful.env(),
             stdout=subprocess.PIPE,
@@ -365,6 +365,70 @@ def test_the_cap_and_the_idle_timeout_say_so(rootful: Engine, echo: Service) -> 
         finally:
             holder.kill()
             holder.wait(30)
+
+
+@pytest.mark.parametrize("name", ["rootful", "rootless", "podman_rootless"])
+def test_a_request_is_answered_while_the_client_keeps_its_connection_open(
+    name: str, echo: Service, request: pytest.FixtureRequest
+) -> None:
+    # Found by issue 26's first-byte deadline: the sidecar copied the client's bytes with
+    # busybox cat, whose sendfile() from the socket returned only when more came or the client
+    # closed, so a request waited for the client's next one: an interactive protocol hung.
+    engine: Engine = request.getfixturevalue(name)
+    port = str(echo.port)
+    with tunnel_running(engine, "--port", port) as tunnel:
+        token = f"asked-{os.getpid()}"
+        # A conversation: the client asks, waits for the answer, asks again, its side open
+        # all along; each answer must come within 20 s of its question. The second question
+        # arrives while the sidecar already waits on the socket, where the copy stalled.
+        script = (
+            "mkfifo /tmp/q /tmp/a; "
+            f"nc host.docker.internal {port} </tmp/q >/tmp/a & "
+            "exec 3>/tmp/q 4</tmp/a; "
+            f"echo {token}-1 >&3; read -t 20 one <&4; echo answer:$one; "
+            f"echo {token}-2 >&3; read -t 20 two <&4; echo answer:$two"
+        )
+        answered = in_container(engine, tunnel.flags, script, timeout=120)
+        lines = answered.stdout.split()
+        assert lines == [f"answer:{token}-1", f"answer:{token}-2"], (answered, tunnel.log)
+
+
+@pytest.mark.parametrize("name", ["rootful", "podman"])
+def test_a_flood_of_silent_peers_from_one_container_leaves_room_for_another(
+    name: str, echo: Service, request: pytest.FixtureRequest
+) -> None:
+    # issue 26: 150 idle connections from one container filled the 128-connection cap and
+    # timed out the engine calls of everyone else; a real client then waited 18 s.
+    engine: Engine = request.getfixturevalue(name)
+    port = str(echo.port)
+    args = ("--port", port, "--max-per-peer", "20", "--idle-timeout", "5")
+    with tunnel_running(engine, *args) as tunnel:
+        flags = tunnel.flags
+        flood = f"for i in $(seq 60); do sleep 40 | nc host.docker.internal {port} & done; wait"
+        flooder = subprocess.Popen(
+            ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", flood],
+            env=engine.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            tunnel.wait_for("already open from that address (the cap per peer)", seconds=60)
+            # Another container is served while the flood holds its 20 and is refused the rest
+            # (each refusal costs no engine call: the sidecar closes it on the tunnel's word).
+            token = f"ping-{os.getpid()}"
+            served = in_container(
+                engine, flags, f"echo {token} | nc -w 10 host.docker.internal {port}", timeout=60
+            )
+            assert token in served.stdout, (served.stderr, tunnel.log)
+            # One line for the flood's 40 refusals, not 40 (the rest counted in a later one).
+            refusals = [line for line in tunnel.log.splitlines() if "cap per peer" in line]
+            assert 1 <= len(refusals) <= 2, refusals
+            # The flood's silent connections do not hold their places for --idle-timeout's
+            # full length of a moving one: closed when nothing moved in the first 5 s.
+            tunnel.wait_for("carried nothing either way in 5 s", seconds=60)
+        finally:
+            flooder.kill()
+            flooder.wait(30)
 
 
 def test_an_image_without_sh_or_nc_is_one_line(

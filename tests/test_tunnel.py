@@ -18,10 +18,12 @@ from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.engine.aio import Stream
 from hostreach.errors import EngineError, FactsError, TunnelError
 from hostreach.facts import Listener, Listening, Tunnel, from_json, load, to_json, tunnel_json
+from hostreach.pump import Limits
 from hostreach.resolve import resolve
 from hostreach.routes import Request
 from hostreach.tunnels import state as tunnel_state
 from hostreach.tunnels.plan import plan_for
+from hostreach.tunnels.session import TunnelSession, proc_net_peer
 
 TUNNEL = Tunnel(
     container="0123456789ab" * 5 + "cdef",
@@ -269,3 +271,34 @@ def test_a_snapshot_with_a_hostile_rootlesskit_driver_is_refused() -> None:
     data = {**load_fixture(ROOTFUL), "rootlesskit": {"net": "$(reboot)", "host_loopback": True}}
     with pytest.raises(FactsError, match="network driver name"):
         from_json(data)
+
+
+@pytest.mark.parametrize(
+    ("field", "big_endian", "peer"),
+    [
+        # as Linux writes them (little-endian words): a v4-mapped peer of a dual-stack listener
+        ("0000000000000000FFFF00000300580A:9606", False, "10.88.0.3"),
+        ("030011AC:1F90", False, "172.17.0.3"),
+        ("AC110003:1F90", True, "172.17.0.3"),  # s390x writes the words as they are
+        ("B80D0120000000000000000001000000:0050", False, "2001:db8::1"),
+        ("-", False, None),  # the handler found no line: no cap per peer, the total still holds
+        ("030011AC", False, None),
+        ("ZZ0011AC:1F90", False, None),
+        ("030011AC:1F90 --privileged", False, None),
+    ],
+)
+def test_a_peer_is_read_as_the_kernel_wrote_it(
+    field: str, big_endian: bool, peer: str | None
+) -> None:
+    assert proc_net_peer(field, big_endian=big_endian) == peer
+
+
+def test_the_caps_refuse_per_peer_and_in_total() -> None:
+    plan = plan_for(load(ROOTFUL), {5432: ("127.0.0.1", 5432)})
+    session = TunnelSession(plan._replace(limits=Limits(connections=3, per_peer=2)), print)
+    session.peers = {"10.0.0.2": 2}
+    assert "cap per peer" in session._over_cap(5432, "10.0.0.2")
+    assert session._over_cap(5432, "10.0.0.3") == ""
+    assert session._over_cap(5432, None) == ""  # peer unknown: only the total applies
+    session.active = cast("set[asyncio.Task[None]]", {object(), object(), object()})
+    assert "3 already open (the cap)" in session._over_cap(5432, "10.0.0.3")

@@ -39,7 +39,12 @@ def tunnel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         image=args.image,
         network=args.network,
         timeout=args.timeout,
-        limits=Limits(connections=args.max_connections, idle_seconds=args.idle_timeout),
+        limits=Limits(
+            connections=args.max_connections,
+            idle_seconds=args.idle_timeout,
+            per_peer=args.max_per_peer,
+            first_byte_seconds=min(15.0, args.idle_timeout),
+        ),
         verbose=args.verbose,
     )
     if args.cleanup:

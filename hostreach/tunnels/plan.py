@@ -12,6 +12,7 @@ from hostreach.pump import Limits
 from hostreach.tunnels.sidecar import DEFAULT_IMAGE
 
 TUNNEL_LIMITS = Limits(connections=128, idle_seconds=600.0)
+_BIG_ENDIAN = frozenset({"s390x", "ppc64", "mips", "mips64"})  # Go's GOARCH names
 """A tunnel's default: open connections, and how long one may sit idle."""
 
 
@@ -30,6 +31,9 @@ class Plan(NamedTuple):
     """Log each connection: where it went, and the bytes it carried each way."""
     start_seconds: float = 10.0
     """How long the sidecar may take to start, beyond ``timeout`` (an image pull aside)."""
+    big_endian: bool = False
+    """Whether the engine's machine is big-endian, which decides how its /proc/net/tcp writes
+    a peer's address."""
 
 
 def plan_for(
@@ -43,6 +47,7 @@ def plan_for(
     verbose: bool = False,
 ) -> Plan:
     """Return what to open on the engine these facts describe; TunnelError where it cannot."""
+    from hostreach.engine import views  # noqa: PLC0415
     from hostreach.runtimes import identify  # noqa: PLC0415
 
     if facts.daemon is None:
@@ -63,4 +68,5 @@ def plan_for(
         timeout=timeout,
         limits=limits or TUNNEL_LIMITS,
         verbose=verbose,
+        big_endian=views.version_field(facts, "Arch") in _BIG_ENDIAN,
     )

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import ipaddress
 import os
 import secrets
 import time
@@ -43,6 +45,27 @@ from hostreach.tunnels.sidecar import LABEL, PULL_SECONDS, container_spec, json_
 _MAX_LINE = 4096
 
 
+def proc_net_peer(text: str, *, big_endian: bool = False) -> str | None:
+    """The peer address of a ``/proc/net/tcp{,6}`` remote-address field (``0100007F:9606``:
+    the address as 32-bit words printed in the machine's byte order), or None."""
+    address, _, port = text.partition(":")
+    if len(port) != 4 or len(address) not in (8, 32):
+        return None
+    try:
+        raw = bytes.fromhex(address)
+    except ValueError:
+        return None
+    words = raw if big_endian else b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    found = ipaddress.ip_address(words)
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        return str(found.ipv4_mapped)
+    return str(found)
+
+
+def _from(peer: str | None) -> str:
+    return f" from {peer}" if peer else ""
+
+
 class TunnelSession:
     """One running tunnel: :meth:`open`, then :meth:`serve` until stopped, then :meth:`close`."""
 
@@ -56,6 +79,8 @@ class TunnelSession:
         self.record: Tunnel | None = None
         self.state_path: str | None = None
         self.active: set[asyncio.Task[None]] = set()
+        self.peers: dict[str | None, int] = {}
+        """Open connections by peer address (None: not known)."""
         self.owner = owner()
         self._pending = b""
 
@@ -207,7 +232,8 @@ class TunnelSession:
                 tool = line.rpartition(" ")[2]
                 raise TunnelError(
                     f"the image {self.plan.image} cannot run the tunnel: it has no {tool}"
-                    " (it needs sh, nc with -ll -e, mkfifo, cat and grep: busybox has them)"
+                    " (it needs sh, nc with -ll -e, mkfifo, cat, dd, grep, readlink and timeout:"
+                    " busybox has them)"
                 )
             if line.startswith("hostreach-tunnel error "):
                 raise TunnelError(
@@ -255,16 +281,50 @@ class TunnelSession:
             if line is None:
                 return
             fields = line.split()
-            if len(fields) != 4 or fields[:2] != ["hostreach-tunnel", "open"]:
+            if len(fields) not in (4, 5) or fields[:2] != ["hostreach-tunnel", "open"]:
                 if line:  # the sidecar's own complaint (a shell error): worth a (rate-limited) line
                     self.log("sidecar", f"the tunnel's container said: {line[:200]}")
                 continue
             port, pid = fields[2], fields[3]
             if not (port.isdecimal() and pid.isdecimal() and int(port) in self.plan.ports):
                 continue
-            task = asyncio.create_task(self._connection(int(port), pid))
+            peer = None
+            if len(fields) == 5:
+                peer = proc_net_peer(fields[4], big_endian=self.plan.big_endian)
+            refusal = self._over_cap(int(port), peer)
+            if refusal:
+                # Refused before anything is opened: no service connection, no engine call.
+                self.log(refusal, f"connection to port {port}{_from(peer)} refused: {refusal}")
+                self._close(pid)
+                continue
+            task = asyncio.create_task(self._connection(int(port), pid, peer))
             self.active.add(task)
-            task.add_done_callback(self.active.discard)
+            self.peers[peer] = self.peers.get(peer, 0) + 1
+            task.add_done_callback(functools.partial(self._ended, peer))
+
+    def _over_cap(self, port: int, peer: str | None) -> str:
+        """Why a new connection from ``peer`` is refused (a cap it would pass), or ``""``."""
+        limits = self.plan.limits
+        if len(self.active) >= limits.connections:
+            return f"{limits.connections} already open (the cap)"
+        if peer is not None and self.peers.get(peer, 0) >= limits.per_peer:
+            return f"{limits.per_peer} already open from that address (the cap per peer)"
+        return ""
+
+    def _ended(self, peer: str | None, task: asyncio.Task[None]) -> None:
+        self.active.discard(task)
+        left = self.peers.get(peer, 0) - 1
+        if left > 0:
+            self.peers[peer] = left
+        else:
+            self.peers.pop(peer, None)
+
+    def _close(self, pid: str) -> None:
+        """End connection ``pid``'s handler in the sidecar, which closes the client's socket:
+        a command on the sidecar's stdin (the attachment), so no engine call waits for it."""
+        assert self.control is not None  # noqa: S101 - open() attached
+        with contextlib.suppress(OSError, RuntimeError):
+            self.control.writer.write(f"close {pid}\n".encode("ascii"))
 
     async def _exec(self, argv: list[str], *, stdin: bool) -> Stream:
         assert self.container is not None  # noqa: S101 - open() created it
@@ -272,17 +332,6 @@ class TunnelSession:
         # 6 s here) serves slower than one call: allow what a container's start gets.
         seconds = self.plan.timeout + self.plan.start_seconds
         return await self.engine.exec(self.container, argv, stdin=stdin, seconds=seconds)
-
-    async def _refuse(self, pid: str) -> None:
-        """Close the client's connection: end its down fifo, which ends its handler."""
-        with contextlib.suppress(EngineError, TimeoutError, OSError):
-            async with asyncio.timeout(self.plan.timeout):
-                stream = await self._exec(["sh", "-c", ': >"$0"', f"/hr/c{pid}.down"], stdin=False)
-                try:
-                    while await stream.frame() is not None:
-                        pass
-                finally:
-                    stream.close()
 
     async def _streams(self, port: int, pid: str) -> tuple[Stream, Stream] | None:
         """The two exec streams of connection ``pid``, up and down; None where they could not
@@ -301,19 +350,12 @@ class TunnelSession:
         if not isinstance(failed[0], EngineError | OSError):
             raise failed[0]
         self.log("broken", f"a connection to port {port} could not start: {failed[0]}")
-        await self._refuse(pid)
+        self._close(pid)
         return None
 
-    async def _connection(self, port: int, pid: str) -> None:
+    async def _connection(self, port: int, pid: str, peer: str | None) -> None:
         target = self.plan.ports[port]
         limits = self.plan.limits
-        if len(self.active) > limits.connections:
-            self.log(
-                "cap",
-                f"connection to port {port} refused: {limits.connections} already open (the cap)",
-            )
-            await self._refuse(pid)
-            return
         try:
             async with asyncio.timeout(self.plan.timeout):
                 reader, writer = await asyncio.open_connection(*target)
@@ -323,7 +365,7 @@ class TunnelSession:
                 f"refused {port}",
                 f"connection to port {port}: {host_port(*target)} did not accept it ({why}); the tunnel stays up",
             )
-            await self._refuse(pid)
+            self._close(pid)
             return
         streams = await self._streams(port, pid)
         if streams is None:
@@ -337,10 +379,17 @@ class TunnelSession:
                 group.create_task(self._upward(up, writer, activity, carried))
                 group.create_task(self._downward(reader, down, activity, carried))
         except* Idle:
-            self.log(
-                "idle",
-                f"a connection to port {port} was closed after {limits.idle_seconds:g} s idle",
-            )
+            if activity.moved:
+                self.log(
+                    "idle",
+                    f"a connection to port {port} was closed after {limits.idle_seconds:g} s idle",
+                )
+            else:
+                self.log(
+                    "silent",
+                    f"a connection to port {port}{_from(peer)} was closed: it carried nothing"
+                    f" either way in {limits.first_byte_seconds:g} s",
+                )
         except* (EngineError, OSError) as group_error:
             self.log("broken", f"a connection to port {port} broke: {group_error.exceptions[0]}")
         finally:
@@ -358,14 +407,14 @@ class TunnelSession:
         self, up: Stream, writer: asyncio.StreamWriter, activity: Activity, carried: list[int]
     ) -> None:
         """Client -> service: the up exec's stdout, then the client's half-close as ours."""
-        idle = self.plan.limits.idle_seconds
+        idle, first = self.plan.limits.idle_seconds, self.plan.limits.first_byte_seconds
         while True:
-            frame = await within(up.frame(), activity, idle)
+            frame = await within(up.frame(), activity, idle, first)
             if frame is None:
                 break
             if frame[0] != STDOUT or not frame[1]:
                 continue
-            activity.last = time.monotonic()
+            activity.touch()
             carried[0] += len(frame[1])
             writer.write(frame[1])
             await within(writer.drain(), activity, idle)
@@ -377,12 +426,12 @@ class TunnelSession:
         self, reader: asyncio.StreamReader, down: Stream, activity: Activity, carried: list[int]
     ) -> None:
         """Service -> client: into the down exec's stdin; the service's end ends it."""
-        idle = self.plan.limits.idle_seconds
+        idle, first = self.plan.limits.idle_seconds, self.plan.limits.first_byte_seconds
         while True:
-            chunk = await within(reader.read(CHUNK), activity, idle)
+            chunk = await within(reader.read(CHUNK), activity, idle, first)
             if not chunk:
                 break
-            activity.last = time.monotonic()
+            activity.touch()
             carried[1] += len(chunk)
             down.writer.write(chunk)
             await within(down.writer.drain(), activity, idle)

@@ -26,15 +26,23 @@ PULL_SECONDS = 120.0
 # shell's blocking open (EINTR), which busybox sh does not retry. Fifos a killed handler left
 # (its pid now ours) are removed first. SIGPIPE is ignored: busybox runs cat inside the shell
 # itself, and a client gone mid-reply must not kill the handler before it cleans up.
+# The client's bytes are copied by dd, not cat: busybox cat copies with sendfile(), which from
+# a socket (kernel 6.18 here) returned only when more bytes or the end came, so a request sat
+# in the sidecar until the client sent more or closed: an interactive protocol hung (issue 26).
+# The peer is found by the socket's inode in /proc/net/tcp{,6} (its third field, as the kernel
+# writes it), so the tunnel can cap connections per container (issue 26); "-" if not found.
 _HANDLER = r"""#!/bin/sh
 trap '' PIPE
 exec 3<&0
 d=/hr/c$$
+port=$1
 rm -f "$d.up" "$d.down"
 mkfifo "$d.up" "$d.down" || exit 1
-echo "hostreach-tunnel open $1 $$" >&2
+i=$(readlink /proc/$$/fd/0); i=${i#socket:[}; i=${i%]}
+set -- - - - $(grep -h " $i " /proc/net/tcp /proc/net/tcp6 2>/dev/null)
+echo "hostreach-tunnel open $port $$ ${6:--}" >&2
 exec 4<"$d.down"
-cat <&3 >"$d.up" &
+dd bs=65536 <&3 >"$d.up" 2>/dev/null &
 up=$!
 cat <&4
 kill "$up" 2>/dev/null
@@ -42,9 +50,12 @@ rm -f "$d.up" "$d.down"
 """
 
 # The sidecar itself: check the tools, start one listener per port, say when all listen, then
-# wait for stdin's end (the caller's attachment closing), which ends the container.
+# read the tunnel's commands on stdin until its end (the caller's attachment closing), which
+# ends the container. "close PID" ends connection PID's handler (its down fifo opened and
+# closed), so a refusal costs the engine no exec (issue 26); timeout bounds an open whose
+# handler has just gone.
 SIDECAR = r"""
-for c in nc mkfifo cat grep sleep mkdir chmod rm; do
+for c in nc mkfifo cat dd grep sleep mkdir chmod rm readlink timeout; do
   command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
 done
 mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
@@ -62,7 +73,12 @@ for p in $HR_PORTS; do
   done
 done
 echo "hostreach-tunnel ready" >&2
-cat >/dev/null
+while read -r c p; do
+  case "$c:$p" in
+    close:*[!0-9]*|close:) ;;
+    close:*) [ -p "/hr/c$p.down" ] && { timeout 5 sh -c ': >"$0"' "/hr/c$p.down" & } ;;
+  esac
+done
 """.replace("__HANDLER__", _HANDLER)
 
 
