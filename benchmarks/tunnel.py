@@ -9,6 +9,8 @@ sshd allows `GatewayPorts clientspecified`) and the local rootful one:
 - one 200 MB transfer, and 20 concurrent 4 MB transfers, from a container to a service on this
   machine's 127.0.0.1, through the tunnel and through `ssh -N -R GATEWAY:P:127.0.0.1:P` (bound
   to the engine's bridge gateway, the address its containers reach as host-gateway);
+- one short request, alone and while another container holds 150 silent connections (issue 26:
+  such a flood once made a real client wait 18 s);
 - the time from starting `hostreach tunnel` to its printed flags, on the local engine.
 
 Each transfer is timed inside its container (busybox `time`), so container start-up is not in it.
@@ -36,15 +38,25 @@ MANY = (
 )
 
 
+OPEN = [0]
+"""Connections the service holds open now."""
+FLOOD = "for i in $(seq 150); do sleep 600 | nc HOST PORT & done; wait"
+ONE_SHORT = "time sh -c 'echo x | nc HOST PORT'"
+
+
 def count_server() -> int:
     """A service on 127.0.0.1 that reads each connection to its end, then answers."""
-    sock = socket.create_server(("127.0.0.1", 0), backlog=128)
+    sock = socket.create_server(("127.0.0.1", 0), backlog=256)
 
     def serve(conn: socket.socket) -> None:
-        with conn:
-            while conn.recv(1 << 20):
-                pass
-            conn.sendall(b"done\n")
+        OPEN[0] += 1
+        try:
+            with conn:
+                while conn.recv(1 << 20):
+                    pass
+                conn.sendall(b"done\n")
+        finally:
+            OPEN[0] -= 1
 
     def accept() -> None:
         while True:
@@ -69,6 +81,26 @@ def timed(env: dict[str, str], flags: list[str], script: str) -> float:
     if found is None:
         raise SystemExit(f"no timing in: {done.stderr}")
     return int(found.group(1) or 0) * 60 + float(found.group(2))
+
+
+def beside_a_flood(env: dict[str, str], flags: list[str], target: int) -> float:
+    """Seconds a new client takes while another container holds 150 silent connections."""
+    script = FLOOD.replace("HOST", "host.docker.internal").replace("PORT", str(target))
+    before = OPEN[0]
+    flooder = subprocess.check_output(
+        ["docker", "run", "-d", "--rm", *flags, IMAGE, "sh", "-c", script], env=env, text=True
+    ).strip()
+    try:
+        # The tunnel takes 64 of them (its cap per peer), ssh -R all 150: wait for the service
+        # to hold what it will get, and a moment for the rest to be refused.
+        deadline = time.monotonic() + 60
+        while OPEN[0] - before < 64 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)
+        one = ONE_SHORT.replace("HOST", "host.docker.internal").replace("PORT", str(target))
+        return timed(env, flags, one)
+    finally:
+        subprocess.run(["docker", "rm", "-f", flooder], env=env, capture_output=True, check=False)
 
 
 def start_tunnel(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str], float]:
@@ -127,15 +159,18 @@ def main() -> int:
         "ssh -R": (["--add-host=host.docker.internal:host-gateway"], forwarded),
         "hostreach tunnel": (flags, port),
     }
-    results: dict[str, dict[str, list[float]]] = {name: {"one": [], "many": []} for name in routes}
+    results: dict[str, dict[str, list[float]]] = {
+        name: {"one": [], "many": [], "short": [], "flood": []} for name in routes
+    }
     try:
         for _ in range(args.runs):
             for name, (route_flags, target) in routes.items():
-                for case, script in (("one", ONE), ("many", MANY)):
+                for case, script in (("one", ONE), ("many", MANY), ("short", ONE_SHORT)):
                     text = script.replace("HOST", "host.docker.internal").replace(
                         "PORT", str(target)
                     )
                     results[name][case].append(timed(env, route_flags, text))
+                results[name]["flood"].append(beside_a_flood(env, route_flags, target))
     finally:
         stop(tunnel)
         ssh.terminate()
@@ -152,6 +187,11 @@ def main() -> int:
             print(f"  {label:22} {name:17} {speed:8.1f} MB/s")
         ratio = speeds["hostreach tunnel"] / speeds["ssh -R"]
         print(f"  {label:22} tunnel / ssh -R: {ratio:.2f}x (goal: at least 0.5x)")
+    for case, label in (("short", "one short request"), ("flood", "the same, 150 idle beside")):
+        for name, found in results.items():
+            print(f"  {label:26} {name:17} {statistics.median(found[case]):6.2f} s")
+    flood = statistics.median(results["hostreach tunnel"]["flood"])
+    print(f"  tunnel, a new client beside 150 idle peers: {flood:.2f} s (goal: under 0.5 s)")
     print(
         f"  tunnel start to printed flags, local engine: {statistics.median(startups):.2f} s (goal: under 2 s)"
     )
