@@ -247,7 +247,8 @@ def _included(
                     merged[name] = _merged(merged.get(name, {}), service)
         for name, service in merged.items():
             if name in imported and imported[name] != service:
-                raise UsageError(f"{where}: {one} defines conflicting service {name[:60]}")
+                shown = ", ".join(paths)
+                raise UsageError(f"{where}: {shown} defines conflicting service {name[:60]}")
             imported[name] = service
     return imported
 
