@@ -17,8 +17,13 @@ from conftest import IMAGE, Engine, HostServer, cli, reach, relay_running, skip_
 pytestmark = pytest.mark.engine
 
 
-def report(*args: str, engine: Engine) -> tuple[int, dict[str, Any]]:
-    done = cli(*args, "--format", "json", "--no-cache", env=engine.env())
+def report(command: str, *args: str, engine: Engine) -> tuple[int, dict[str, Any]]:
+    # A generous --timeout first, so that a loaded machine's slow engine (Podman under a full
+    # tox run and three busy loops answered /info in over 2 s) is not taken for an unreachable
+    # one; a test that is about timing gives its own later, which wins.
+    done = cli(
+        command, "--timeout", "10", *args, "--format", "json", "--no-cache", env=engine.env()
+    )
     assert done.stdout, done.stderr
     return done.returncode, json.loads(done.stdout)
 
