@@ -45,8 +45,15 @@ def arrival(facts: Facts, route: Route) -> Arrival:
         }.get(route.strategy)
         main = route.strategy in ("lan-ip", "caller-ip")
         return Arrival(literal, loopback=False, interface=interface, main=main)
-    reaches = by_id(route.runtime).reaches_loopback(facts)
+    row = by_id(route.runtime)
+    reaches = row.reaches_loopback(facts)
     if reaches:
         return Arrival(None, loopback=True, interface=None)
+    landing = row.names_arrive(facts)
+    if landing == "main":
+        # pasta connects from this machine's own namespace, so over lo (as slirp4netns does)
+        return Arrival(vantage.lan_address(facts), loopback=False, interface="lo", main=True)
+    if landing == "unknown":
+        return Arrival(None, loopback=reaches, interface=None)
     address = vantage.bridge_gateway(facts, shares_network=vantage.of(facts).shares_network)
     return Arrival(address, loopback=reaches, interface=bridge if reaches is False else None)

@@ -26,6 +26,10 @@ from hostreach.routes import Note, Strategy
 HostGateway = Literal["reaches-host", "elsewhere", "rejected", "unknown", "unreliable"]
 
 
+Arrives = Literal["bridge", "main", "unknown"]
+"""Where connections to a runtime's own names land (see :attr:`Runtime.names_arrive`)."""
+
+
 class Verdict(NamedTuple):
     """A runtime's answer about ``host-gateway``, with the reason shown to the user."""
 
@@ -107,6 +111,10 @@ class Runtime(NamedTuple):
     joins_default_network: Callable[[Facts], bool] = lambda _facts: True
     """Whether a plain ``run`` joins ``default_network`` (False: each container gets its own
     user-mode network, and a sibling must name the network to share it)."""
+    names_arrive: Callable[[Facts], Arrives] = lambda _facts: "bridge"
+    """Where connections to its own names land on this machine: at the default bridge's
+    gateway (``bridge``), at this machine's main address (``main``: rootless Podman's pasta
+    maps them there), or somewhere not known (``unknown``). The doctor and relay listen there."""
     shared_gateway: bool = True
     """Whether containers on a network of their own (compose's project network) reach the
     default network's gateway too (False: that address exists only while a container is on
@@ -210,6 +218,17 @@ def _podman_host_gateway(facts: Facts) -> Verdict:
     return Verdict("rejected", f"Podman {shown} does not support host-gateway (4.7+)")
 
 
+def _podman_names_arrive(facts: Facts) -> Arrives:
+    # Rootless Podman 5.3+ maps 169.254.1.2 to this machine's main address (pasta
+    # --map-guest-addr, RELEASE_NOTES 5.3.0); measured on 5.4 and 5.8 (issue 23): a relay on
+    # 10.88.0.1 was refused, one on the main address reached. 5.0-5.2 point the names at another
+    # address of this machine, which one not known here (#19213).
+    version = views.component_version(facts, _PODMAN)
+    if not views.rootless(facts) or _podman_machine(facts) or not _at_least(version, (5, 0)):
+        return "bridge"
+    return "main" if _at_least(version, (5, 3)) else "unknown"
+
+
 def _podman_fallback(facts: Facts) -> Strategy | None:
     # Rootful: the default network's gateway (10.88.0.1), which GET /networks/bridge reports.
     # Rootless: that gateway lives in the user's namespace; use the host's own address instead,
@@ -286,6 +305,7 @@ PODMAN = Runtime(
     # container goes (containers/netavark src/commands/teardown.rs, complete_teardown): from
     # compose's project network 10.88.0.1 was refused on Podman 4.3.1 (issue 27).
     shared_gateway=False,
+    names_arrive=_podman_names_arrive,
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in (compose's project network,"

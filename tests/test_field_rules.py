@@ -10,7 +10,7 @@ from conftest import PUBLISHED, ROOTFUL, ROOTLESS, ROOTLESS_LOOPBACK, cli, load_
 
 from hostreach import vantage
 from hostreach.diagnose import FINDINGS, diagnose
-from hostreach.errors import FactsError, NoRouteError, UsageError
+from hostreach.errors import FactsError, NoRouteError, RelayError, UsageError
 from hostreach.facts import (
     Facts,
     Gateway,
@@ -23,6 +23,7 @@ from hostreach.facts import (
 )
 from hostreach.probe import collect
 from hostreach.probe.client import container_markers, host_override
+from hostreach.relay import plan as relay_plan
 from hostreach.resolve import resolve
 from hostreach.routes import Request
 from hostreach.runtimes import identify
@@ -481,3 +482,32 @@ def test_podman_50_warns_of_its_names_on_a_network_of_ones_own() -> None:
     messages = [n.message for n in resolve(facts._replace(daemon=old)).notes]
     assert any("podman#22644" in m for m in messages)
     assert not any("podman#22644" in n.message for n in resolve(facts).notes)
+
+
+def _pasta(name: str) -> Facts:
+    """A published rootless Podman (pasta) answer, on this machine's network, with its default
+    network's gateway known (rootless Podman reports 10.88.0.1 there too) and a service on
+    127.0.0.1:5432 only."""
+    data = json.loads((PUBLISHED / name).read_text(encoding="utf-8"))
+    data["network"] = json.loads(ROOTLESS.read_text(encoding="utf-8"))["network"]
+    data["daemon"]["bridge_gateway"] = "10.88.0.1"
+    listening = Listening(ports=(5432,), sockets=(Listener(5432, "127.0.0.1"),))
+    return from_json(data)._replace(listening=listening)
+
+
+def test_pasta_connections_arrive_at_the_main_address_not_the_bridge_gateway() -> None:
+    # Issue 23, measured on Podman 5.4 and 5.8: pasta maps the names to this machine's main
+    # address, so the doctor told users to listen on 10.88.0.1 and the relay listened there,
+    # and containers got 'connection refused'.
+    facts = _pasta("podman-5.4.0-rootless-pasta.json")
+    route = resolve(facts)
+    (finding,) = [f for f in diagnose(facts, route, (5432,)).findings if f.id == "loopback-only"]
+    assert "containers arrive at 192.0.2.2" in finding.message
+    assert "10.88.0.1" not in finding.message + finding.fix
+    where = relay_plan(facts, route, port=5432, target=None, allowed=())
+    assert where.listen[0] == "192.0.2.2"
+    # Podman 5.0-5.2 point the names at another address of this machine, not known here: the
+    # relay says so rather than listen on the bridge gateway.
+    older = _pasta("podman-5.2.2-rootless-pasta.json")
+    with pytest.raises(RelayError, match="unknown here"):
+        relay_plan(older, resolve(older), port=5432, target=None, allowed=())
