@@ -280,6 +280,17 @@ def test_an_included_project_directory_anchors_its_paths(tmp_path: Path) -> None
     assert _override(tmp_path) == {}
 
 
+def test_an_include_fan_out_is_bounded(tmp_path: Path) -> None:
+    # Each file includes the next one twice: 2**30 projects to read, were nothing to stop it.
+    for level in range(30):
+        _write(tmp_path / f"f{level}.yml", f"include: [f{level + 1}.yml, f{level + 1}.yml]\n")
+    _write(tmp_path / "f30.yml", "services:\n  a: {image: x}\n")
+    done = cli("compose-override", "--facts", str(ROOTFUL), "-f", "f0.yml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "include or extend more than 1000 files" in done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
 def test_a_named_env_file_that_is_missing_is_refused(tmp_path: Path) -> None:
     _write(tmp_path / "compose.yaml", "include:\n  - path: inc.yml\n    env_file: none.env\n")
     _write(tmp_path / "inc.yml", "services:\n  db: {image: x}\n")

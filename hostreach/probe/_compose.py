@@ -9,7 +9,7 @@ a duplicate key refused). What the files mean is :mod:`hostreach.composition`'s.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hostreach.composition import Override, Reader, Reset, Service, parse_dotenv, services
@@ -138,8 +138,33 @@ def read_services(
     for path in paths:
         data = _load(path, timeout=timeout)
         documents.append((path, data))
-    reader = Reader(yaml=lambda path: _load(path, timeout=timeout), dotenv=_env_text)
+    reader = Reader(yaml=_bounded_loader(timeout), dotenv=_env_text)
     return paths, services(documents, env, reader)
+
+
+MAX_READS = 1000
+"""How many files ``include:`` and ``extends:`` may bring in, counting repeats: a file that
+includes another twice, which includes another twice, ... doubles the work at each level."""
+
+
+def _bounded_loader(timeout: float) -> Callable[[str], Any]:
+    """Return a loader that reads each file once and refuses more than :data:`MAX_READS`."""
+    loaded: dict[str, Any] = {}
+    asked = [0]
+
+    def load(path: str) -> Any:
+        asked[0] += 1
+        if asked[0] > MAX_READS:
+            raise UsageError(
+                f"compose files include or extend more than {MAX_READS} files (last: {path}):"
+                " a loop of includes? name the files with -f instead"
+            )
+        key = os.path.normpath(os.path.abspath(path))
+        if key not in loaded:
+            loaded[key] = _load(path, timeout=timeout)
+        return loaded[key]
+
+    return load
 
 
 def _dotenv(named: list[str] | None) -> dict[str, str]:
