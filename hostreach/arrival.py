@@ -33,6 +33,12 @@ def arrival(facts: Facts, route: Route) -> Arrival:
         return _ON_LOOPBACK[route.strategy]
     literal = route.address
     bridge = facts.daemon.bridge_interface if facts.daemon else None
+    if route.strategy == "caller-ip" and not vantage.own_address(facts, literal):
+        # The engine's machine sees this one at an address it does not have: NAT, or a VM's
+        # user-mode network, which forwards to this machine's loopback (QEMU's, Lima's; issue
+        # 24: a 127.0.0.1-only service was reached through 192.168.5.2). Where they land here is
+        # not known; `check` proves it.
+        return Arrival(None, loopback=None, interface=None)
     if route.strategy in ("lan-ip", "gateway-ip", "windows-ip", "override", "caller-ip"):
         interface = {
             # Rootless engines connect from the host's namespace (slirp4netns), so over lo.
@@ -45,6 +51,11 @@ def arrival(facts: Facts, route: Route) -> Arrival:
         }.get(route.strategy)
         main = route.strategy in ("lan-ip", "caller-ip")
         return Arrival(literal, loopback=False, interface=interface, main=main)
+    return _by_row(facts, route, bridge)
+
+
+def _by_row(facts: Facts, route: Route, bridge: str | None) -> Arrival:
+    """Where the runtime's own names and host-gateway land, as its registry row says."""
     row = by_id(route.runtime)
     reaches = row.reaches_loopback(facts)
     if reaches:

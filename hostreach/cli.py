@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO, TypeAlias, cast
 
 from hostreach.checks import check_image, check_name, one_line, port_number
-from hostreach.commands import PROG
+from hostreach.commands import DEFAULT_IMAGE, PROG
 from hostreach.errors import HostreachError, UsageError
 from hostreach.render import RENDERERS
 from hostreach.routes import DEFAULT_ALIAS, PURPOSES, STRATEGIES, TARGETS
@@ -50,7 +50,6 @@ class _Parser(argparse.ArgumentParser):
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
 FLAG_FORMATS = tuple(RENDERERS)
 MAX_TIMEOUT = 300.0
 
@@ -121,7 +120,7 @@ def _common(
         type=_timeout,
         default=2.0,
         metavar="SECONDS",
-        help=f"{timeout_help} (default: 2)",
+        help=f"{timeout_help} (default: 2); over ssh://, ssh's own connection gets 10 s more",
     )
     parser.add_argument(
         "--no-cache",
@@ -148,8 +147,9 @@ def _context(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _route_options(parser: Parser, *, target: bool = True) -> None:
-    """--alias, --strategy, --runtime and, unless ``target`` is False, --target."""
+def _route_options(parser: Parser, *, target: bool = True, image: bool = True) -> None:
+    """--alias, --strategy, --runtime, unless ``image`` is False --image (for --strategy
+    discover), and unless ``target`` is False, --target."""
     parser.add_argument(
         "--alias",
         action="append",
@@ -160,13 +160,17 @@ def _route_options(parser: Parser, *, target: bool = True) -> None:
         "--strategy",
         choices=STRATEGIES,
         default="auto",
-        help="how to route (default: auto, the one that works on this runtime)",
+        help="how to route (default: auto, the one that works on this runtime); discover: find"
+        " it by trying every candidate from one throwaway container, against a listener here"
+        " that answers a random token (proven, and kept while the engine's socket is the same)",
     )
     parser.add_argument(
         "--runtime",
         choices=RUNTIME_IDS,
         help="skip detection and answer for this runtime",
     )
+    if image:
+        _discover_image(parser)
     if not target:  # relay: its --target is the service it forwards to; it serves the caller
         parser.set_defaults(target="caller")
         return
@@ -177,6 +181,16 @@ def _route_options(parser: Parser, *, target: bool = True) -> None:
         help="whom containers must reach: this process's machine, where hostreach runs"
         " (caller, the default), the engine's machine (engine-host; they differ when the"
         " engine runs elsewhere or hostreach in a container), or, inside WSL 2, Windows",
+    )
+
+
+def _discover_image(parser: Parser) -> None:
+    parser.add_argument(
+        "--image",
+        type=_image,
+        metavar="IMAGE",
+        help="with --strategy discover: the image to try from, with sh and nc (default:"
+        f" {DEFAULT_IMAGE} where it is here; never pulled unless named)",
     )
 
 
@@ -350,7 +364,7 @@ def _add_check(commands: Subparsers) -> None:
         " (with the doctor's findings).",
     )
     check.add_argument("--port", type=_port, required=True, metavar="N")
-    _route_options(check)
+    _route_options(check, image=False)
     check.add_argument(
         "--image",
         type=_image,
@@ -514,6 +528,12 @@ def _add_facts(commands: Subparsers) -> None:
         " also the sockets listening on those ports and the firewall, for the doctor.",
     )
     _ports(facts, "also record what listens on this TCP port, and the firewall; may repeat")
+    facts.add_argument(
+        "--discover",
+        action="store_true",
+        help="also record what --strategy discover finds (runs one throwaway container)",
+    )
+    _discover_image(facts)
     _replay(facts)
     _common(facts)
     facts.set_defaults(handler=route.facts)
@@ -558,6 +578,7 @@ def _run_options() -> dict[str, bool]:
     that give ``run`` its options, so the split cannot drift from the parser."""
     parser = _Parser(add_help=False)
     _route_options(parser)
+    _ports(parser, "")
     _replay(parser)
     _common(parser)
     return {opt: action.nargs != 0 for action in parser._actions for opt in action.option_strings}

@@ -49,6 +49,11 @@ FINDINGS: dict[str, str] = {
     "unresolved": "The container could not resolve the host name.",
     "wrong-machine": "Through the route a container reached another machine than this one (the"
     " engine's, a VM): this machine's proof listener did not answer there.",
+    "nat-caller": "The engine's machine sees this one at an address it does not have (NAT, a"
+    " VM's user-mode network): where containers' connections land here is not known.",
+    "vm-engine": "The engine is behind a local socket but not on this machine's kernel (a VM,"
+    " a forwarded socket), and its runtime is not recognised: host-gateway and its gateway"
+    " lead into that VM.",
     "in-container": "hostreach runs in a container that does not share the host's network, so"
     " it cannot see the host's listening sockets.",
     "network-by-gateway": "hostreach runs in a container the engine does not report; its network"
@@ -388,8 +393,12 @@ def _check_proof(case: _Case) -> _Found:
                 f"A container resolved {probe.alias} to {probe.resolved}, but this machine's proof"
                 " listener did not answer there: the route leads to another machine (the"
                 " engine's, a VM), where a service on the same port would be the wrong one.",
-                "drop a --strategy or --runtime given by hand (the default route reaches this"
-                " machine); if the default failed, send `python -m hostreach facts` with a report",
+                # Name what led there (issue 24: it blamed a --strategy never given).
+                f"the route came from: {case.route.reason} That is not so here: find the route"
+                " by trying it (python -m hostreach flags --strategy discover), or carry the"
+                " port from this side (python -m hostreach tunnel --port PORT); where a"
+                " --strategy or --runtime was given by hand, drop it; and please send"
+                " `python -m hostreach facts` with a report",
             )
             for probe in case.probes
             if probe.outcome == "elsewhere"

@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from hostreach.checks import (
     check_address,
+    check_alias,
     check_host_address,
     check_interface,
     check_name,
@@ -66,6 +67,9 @@ class Client(NamedTuple):
     """The folder of its ``ca.pem``, ``cert.pem`` and ``key.pem``."""
     tls_verify: bool = False
     """Whether the engine's certificate is verified."""
+    mem_total: int | None = None
+    """This machine's memory in bytes (/proc/meminfo's MemTotal, as the engine reports its
+    own): told apart from an engine in a VM behind a local socket (issue 24)."""
 
     @property
     def address(self) -> Address | None:
@@ -159,6 +163,18 @@ class ProbeResult(NamedTuple):
         return dict(self._asdict())
 
 
+class Candidate(NamedTuple):
+    """One route ``--strategy discover`` tried from a container (hostreach.discovery)."""
+
+    via: str
+    """What it was: a host name it resolved, ``host-gateway``, ``gateway`` (the container's
+    default gateway), ``fixed`` (a user-mode network's host address) or ``caller`` (an address
+    of the caller)."""
+    address: str
+    answered: bool
+    """Whether the caller's proof listener answered its token there."""
+
+
 class RootlessKit(NamedTuple):
     """The flags of the RootlessKit behind a local rootless engine, from its command line."""
 
@@ -200,6 +216,8 @@ class Facts(NamedTuple):
     tunnels: tuple[Tunnel, ...] = ()
     """This caller's tunnels that run on the engine in use (the engine confirmed each)."""
     rootlesskit: RootlessKit | None = None
+    discovered: tuple[Candidate, ...] = ()
+    """What ``--strategy discover`` tried and what answered (empty: not tried)."""
     """The RootlessKit of a local rootless engine, where its process was found."""
 
 
@@ -257,6 +275,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "tls": c.tls,
             "tls_dir": c.tls_dir,
             "tls_verify": c.tls_verify,
+            "mem_total": c.mem_total,
         },
         "daemon": None
         if facts.daemon is None
@@ -286,6 +305,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
         "firewall": None if facts.firewall is None else facts.firewall._asdict(),
         "tunnels": [tunnel_json(t) for t in facts.tunnels],
         "rootlesskit": None if facts.rootlesskit is None else facts.rootlesskit._asdict(),
+        "discovered": [c._asdict() for c in facts.discovered],
     }
 
 
@@ -421,7 +441,33 @@ def from_json(data: object) -> Facts:
             for i, item in enumerate(top.array("tunnels"))
         ),
         rootlesskit=_rootlesskit(top.child("rootlesskit")),
+        discovered=tuple(
+            _candidate(_Reader(item, f"facts.discovered[{i}]"))
+            for i, item in enumerate(top.array("discovered"))
+        ),
     )
+
+
+CANDIDATE_KINDS = frozenset({"host-gateway", "gateway", "fixed", "caller"})
+"""What a discovery candidate is, where it is not a host name."""
+
+
+def candidate_via(text: str) -> str:
+    """A candidate's kind, or the host name it was resolved from; ValueError if neither."""
+    if text in CANDIDATE_KINDS:
+        return text
+    try:
+        return check_alias(text)
+    except UsageError as exc:
+        raise ValueError(text) from exc
+
+
+def _candidate(r: _Reader) -> Candidate:
+    found = r.parsed("via", candidate_via, "a host name or a candidate kind")
+    address = r.parsed("address", check_address, "an IP address")
+    if found is None or address is None:
+        raise FactsError(f"facts: {r.path} is not a whole candidate")
+    return Candidate(via=found, address=address, answered=r.flag("answered"))
 
 
 def _rootlesskit(r: _Reader | None) -> RootlessKit | None:
@@ -523,7 +569,15 @@ def _client(r: _Reader | None) -> Client:
         tls=r.flag("tls"),
         tls_dir=r.parsed("tls_dir", socket_path, "a folder's path"),
         tls_verify=r.flag("tls_verify"),
+        mem_total=_count(r, "mem_total"),
     )
+
+
+def _count(r: _Reader, key: str) -> int | None:
+    value = r.integer(key)
+    if value is not None and value < 0:
+        raise FactsError(f"facts: {r.path}.{key} must not be negative")
+    return value
 
 
 def _container_id(text: str) -> str:

@@ -13,7 +13,7 @@ from hostreach.engine import client, views
 from hostreach.engine.client import DEFAULT_TIMEOUT
 from hostreach.engine.endpoint import Endpoint
 from hostreach.errors import EngineError
-from hostreach.facts import Facts, ProbeResult
+from hostreach.facts import Candidate, Facts, ProbeResult
 
 
 def endpoint_of(facts: Facts) -> Endpoint:
@@ -50,21 +50,24 @@ def probe_container(
     listener here answers a random token, which the container must read through ALIAS (else
     the outcome is "elsewhere"). Raises EngineError where no container could be run.
     """
-    from hostreach.engine import sdk  # noqa: PLC0415 - imports docker
+    from hostreach import probe_script  # noqa: PLC0415
     from hostreach.probe import _token  # noqa: PLC0415
 
-    found = endpoint_of(facts)
     with contextlib.ExitStack() as stack:
         token = stack.enter_context(_token.listener("0.0.0.0")) if prove else None
-        answer = sdk.run_probe(
-            found,
+        logs = client.run_script(
+            endpoint_of(facts),
             image=image,
+            script=probe_script.PROBE_SCRIPT,
+            environment=probe_script.environment(alias, port, timeout, token),
             run_kwargs=run_kwargs,
-            alias=alias,
-            port=port,
             timeout=timeout,
-            token=token,
         )
+    answer = (
+        {"outcome": "timed-out", "detail": "the probe container did not finish"}
+        if logs is None
+        else probe_script.parse(logs, image)
+    )
     outcome = answer.get("outcome", "failed")
     return ProbeResult(
         alias=alias,
@@ -74,6 +77,33 @@ def probe_container(
         detail=answer.get("detail", ""),
         proven=answer.get("caller") == "proven",
     )
+
+
+def discover(facts: Facts, *, image: str, timeout: float, pull: bool) -> tuple[Candidate, ...]:
+    """Try every candidate route from one throwaway container against a proof listener here
+    (``--strategy discover``); return what each did. ``pull``: the image may be pulled (only
+    where ``--image`` names it). Raises EngineError where the container could not try."""
+    from hostreach import discovery, probe_script  # noqa: PLC0415
+    from hostreach.probe import _token  # noqa: PLC0415
+
+    tried = discovery.plan(facts)
+    extra = {"extra_hosts": {discovery.HOST_GATEWAY_NAME: "host-gateway"}}
+    with _token.listener("0.0.0.0") as token:
+        logs = client.run_script(
+            endpoint_of(facts),
+            image=image,
+            script=probe_script.LOOKUP + discovery.SCRIPT,
+            environment=discovery.environment(tried, token, timeout),
+            run_kwargs=extra if tried.host_gateway else {},
+            timeout=timeout,
+            pull=pull,
+        )
+    if logs is None:
+        raise EngineError(
+            f"the discovery container did not finish in time (--timeout {timeout:g}: each"
+            " candidate gets that long); try a larger --timeout"
+        )
+    return discovery.parse(logs, image, tried)
 
 
 def relay_networks(facts: Facts, *, timeout: float) -> tuple[str, ...]:

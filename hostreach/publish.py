@@ -116,7 +116,9 @@ def published_endpoint(facts: Facts, container: Mapping[str, Any], port: str) ->
                 f" publish it on all interfaces (-p {number}) to reach it from here"
             )
         return Endpoint(host, wildcard[0], "published on the remote engine's machine")
-    if here.shares_network:
+    # The desktop VMs (Docker Desktop, Lima, Colima, OrbStack) forward published ports to this
+    # machine's localhost; an unrecognised VM may not (issue 24: not yet proven there).
+    if here.shares_network or here.vm:
         if wildcard:
             return Endpoint("localhost", wildcard[0], "published on this machine")
         ip, host_port = bindings[0]

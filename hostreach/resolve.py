@@ -10,7 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import NamedTuple
 
-from hostreach import vantage, wslconfig
+from hostreach import discovery, vantage, wslconfig
 from hostreach.engine import views
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, Tunnel
@@ -186,10 +186,25 @@ def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
         return "caller-ip", []
     if all(alias in ctx.builtin for alias in ctx.request.aliases):
         return "native", []
+    if ctx.vantage.vm and not ctx.runtime.in_vm and for_caller:
+        raise NoRouteError(_unknown_vm(ctx))
     strategy = _auto_strategy(ctx)
     if strategy == "gateway-ip" and ctx.request.own_network and not ctx.runtime.shared_gateway:
         return "lan-ip", [_own_network_note(ctx.runtime.title)]
     return strategy, []
+
+
+def _unknown_vm(ctx: _Context) -> str:
+    """Why there is no route for an engine in a VM that no row knows (issue 24: host-gateway
+    there reached a decoy in the VM)."""
+    return (
+        f"the engine behind {ctx.facts.client.endpoint} does not run on this machine's kernel"
+        f" ({'; '.join(ctx.vantage.elsewhere)}): it is in a VM, or behind a socket forwarded"
+        f" from another machine, that {ctx.runtime.title} rules do not cover, so host-gateway"
+        " and its gateway would reach that machine, not this one. Find the route by trying it:"
+        " python -m hostreach flags --strategy discover; or carry the port from this side:"
+        " python -m hostreach tunnel --port PORT; or name the runtime: --runtime ID"
+    )
 
 
 def _own_network_note(title: str) -> Note:
@@ -240,17 +255,12 @@ def _auto_strategy(ctx: _Context) -> Strategy:
 def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
     """Return each alias's value: an address, ``host-gateway`` or ``native``."""
     aliases = ctx.request.aliases
-    if strategy == "host-network":
-        return dict.fromkeys(aliases, "127.0.0.1")
+    if strategy == "discover":
+        return _discovered(ctx).hosts
+    one = _one_address(ctx, strategy)
+    if one is not None:
+        return dict.fromkeys(aliases, one)
     value = HOST_GATEWAY if strategy == "host-gateway" else NATIVE
-    if strategy == "caller-ip":
-        return dict.fromkeys(aliases, _caller_address(ctx))
-    if strategy == "windows-ip":
-        return dict.fromkeys(aliases, _windows(ctx)[0])
-    if strategy == "tunnel" and ctx.tunnel is not None:
-        return dict.fromkeys(aliases, ctx.tunnel.address)
-    if strategy == "override":
-        return dict.fromkeys(aliases, ctx.facts.client.host_override or "")
     if strategy in ("gateway-ip", "lan-ip", "host-loopback"):
         try:
             value = _address(ctx, strategy)
@@ -266,6 +276,31 @@ def _hosts(ctx: _Context, strategy: Strategy) -> dict[str, str]:
             ) from exc
     auto = ctx.request.strategy == "auto"
     return {alias: NATIVE if auto and alias in ctx.builtin else value for alias in aliases}
+
+
+def _one_address(ctx: _Context, strategy: Strategy) -> str | None:
+    """The address every alias gets, for the strategies that name no host (None: others)."""
+    if strategy == "host-network":
+        return "127.0.0.1"
+    if strategy == "caller-ip":
+        return _caller_address(ctx)
+    if strategy == "windows-ip":
+        return _windows(ctx)[0]
+    if strategy == "tunnel" and ctx.tunnel is not None:
+        return ctx.tunnel.address
+    if strategy == "override":
+        return ctx.facts.client.host_override or ""
+    return None
+
+
+def _discovered(ctx: _Context) -> discovery.Choice:
+    if not ctx.facts.discovered:
+        raise NoRouteError(
+            "these facts hold no discovery (--strategy discover tries the candidates from a"
+            " container when hostreach probes; a snapshot records them with"
+            " `python -m hostreach facts --discover`)"
+        )
+    return discovery.choose(ctx.facts.discovered, ctx.request.aliases)
 
 
 def _caller_address(ctx: _Context) -> str:
@@ -367,6 +402,17 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
     notes = _address_notes(ctx.facts, strategy, hosts)
     if strategy == "override":
         return notes  # the user's address: the runtime's caveats are about its own routes
+    if strategy == "discover":  # proven: the runtime's caveats are about its own routes
+        chosen = _discovered(ctx).chosen
+        if discovery.kind(chosen) in ("gateway", "caller"):
+            notes.append(
+                Note(
+                    "listen-address",
+                    f"the host service must listen on {chosen.address} or on all interfaces"
+                    " (0.0.0.0), not on 127.0.0.1 only",
+                )
+            )
+        return notes
     if strategy == "tunnel" and ctx.tunnel is not None:
         return [*notes, _tunnel_note(ctx.tunnel)]  # the runtime's own routes are not in use
     notes += _tunnel_aside(ctx)
@@ -379,7 +425,19 @@ def _address_notes(facts: Facts, strategy: Strategy, hosts: dict[str, str]) -> l
     """What the route's addresses ask of the service, and of Windows containers."""
     notes = []
     address = literal_address(hosts)
-    if strategy in ("lan-ip", "gateway-ip", "caller-ip"):
+    if strategy == "caller-ip" and not vantage.own_address(facts, address):
+        notes.append(
+            Note(
+                "nat-caller",
+                f"the engine's machine sees this one at {address}, which is not an address of"
+                " this machine: NAT, or a VM's user-mode network (QEMU's, Lima's and Colima's"
+                " forward it to this machine's 127.0.0.1), so where its containers' connections"
+                " land here is not known",
+                "prove it: python -m hostreach check --port PORT; where it fails, carry the"
+                " port from this side: python -m hostreach tunnel --port PORT",
+            )
+        )
+    elif strategy in ("lan-ip", "gateway-ip", "caller-ip"):
         notes.append(
             Note(
                 "listen-address",
@@ -502,6 +560,17 @@ def _vantage_notes(ctx: _Context) -> list[Note]:
                 " that machine, as --target engine-host asks, not this one",
             )
         )
+    if ctx.vantage.vm and not ctx.runtime.in_vm and ctx.request.target == "caller":
+        notes.append(
+            Note(
+                "vm-engine",
+                f"the engine does not run on this machine's kernel"
+                f" ({'; '.join(ctx.vantage.elsewhere)}): host-gateway and its bridge gateway"
+                " lead into its VM, not to this machine",
+                "prove a route: python -m hostreach check --port PORT, or find one by trying:"
+                " python -m hostreach flags --strategy discover",
+            )
+        )
     # Without the engine's answer there is no telling whether we share its host's network.
     known = facts.daemon is not None
     if ctx.vantage.topology == "nested" and known and ctx.request.target == "engine-host":
@@ -542,6 +611,9 @@ _REASONS: dict[str, str] = {
     " host there",
     "tunnel": "a hostreach tunnel carries connections from {title}'s containers, at {address},"
     " to this machine's loopback, over connections this machine opened",
+    "discover": "found by trying from a container of {title}: this machine's proof listener"
+    " answered at {chosen}, the first in order of preference of the {answered} of {tried}"
+    " candidates that answered ({which})",
 }
 
 
@@ -550,7 +622,13 @@ def _reason(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> str:
         text = _windows(ctx)[1]
         return text[0].upper() + text[1:] + "."
     nested = strategy == "caller-ip" and ctx.vantage.topology == "nested"
+    tried = ctx.facts.discovered
+    chosen = _discovered(ctx).chosen if strategy == "discover" else None
     text = _REASONS[f"{strategy} nested" if nested else strategy].format(
+        chosen=f"{chosen.via} ({chosen.address})" if chosen else "",
+        answered=sum(c.answered for c in tried),
+        tried=len(tried),
+        which=", ".join(f"{c.via} {c.address}" for c in tried if c.answered),
         title=ctx.runtime.title,
         machine="the engine's machine (not this one)" if ctx.vantage.remote else "this machine",
         names=", ".join(hosts),

@@ -15,11 +15,12 @@ from hostreach.engine.address import parse_or_none
 from hostreach.errors import UsageError
 
 DEFAULT_ALIAS = "host.docker.internal"
-STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network")
+STRATEGIES = ("auto", "host-gateway", "gateway-ip", "lan-ip", "host-network", "discover")
 """The strategies a caller may ask for; ``native``, ``host-loopback``, ``caller-ip`` and
-``tunnel`` (while ``hostreach tunnel`` runs) are chosen by auto."""
+``tunnel`` (while ``hostreach tunnel`` runs) are chosen by auto. ``discover`` finds the route
+by trying every candidate from one container (issue 24)."""
 
-StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network"]
+StrategyChoice = Literal["auto", "host-gateway", "gateway-ip", "lan-ip", "host-network", "discover"]
 Strategy = Literal[
     "native",
     "host-gateway",
@@ -31,6 +32,7 @@ Strategy = Literal[
     "windows-ip",
     "tunnel",
     "override",
+    "discover",
 ]
 Target = Literal["caller", "engine-host", "windows"]
 Purpose = Literal["run", "build"]

@@ -119,6 +119,10 @@ class Runtime(NamedTuple):
     """Whether containers on a network of their own (compose's project network) reach the
     default network's gateway too (False: that address exists only while a container is on
     the default network, so the ``gateway-ip`` route is the default network's alone)."""
+    in_vm: bool = False
+    """Whether its rules are for an engine in a VM (a desktop runtime, podman machine). Where
+    the engine is found not to be on this machine's kernel, a row without them has no route
+    it can vouch for: its host-gateway and gateway lead into the VM (issue 24)."""
     sockets: tuple[str, ...] = ()
     """Engine socket paths that name it (fnmatch patterns, matched against the path's end):
     a hint used only where the engine's own answers are missing or too thin to tell."""
@@ -147,8 +151,9 @@ _PODMAN = "Podman Engine"
 
 
 def _podman_machine(facts: Facts) -> bool:
-    # podman machine: the client is on macOS or Windows and the engine in a Linux VM.
-    return facts.client.os in ("darwin", "windows")
+    # podman machine: the engine in a Linux VM, for a client on macOS or Windows, or on Linux
+    # where the engine's kernel is not this machine's (podman machine runs there too).
+    return facts.client.os in ("darwin", "windows") or vantage.of(facts).vm
 
 
 def _pasta_before_guest_addr(facts: Facts) -> bool:
@@ -306,6 +311,7 @@ PODMAN = Runtime(
     # compose's project network 10.88.0.1 was refused on Podman 4.3.1 (issue 27).
     shared_gateway=False,
     names_arrive=_podman_names_arrive,
+    in_vm=True,
     summary="Podman resolves host.containers.internal itself (3.2+) and, from 4.7, also"
     " host.docker.internal, when host-gateway became valid. Older Podman (Debian 12 ships 4.3.1)"
     " gets its default network's gateway, 10.88.0.1, written in (compose's project network,"
@@ -369,6 +375,7 @@ DOCKER_DESKTOP = Runtime(
     # Outbound traffic leaves from the host-side com.docker.backend process (docker/docs
     # desktop/features/networking/_index.md), so 127.0.0.1 services answer.
     reaches_loopback=_yes,
+    in_vm=True,
     summary="Docker Desktop resolves host.docker.internal itself (since 18.03) and forwards it"
     " to the host's own 127.0.0.1. Older Desktop gets no host-gateway; never hard-code"
     " 192.168.65.x or 172.17.0.1, which changed between releases.",
@@ -407,6 +414,7 @@ ORBSTACK = Runtime(
     detect=_orbstack,
     provides=("host.docker.internal", "host.orb.internal"),
     reaches_loopback=_yes,  # docs.orbstack.dev/docker/network: "localhost" servers
+    in_vm=True,
     summary="OrbStack resolves host.docker.internal and host.orb.internal itself, reaching"
     " services on the Mac's 127.0.0.1.",
     sockets=("*/.orbstack/run/docker.sock",),  # docs.orbstack.dev/docker: its socket
@@ -462,6 +470,7 @@ RANCHER_DESKTOP = Runtime(
     reaches_loopback=lambda f: None if _wsl_kernel(f) else True,  # Lima: 192.168.5.2
     loopback_address=lambda _: "192.168.5.2",
     notes=_rancher_notes,
+    in_vm=True,
     summary="Rancher Desktop resolves host.docker.internal and host.rancher-desktop.internal"
     " itself. host-gateway must not be added: there it is the VM's 172.17.0.1 and overrides the"
     " working name. Other names get Lima's 192.168.5.2. Its containerd engine (nerdctl) serves"
@@ -512,6 +521,7 @@ COLIMA = Runtime(
     fallback=lambda _facts: "host-loopback",
     reaches_loopback=_yes,  # Lima's user-mode network forwards 192.168.5.2 to the Mac's loopback
     loopback_address=lambda _facts: "192.168.5.2",
+    in_vm=True,
     summary="Colima's fixed address of this machine is Lima's 192.168.5.2, which reaches its"
     " loopback; it is written in for every name. Colima also resolves host.docker.internal and"
     " maps host-gateway there, but both have regressed between releases (the name lost after"
@@ -566,6 +576,7 @@ LIMA = Runtime(
     ),
     loopback_address=lambda _: "192.168.5.2",
     reaches_loopback=_yes,
+    in_vm=True,
     summary="A plain Lima VM: host.lima.internal and 192.168.5.2 are the host's loopback in"
     " Lima's default user-mode network; host-gateway is the VM's own docker0.",
     sockets=("*/.lima/*/sock/docker.sock",),  # lima templates/docker.yaml: ~/.lima/docker/sock

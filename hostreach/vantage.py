@@ -34,6 +34,15 @@ class Vantage(NamedTuple):
     """This process sees the engine host's interfaces (not remote, not in its own container)."""
     nested: bool = False
     """In a container of the engine's machine, apart from its network (the engine told)."""
+    elsewhere: tuple[str, ...] = ()
+    """Why the engine, though behind a local socket, is not on this machine's kernel (a VM:
+    Lima, Colima, Docker Desktop; a socket forwarded over ssh), one reason each; () where
+    nothing says so (issue 24: such an engine's host-gateway is the VM, not this machine)."""
+
+    @property
+    def vm(self) -> bool:
+        """The engine is behind a local socket but not on this machine's kernel."""
+        return bool(self.elsewhere)
 
     @property
     def topology(self) -> Topology:
@@ -59,6 +68,39 @@ def _is_remote(facts: Facts, scheme: str, host: str | None) -> bool:
     return str(address) not in own
 
 
+# Two kernels' MemTotal differ by more than this share: a VM's memory is a setting, never the
+# same as its host's; one kernel's reading moves only with a memory balloon, a little.
+_MEMORY_TOLERANCE = 0.01
+
+
+def _gib(count: int) -> str:
+    return f"{count / (1 << 30):.1f} GiB"
+
+
+def other_kernel(facts: Facts) -> tuple[str, ...]:
+    """Why the engine's answers say it does not run on this machine's kernel (() where nothing
+    does): its kernel release, or its memory, differs from this machine's.
+
+    Measured in the VM lab (issue 24): the guest's kernel may be this machine's own build, but
+    its memory is not; the host name differs for a container engine too, so it is not evidence.
+    """
+    client = facts.client
+    if facts.daemon is None or views.containers_os(facts) not in ("linux", ""):
+        return ()  # Windows containers run on Windows itself
+    if client.os in ("darwin", "windows"):
+        return (f"Linux containers cannot run on {client.os}'s own kernel",)
+    found = []
+    kernel = views.kernel(facts)
+    if kernel and client.release and kernel != client.release:
+        found.append(f"its kernel is {kernel}, this machine's {client.release}")
+    memory = views.info_count(facts, "MemTotal")
+    # The probe leaves mem_total out where /proc/meminfo is a view (lxcfs in a container).
+    here = client.mem_total
+    if memory and here and abs(memory - here) > _MEMORY_TOLERANCE * here:
+        found.append(f"its memory is {_gib(memory)}, this machine's {_gib(here)}")
+    return tuple(found)
+
+
 def _shares_network(facts: Facts, *, remote: bool) -> bool:
     # Inside a container that sees the engine's bridge interface (a sandbox that runs its own
     # dockerd, or --network host), or whose host name is the engine's, it does.
@@ -79,9 +121,16 @@ def of(facts: Facts) -> Vantage:
         (address.scheme, address.host, address.tcp_port) if address else ("", None, None)
     )
     remote = _is_remote(facts, scheme, host)
-    shares = _shares_network(facts, remote=remote)
+    elsewhere = () if remote else other_kernel(facts)
+    shares = not elsewhere and _shares_network(facts, remote=remote)
     # Without the engine's answer there is no telling whether we share its host's network.
-    nested = facts.client.in_container and not shares and not remote and facts.daemon is not None
+    nested = (
+        facts.client.in_container
+        and not shares
+        and not remote
+        and not elsewhere
+        and facts.daemon is not None
+    )
     return Vantage(
         scheme=scheme,
         engine_host=host,
@@ -89,6 +138,7 @@ def of(facts: Facts) -> Vantage:
         remote=remote,
         shares_network=shares,
         nested=nested,
+        elsewhere=elsewhere,
     )
 
 
@@ -116,6 +166,13 @@ def global_ipv4(text: str) -> bool:
         or address.is_multicast
         or address.is_unspecified
         or address == ipaddress.IPv4Address("255.255.255.255")
+    )
+
+
+def own_address(facts: Facts, address: str | None) -> bool:
+    """Whether ``address`` is one of this machine's (as its interfaces hold them)."""
+    return address is not None and any(
+        address in found for found in facts.network.interfaces.values()
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import pytest
 
 import hostreach
+from hostreach.probe import client as probe_client
 
 # Every child these tests start (python -m hostreach, python -c ...) imports the hostreach the
 # tests import, installed or not: from a checkout, a child run with cwd=tmp_path would not find
@@ -174,6 +175,8 @@ ENGINE_FIXTURES = frozenset(
         "podman_rootless",
         "remote",
         "remote_ssh",
+        "vm",
+        "vm_ssh",
     }
 )
 
@@ -234,9 +237,14 @@ class FakeEngine:
             "IPAM": {"Config": [{"Subnet": "172.17.0.0/16", "Gateway": daemon["bridge_gateway"]}]},
             "Options": {"com.docker.network.bridge.name": daemon["bridge_interface"]},
         }
+        # The recorded engine stands in for this machine's own: its kernel and memory are this
+        # machine's, or hostreach rightly takes it for an engine in a VM (issue 24).
+        info = {**daemon["info"], "KernelVersion": os.uname().release}
+        if (memory := probe_client.mem_total("/")) is not None:
+            info["MemTotal"] = memory
         self.answers: dict[str, Any] = {
-            "/version": daemon["version"],
-            "/info": daemon["info"],
+            "/version": {**daemon["version"], "KernelVersion": os.uname().release},
+            "/info": info,
             "/networks/bridge": bridge,
         }
         self.path = path
@@ -345,6 +353,63 @@ def remote_ssh(remote: Engine) -> Engine:
         message = f"no engine at ssh://hr-remote-ssh ({done.stderr.strip()}); `.ci/engines.sh`"
         skip_or_fail(message)
     return engine
+
+
+VM_SOCKET = "/run/hostreach-vm/docker.sock"
+VM_SSH = "ssh://hr-vm-ssh"
+VM_HOST = "192.168.5.2"
+"""The VM lab (.ci/vm.sh): Docker Engine in a QEMU guest laid out like Lima, whose user-mode
+network forwards 192.168.5.2 to this machine's loopback; its socket forwarded over ssh -L."""
+
+
+@pytest.fixture(scope="session")
+def vm() -> Engine:
+    """The engine in the VM lab, through its socket forwarded to this machine (as Lima does)."""
+    why = _reachable(VM_SOCKET)
+    if why is not None:
+        skip_or_fail(f"no VM lab engine ({why}); `.ci/vm.sh` boots one")
+    engine = Engine(name="vm", docker_host=f"unix://{VM_SOCKET}")
+    _ensure_image(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def vm_ssh(vm: Engine) -> Engine:
+    """The same engine in the VM over ssh:// (root's ssh config names the guest hr-vm-ssh)."""
+    return Engine(name="vm_ssh", docker_host=VM_SSH)
+
+
+@contextlib.contextmanager
+def decoy_in_the_vm(port: int) -> Iterator[str]:
+    """A service in the VM lab's guest, on the caller's port, answering "decoy"."""
+    said = "decoy in the VM"
+    start = (
+        f"printf '#!/bin/sh\\necho {said}\\n' >/tmp/hr-decoy && chmod +x /tmp/hr-decoy &&"
+        f" (busybox nc -ll -p {port} -e /tmp/hr-decoy >/dev/null 2>&1 & echo $!)"
+    )
+    pid = _guest(start).strip()
+    try:
+        for _ in range(100):  # until it answers in the guest, however loaded this machine is
+            if said in _guest(f"busybox nc -w 2 127.0.0.1 {port} </dev/null || true"):
+                break
+        else:
+            pytest.fail("the decoy in the VM did not start")
+        yield said
+    finally:
+        _guest(f"kill {pid} 2>/dev/null || true")
+
+
+def _guest(command: str) -> str:
+    done = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "hr-vm-ssh", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"ssh hr-vm-ssh {command!r}: {done.stderr}")
+    return done.stdout
 
 
 DECOY = """

@@ -141,3 +141,12 @@ def test_facts_is_offered_exactly_where_a_snapshot_answers(command: str) -> None
         done = cli(command, *LIVE_ONLY[command], "--facts", ROOTFUL)
         assert done.returncode == 2
         assert "unrecognized arguments: --facts" in done.stderr
+
+
+def test_runs_own_port_and_image_options_are_split_off_before_the_engines() -> None:
+    # `run --port N` names a port a tunnel must carry; docker run has no --port, so it was
+    # handed to docker (the split read the route options but not the port).
+    assert split_run(["--port", "5432", "--strategy", "discover", "--image", "img", "IMAGE"]) == (
+        ["--port", "5432", "--strategy", "discover", "--image", "img"],
+        ["IMAGE"],
+    )

@@ -253,8 +253,11 @@ def test_wsl2_engine_gives_the_two_hosts_finding() -> None:
     facts = with_listeners(ROOTFUL, "0.0.0.0")
     daemon = facts.daemon
     assert daemon is not None
-    info = {**daemon.info, "KernelVersion": "5.15.153.1-microsoft-standard-WSL2"}
-    facts = facts._replace(daemon=daemon._replace(info=info))
+    wsl = "5.15.153.1-microsoft-standard-WSL2"
+    info = {**daemon.info, "KernelVersion": wsl}
+    # The caller in the same WSL 2 VM: one kernel for every distro.
+    client = facts.client._replace(release=wsl, wsl=True)
+    facts = facts._replace(client=client, daemon=daemon._replace(info=info))
     assert ids(facts) == {"wsl-two-hosts": "warning"}
 
 

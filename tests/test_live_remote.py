@@ -4,6 +4,8 @@ decoy that answers on the same port on the engine's machine."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -206,3 +208,19 @@ def test_a_remote_route_is_kept_only_while_this_machine_leaves_from_the_same_add
     moved = request.getfixturevalue("moved_caller")
     again = cli("flags", env=env, check=True)
     assert again.stdout == f"--add-host=host.docker.internal:{moved}\n"  # not the stale answer
+
+
+def test_ssh_gets_time_to_connect_beyond_the_engines_timeout(
+    remote_ssh: Engine, tmp_path: Path
+) -> None:
+    # Issue 24: ssh took 1.6 s to reach a VM under emulation, and --timeout 2 bounded ssh's
+    # setup with the engine's answer. Here ssh takes 3 s before it even starts.
+    slow = tmp_path / "ssh"
+    real = shutil.which("ssh")
+    assert real is not None
+    slow.write_text(f'#!/bin/sh\nsleep 3\nexec {real} "$@"\n', encoding="utf-8")
+    slow.chmod(0o755)
+    env = remote_ssh.env(PATH=f"{tmp_path}:{os.environ['PATH']}")
+    done = cli("flags", "--alias", "local", "--no-cache", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"--add-host=local:{CALLER_ADDRESS}"]

@@ -32,6 +32,10 @@ def variant(path: Path, **changes: Any) -> Facts:
 @pytest.mark.parametrize("path", sorted(LIVE.glob("*.json")), ids=lambda p: p.stem)
 def test_live_snapshots_give_their_expected_route(path: Path) -> None:
     expect = json.loads(path.read_text(encoding="utf-8"))["expect"]
+    if "no_route" in expect:
+        with pytest.raises(NoRouteError, match=expect["no_route"]):
+            resolve(load(path))
+        return
     route = resolve(load(path))
     assert route.runtime == expect["runtime"]
     assert route.rootless is expect["rootless"]
@@ -339,3 +343,62 @@ def test_target_windows_outside_wsl_is_bad_usage() -> None:
         resolve(load(ROOTFUL), Request(target="windows"))
     with pytest.raises(UsageError, match="leave out --strategy"):
         resolve(in_wsl(), Request(target="windows", strategy="lan-ip"))
+
+
+VM_SOCKET = LIVE / "debian12-docker-20.10-qemu-vm-socket.json"
+"""The VM lab's engine through its forwarded socket (.ci/vm.sh): a name hostreach does not know."""
+
+
+def test_an_engine_in_an_unknown_vm_gets_no_guess() -> None:
+    # Issue 24: host-gateway through the forwarded socket reached a decoy in the VM.
+    with pytest.raises(NoRouteError) as caught:
+        resolve(load(VM_SOCKET))
+    message = str(caught.value)
+    assert "its kernel is 6.1.0-50-cloud-amd64, this machine's 6.18.44-fc-v1045" in message
+    assert "its memory is 1.9 GiB, this machine's 23.5 GiB" in message
+    assert "--strategy discover" in message
+    assert "tunnel --port PORT" in message
+
+
+def test_an_engine_in_a_vm_booted_from_this_machines_kernel_is_told_by_its_memory() -> None:
+    # The issue's own lab booted this machine's kernel in the VM: memory told it apart.
+    facts = variant(VM_SOCKET, daemon__info__KernelVersion="6.18.44-fc-v1045")
+    with pytest.raises(NoRouteError, match=r"\(its memory is 1.9 GiB, this machine's 23.5 GiB\)"):
+        resolve(facts)
+    same = variant(
+        VM_SOCKET,
+        daemon__info__KernelVersion="6.18.44-fc-v1045",
+        daemon__info__MemTotal=25275990016 - 4096,  # a balloon's step: one kernel all the same
+    )
+    assert resolve(same).strategy == "host-gateway"
+
+
+def test_a_vm_with_a_known_runtime_gets_its_rule() -> None:
+    facts = load(VM_SOCKET)
+    lima = resolve(facts, Request(runtime="lima"))
+    assert lima.flags == ["--add-host=host.docker.internal:192.168.5.2"]
+    assert "vm-engine" not in [n.id for n in lima.notes]
+    # Renamed as Lima names its instances, it is recognised without being told.
+    named = variant(VM_SOCKET, daemon__info__Name="lima-docker")
+    assert resolve(named).flags == ["--add-host=host.docker.internal:192.168.5.2"]
+
+
+def test_host_gateway_asked_for_in_an_unknown_vm_is_warned_about() -> None:
+    route = resolve(load(VM_SOCKET), Request(strategy="host-gateway"))
+    assert route.flags == ["--add-host=host.docker.internal:host-gateway"]
+    (note,) = [n for n in route.notes if n.id == "vm-engine"]
+    assert "lead into its VM" in note.message
+    assert "--strategy discover" in note.fix
+    # The engine's machine is what --target engine-host asks for: host-gateway reaches it.
+    there = resolve(load(VM_SOCKET), Request(target="engine-host"))
+    assert there.strategy == "host-gateway"
+    assert "vm-engine" not in [n.id for n in there.notes]
+
+
+def test_a_snapshot_without_this_machines_memory_still_replays() -> None:
+    # Snapshots from before issue 24 have no client.mem_total: only the kernel is compared.
+    facts = variant(
+        VM_SOCKET, daemon__info__KernelVersion="6.18.44-fc-v1045", client__mem_total=None
+    )
+    assert resolve(facts).strategy == "host-gateway"
+    assert resolve(load(ROOTFUL)).strategy == "host-gateway"

@@ -14,6 +14,7 @@ from hostreach.facts import Facts
 from hostreach.routes import DEFAULT_ALIAS, Request, Route
 
 PROG = "hostreach"
+DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
 
 
 def load_facts(
@@ -29,6 +30,28 @@ def load_facts(
     return collect(
         timeout=args.timeout, names=names, cache=args.cache, ports=ports, environ=environ_of(args)
     )
+
+
+def facts_for(args: argparse.Namespace, request: Request, *, ports: tuple[int, ...] = ()) -> Facts:
+    """The facts for ``request``: with ``--strategy discover``, what one throwaway container
+    found by trying every candidate (unless a replayed snapshot holds it: replay runs nothing)."""
+    facts = load_facts(args, ports=ports)
+    if request.strategy != "discover" or facts.discovered or getattr(args, "facts", None):
+        return facts
+    return with_discovery(args, facts)
+
+
+def with_discovery(args: argparse.Namespace, facts: Facts) -> Facts:
+    """The facts with what ``--strategy discover`` finds here; EngineError where it cannot try."""
+    from hostreach.errors import EngineError  # noqa: PLC0415
+    from hostreach.operations import discover  # noqa: PLC0415
+
+    if facts.daemon is None:  # no container on a guess: say why there is no engine
+        details = "; ".join(i.detail for i in facts.issues if i.source == "engine")
+        raise EngineError(f"discover needs the engine to run a container: {details or 'no answer'}")
+    named = getattr(args, "image", None)
+    found = discover(facts, image=named or DEFAULT_IMAGE, timeout=args.timeout, pull=bool(named))
+    return facts._replace(discovered=found)
 
 
 def environ_of(args: argparse.Namespace) -> Mapping[str, str]:

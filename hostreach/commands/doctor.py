@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from hostreach.commands import PROG, load_facts, request_from
+from hostreach.commands import PROG, facts_for, request_from
 from hostreach.diagnose import Report, diagnose
 from hostreach.errors import EngineError, HostreachError, UsageError
 from hostreach.facts import ProbeResult
@@ -16,7 +16,7 @@ from hostreach.routes import Request, Route
 def _diagnosis(
     args: argparse.Namespace, request: Request, ports: tuple[int, ...], *, probe: bool = False
 ) -> Report:
-    facts = load_facts(args, ports=ports)
+    facts = facts_for(args, request, ports=ports)
     try:
         route: Route | HostreachError = resolve(facts, request)
     except UsageError:
@@ -87,8 +87,9 @@ def relay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from hostreach import relay as relays  # noqa: PLC0415
     from hostreach.operations import relay_networks  # noqa: PLC0415
 
-    facts = load_facts(args)
-    route = resolve(facts, request_from(args))
+    request = request_from(args)
+    facts = facts_for(args, request)
+    route = resolve(facts, request)
 
     def allowed() -> tuple[relays.Network, ...]:
         return relays.allowed_networks(relay_networks(facts, timeout=args.timeout))

@@ -8,7 +8,7 @@ from typing import TextIO
 from hostreach import cache
 from hostreach.answers import remember
 from hostreach.checks import check_name, one_line
-from hostreach.commands import PROG, load_facts, request_from, warnings_text
+from hostreach.commands import PROG, facts_for, load_facts, request_from, warnings_text
 from hostreach.composition import Override
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
@@ -24,7 +24,7 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
         raise UsageError("--service applies only to --format compose")
     for name in args.service or ():
         check_name(name, "compose service")
-    facts = load_facts(args)
+    facts = facts_for(args, request)
     route = resolve(facts, request)
     warnings = warnings_text(route)
     if args.service:
@@ -59,7 +59,8 @@ def run(args: Args, out: TextIO, err: TextIO) -> int:
     engine_args: list[str] = args.engine_args
     if not engine_args:
         raise UsageError("run needs at least an IMAGE: hostreach run [OPTIONS] IMAGE [COMMAND]")
-    route = resolve(load_facts(args), request_from(args))
+    request = request_from(args)
+    route = resolve(facts_for(args, request), request)
     err.write(warnings_text(route))
     wanted = by_id(route.runtime).cli
     # With DOCKER_HOST or --context the user chose an endpoint: only the docker CLI reads it.
@@ -90,7 +91,7 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     # The services join compose's project network, not the engine's default one.
     request = request_from(args)._replace(own_network=True)
     paths, services = _compose.read_services(args.file, os.environ, timeout=args.timeout)
-    route = resolve(load_facts(args), request)
+    route = resolve(facts_for(args, request), request)
     err.write(warnings_text(route))
     fragments = {}
     for name, service in services.items():
@@ -169,9 +170,12 @@ def address(args: Args, out: TextIO, err: TextIO) -> int:
 
 def facts(args: Args, out: TextIO, err: TextIO) -> int:
     """Print the facts snapshot as JSON."""
+    from hostreach.commands import with_discovery  # noqa: PLC0415
     from hostreach.facts import dumps  # noqa: PLC0415
 
     facts = load_facts(args, ports=tuple(dict.fromkeys(args.port)))
+    if args.discover and args.facts is None:
+        facts = with_discovery(args, facts)
     for issue in facts.issues:
         err.write(f"{PROG}: note: {issue.source}: {issue.detail}\n")
     out.write(dumps(facts) + "\n")

@@ -116,7 +116,7 @@ class EngineStreams:
         )
         assert self._master.stdout is not None  # noqa: S101 - a pipe was asked for
         try:
-            async with asyncio.timeout(self.timeout + 1):
+            async with asyncio.timeout(self.timeout + _ssh.SETUP_ALLOWANCE):
                 said = await self._master.stdout.readline()
         except (TimeoutError, ValueError):  # no line in time, or one over 64 KiB
             said = b""
@@ -260,9 +260,11 @@ class EngineStreams:
         *,
         timeout: float | None = None,
         lines: bool = False,
+        raw: bool = False,
     ) -> Any:
         """Make one call; return its JSON (None when empty; a list of objects with ``lines``, as
-        a pull streams its progress). Raise EngineError unless the engine answers 2xx."""
+        a pull streams its progress; the body's bytes with ``raw``, as logs are). Raise
+        EngineError unless the engine answers 2xx."""
         what = _what(method, path)
         async with self._bounded(what, timeout):
             stream = await self._open()
@@ -271,6 +273,8 @@ class EngineStreams:
                 data = await self._body(stream.reader, headers, what)
             finally:
                 stream.close()
+        if raw and 200 <= status < 300:
+            return data
         return _json(status, data, what, lines=lines)
 
     async def stream(self, method: str, path: str, body: Any = None) -> Stream:

@@ -7,7 +7,7 @@ the docker SDK (:mod:`hostreach.engine.sdk`) for TLS and npipe://. Both are give
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from hostreach.checks import check_address
@@ -58,6 +58,34 @@ def start(
         return sdk.fetch(found, paths, timeout=timeout)
 
     return (lambda: _guarded(found, timeout, through_sdk)), lambda: _source_address(found.address)
+
+
+def run_script(
+    found: Endpoint,
+    *,
+    image: str,
+    script: str,
+    environment: Mapping[str, str],
+    run_kwargs: Mapping[str, Any],
+    timeout: float,
+    pull: bool = True,
+) -> str | None:
+    """Run ``sh -c SCRIPT`` in a throwaway container and remove it; return what it printed
+    (None: it did not finish in time). hostreach's own client where it speaks the endpoint
+    (ssh:// included, without paramiko), the docker SDK for TLS and npipe://."""
+    if sync.supports(found.address, tls=found.tls):
+        from hostreach.engine import containers as runner  # noqa: PLC0415 - asyncio
+    else:
+        from hostreach.engine import sdk as runner  # type: ignore[no-redef]  # noqa: PLC0415
+    return runner.run_script(
+        found,
+        image=image,
+        script=script,
+        environment=environment,
+        run_kwargs=run_kwargs,
+        timeout=timeout,
+        pull=pull,
+    )
 
 
 def get(found: Endpoint, path: str, *, timeout: float) -> Any:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hostreach.engine.containers import PROBE_LABEL, START_ALLOWANCE
 from hostreach.errors import EngineError
 
 if TYPE_CHECKING:
@@ -46,7 +47,15 @@ def client(found: Endpoint, *, timeout: float) -> docker.DockerClient:
                 verify=found.tls_verify,
             )
         # version is left to auto-negotiation: Engine 29 rejects API versions below 1.44.
-        return docker.DockerClient(base_url=found.url, timeout=math.ceil(timeout), tls=tls)
+        # ssh://: the user's ssh binary, as the docker CLI and hostreach's own client use it
+        # (`ssh HOST docker system dial-stdio`), not paramiko, which `flags` never needed
+        # either (issue 24: check over ssh:// said "Install paramiko package").
+        return docker.DockerClient(
+            base_url=found.url,
+            timeout=math.ceil(timeout),
+            tls=tls,
+            use_ssh_client=found.address.scheme == "ssh",
+        )
     except (docker.errors.DockerException, requests.RequestException) as exc:
         raise EngineError(f"the container engine could not be reached: {exc}") from exc
 
@@ -79,72 +88,18 @@ def fetch(found: Endpoint, paths: tuple[str, ...], *, timeout: float) -> dict[st
     return answers
 
 
-# The probe script: a POSIX sh and nc (busybox has both). /etc/hosts first (where --add-host
-# writes), then DNS (where Docker Desktop and podman machine answer their names). Alias and port
-# reach it as environment variables, never spliced into the script.
-PROBE_SCRIPT = r"""
-command -v nc >/dev/null 2>&1 || { echo "hostreach-probe no-nc"; exit 3; }
-a=
-while read -r ip names; do
-  case "$ip" in ''|\#*) continue ;; esac
-  for n in $names; do [ "$n" = "$HR_NAME" ] && { a=$ip; break 2; }; done
-done < /etc/hosts
-if [ -z "$a" ] && command -v nslookup >/dev/null 2>&1; then
-  a=$(nslookup "$HR_NAME" 2>/dev/null | while read -r k v; do
-    case "$k" in
-      Name:) f=1 ;;
-      Address*) if [ -n "$f" ]; then v=${v#[0-9]: }; echo "${v%% *}"; break; fi ;;
-    esac
-  done)
-fi
-echo "hostreach-probe resolved=$a"
-[ -n "$a" ] || { echo "hostreach-probe outcome=unresolved"; exit 4; }
-# nc's -w bounds the connect, not a connection that stays open and silent: bound it all, so a
-# probe whose check was killed (kill -9) still ends, and the next check removes it.
-t=; command -v timeout >/dev/null 2>&1 && t="timeout $((HR_WAIT + 1))"
-# First the proof that the name leads to the caller: its listener there answers a random token.
-if [ -n "$HR_TOKEN_PORT" ]; then
-  got=$($t nc -w "$HR_WAIT" "$a" "$HR_TOKEN_PORT" </dev/null 2>&1)
-  case "$got" in
-    *"$HR_TOKEN"*) echo "hostreach-probe caller=proven" ;;
-    *) echo "hostreach-probe detail=$got"; echo "hostreach-probe outcome=elsewhere"; exit 5 ;;
-  esac
-fi
-out=$($t nc -w "$HR_WAIT" "$a" "$HR_PORT" </dev/null 2>&1); rc=$?
-echo "hostreach-probe detail=$out"
-if [ $rc = 0 ]; then echo "hostreach-probe outcome=connected"; exit 0; fi
-# Ended by the outer timeout, silent: nc's own -w bounds the connect and would have said so,
-# so it was connected to a service that waits for its client to speak first (a database).
-if [ -n "$t" ] && [ -z "$out" ] && { [ $rc = 124 ] || [ $rc = 143 ]; }; then
-  echo "hostreach-probe outcome=connected"; exit 0
-fi
-case "$out" in
-  *refused*) echo "hostreach-probe outcome=refused" ;;
-  *"timed out"*) echo "hostreach-probe outcome=timed-out" ;;
-  *) echo "hostreach-probe outcome=failed" ;;
-esac
-exit 1
-"""
-
-START_ALLOWANCE = 10.0
-"""Seconds a probe container may take to be created and started, beyond ``--timeout``: a
-check ends within twice its timeout plus this (an image pull, where one is needed, aside)."""
-PROBE_LABEL = "hostreach.probe"
-
-
-def run_probe(
+def run_script(
     found: Endpoint,
     *,
     image: str,
+    script: str,
+    environment: Mapping[str, str],
     run_kwargs: Mapping[str, Any],
-    alias: str,
-    port: int,
     timeout: float,
-    token: tuple[int, str] | None = None,
-) -> dict[str, str]:
-    """Run a throwaway container that connects to ALIAS:PORT; return the ``key=value`` it printed.
-
-    ``token``: first read ALIAS:TOKEN-PORT, which must answer TOKEN (the caller's proof).
+    pull: bool = True,
+) -> str | None:
+    """Run ``sh -c SCRIPT`` in a throwaway container; return what it printed (None: it did not
+    finish in time). ``pull=False``: an image that is not here is an error, never pulled.
 
     The container is removed on every exit: success, failure, timeout and KeyboardInterrupt; one
     left behind by a killed check (``kill -9``) is removed by the next. Every engine call is
@@ -162,11 +117,16 @@ def run_probe(
         try:
             within(timeout).images.get(image)
         except docker.errors.ImageNotFound:
+            if not pull:
+                raise EngineError(
+                    f"image {image!r} is not here, and it is not pulled unless --image names it:"
+                    " pass --image with a local image that has sh and nc (busybox)"
+                ) from None
             _pull(engine, image)
         container = within(timeout + START_ALLOWANCE).containers.create(
             image,
-            ["sh", "-c", PROBE_SCRIPT],
-            environment=_probe_environment(alias, port, timeout, token),
+            ["sh", "-c", script],
+            environment=dict(environment),
             labels={PROBE_LABEL: "1"},
             **run_kwargs,
         )
@@ -176,9 +136,9 @@ def run_probe(
             within(timeout + START_ALLOWANCE)
             container.wait(timeout=engine.api.timeout)
         except requests.RequestException:
-            return {"outcome": "timed-out", "detail": "the probe container did not finish"}
+            return None
         within(timeout)
-        logs = container.logs(stdout=True, stderr=True).decode("utf-8", "replace")
+        return str(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
     except docker.errors.DockerException as exc:
         raise EngineError(f"the probe container could not run in image {image!r}: {exc}") from exc
     except requests.RequestException as exc:
@@ -188,7 +148,6 @@ def run_probe(
             engine.api.timeout = max(2, math.ceil(timeout))  # removal gets its own time, even late
             _remove(container)
         engine.close()
-    return _parse_probe(logs, image)
 
 
 def _budget(engine: Any, seconds: float) -> Callable[[float], Any]:
@@ -206,16 +165,6 @@ def _budget(engine: Any, seconds: float) -> Callable[[float], Any]:
         return engine
 
     return within
-
-
-def _probe_environment(
-    alias: str, port: int, timeout: float, token: tuple[int, str] | None
-) -> dict[str, str]:
-    """What the probe script reads: never spliced into it, so no value can be a command."""
-    found = {"HR_NAME": alias, "HR_PORT": str(port), "HR_WAIT": str(math.ceil(timeout))}
-    if token:
-        found |= {"HR_TOKEN_PORT": str(token[0]), "HR_TOKEN": token[1]}
-    return found
 
 
 def _pull(engine: Any, image: str) -> None:
@@ -249,19 +198,6 @@ def _remove(container: Any) -> None:
     # It may be gone already (the engine removed it); nothing else to do then.
     with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
         container.remove(force=True)
-
-
-def _parse_probe(logs: str, image: str) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for line in logs.splitlines():
-        if line.startswith("hostreach-probe no-nc"):
-            raise EngineError(f"image {image!r} has no `nc`: pass --image with busybox or similar")
-        if line.startswith("hostreach-probe "):
-            key, _, value = line[len("hostreach-probe ") :].partition("=")
-            found[key] = value.strip()
-    if "outcome" not in found:
-        raise EngineError(f"the probe in image {image!r} printed no result: {logs.strip()[:200]!r}")
-    return found
 
 
 def ensure_network(found: Endpoint, *, name: str, timeout: float) -> bool:

@@ -135,6 +135,7 @@ class Exchange:
                 from hostreach.engine import ssh  # noqa: PLC0415 - subprocess: ssh:// only
 
                 sock, self.sessions[_BATCH] = ssh.connect(address, timeout, announce=True)
+                self.deadline += ssh.SETUP_ALLOWANCE  # ssh's own setup is not the engine's
                 self.announced = _BATCH
                 self.batch = paths
                 kept = [http.request("GET", p) for p in paths[:-1]]

@@ -76,6 +76,13 @@ def info(facts: Facts, key: str) -> str:
     return "" if facts.daemon is None else _str(facts.daemon.info, key)
 
 
+def info_count(facts: Facts, key: str) -> int | None:
+    """Return a non-negative integer field of ``GET /info`` (MemTotal), or None."""
+    value = None if facts.daemon is None else facts.daemon.info.get(key)
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
 def info_list(facts: Facts, key: str) -> tuple[str, ...]:
     """Return the string items of a list field of ``GET /info`` (SecurityOptions, Labels)."""
     return () if facts.daemon is None else _strs(facts.daemon.info, key)

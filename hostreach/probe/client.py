@@ -172,6 +172,28 @@ def wslconfig(root: StrPath, environ: Mapping[str, str] | None = None) -> str | 
         return None
 
 
+def mem_total(root: StrPath) -> int | None:
+    """This machine's memory in bytes, from /proc/meminfo's MemTotal (in kB), as the engine
+    reads its own (moby pkg/meminfo); None where it cannot be read, or where /proc/meminfo is
+    a view mounted over the kernel's (lxcfs in a container), which says nothing of the kernel."""
+    try:
+        with open(os.path.join(root, "proc/self/mountinfo"), "rb") as f:
+            mounts = f.read(1 << 20)
+        with open(os.path.join(root, "proc/meminfo"), "rb") as f:
+            head = f.read(4096)  # MemTotal is the first line
+    except OSError:
+        return None
+    if any(line.split()[4:5] == [b"/proc/meminfo"] for line in mounts.splitlines()):
+        return None
+    for line in head.split(b"\n"):
+        key, _, value = line.partition(b":")
+        if key == b"MemTotal":
+            parts = value.split()
+            if len(parts) == 2 and parts[1] == b"kB" and parts[0].isdigit():
+                return int(parts[0]) * 1024
+    return None
+
+
 def os_name() -> str:
     """Return this machine's OS as the facts name it: linux, darwin or windows."""
     return _OS.get(sys.platform, sys.platform)
@@ -193,4 +215,5 @@ def read_client(environ: Mapping[str, str], root: StrPath) -> dict[str, object]:
         "container_markers": list(markers),
         "hostname": node,
         "container_id": container_id(markers),
+        "mem_total": mem_total(root) if system == "linux" else None,
     }

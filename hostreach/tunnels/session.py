@@ -98,7 +98,13 @@ class TunnelSession:
             "POST", f"/containers/{self.container}/attach?stream=1&stdin=1&stdout=1&stderr=1"
         )
         try:
-            await self.engine.call("POST", f"/containers/{self.container}/start")
+            # Starting a container is not an API answer: it gets the start allowance too
+            # (issue 24: a VM under emulation took over 2 s).
+            await self.engine.call(
+                "POST",
+                f"/containers/{self.container}/start",
+                timeout=plan.timeout + plan.start_seconds,
+            )
         except EngineError as exc:
             raise TunnelError(self._start_failure(str(exc))) from exc
         try:

@@ -1,0 +1,150 @@
+"""containers: one throwaway container that runs a sh script and is removed, through
+hostreach's own client (:mod:`hostreach.engine.aio`): unix://, tcp:// without TLS, and ssh://
+with the user's ssh binary, so ``check`` and ``--strategy discover`` need no paramiko there
+(issue 24). The docker SDK does the same for TLS and npipe:// (:func:`hostreach.engine.sdk.run_script`);
+:func:`hostreach.engine.client.run_script` chooses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any
+
+from hostreach.engine.aio import EngineStreams, check_id
+from hostreach.engine.endpoint import Endpoint
+from hostreach.errors import EngineError
+
+START_ALLOWANCE = 10.0
+"""Seconds a probe container may take to be created and started, beyond ``--timeout``: a
+check ends within twice its timeout plus this (an image pull, where one is needed, aside)."""
+PROBE_LABEL = "hostreach.probe"
+
+
+def host_config(run_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The Engine API's HostConfig for the docker SDK's ``extra_hosts`` and ``network_mode``
+    (what :meth:`hostreach.routes.Route.docker_run_kwargs` gives); EngineError for others."""
+    unknown = set(run_kwargs) - {"extra_hosts", "network_mode"}
+    if unknown:
+        raise EngineError(f"cannot run a probe with {', '.join(sorted(unknown))}")
+    found: dict[str, Any] = {}
+    hosts = run_kwargs.get("extra_hosts") or {}
+    if hosts:
+        found["ExtraHosts"] = [f"{name}:{address}" for name, address in hosts.items()]
+    if run_kwargs.get("network_mode"):
+        found["NetworkMode"] = run_kwargs["network_mode"]
+    return found
+
+
+def demux(raw: bytes) -> str:
+    """The text of a non-TTY container's logs: its multiplexed frames' payloads, in order."""
+    parts, at = [], 0
+    while at + 8 <= len(raw) and raw[at] in (0, 1, 2) and raw[at + 1 : at + 4] == b"\0\0\0":
+        size = int.from_bytes(raw[at + 4 : at + 8], "big")
+        parts.append(raw[at + 8 : at + 8 + size])
+        at += 8 + size
+    if at < len(raw):  # not frames (a TTY's raw output): the rest as it is
+        parts.append(raw[at:])
+    return b"".join(parts).decode("utf-8", "replace")
+
+
+def run_script(
+    found: Endpoint,
+    *,
+    image: str,
+    script: str,
+    environment: Mapping[str, str],
+    run_kwargs: Mapping[str, Any],
+    timeout: float,
+    pull: bool = True,
+) -> str | None:
+    """Run ``sh -c SCRIPT`` in a throwaway container; return what it printed (None: it did not
+    finish within ``2 * timeout + START_ALLOWANCE``). As :func:`hostreach.engine.sdk.run_script`."""
+    body = {
+        "Image": image,
+        "Cmd": ["sh", "-c", script],
+        "Env": [f"{k}={v}" for k, v in environment.items()],
+        "Labels": {PROBE_LABEL: "1"},
+        "HostConfig": host_config(run_kwargs),
+    }
+    return asyncio.run(_run(found, body, timeout, pull=pull))
+
+
+async def _run(found: Endpoint, body: dict[str, Any], timeout: float, *, pull: bool) -> str | None:
+    image = str(body["Image"])
+    engine = EngineStreams(found.address, timeout=timeout + START_ALLOWANCE)
+    container: str | None = None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 2 * timeout + START_ALLOWANCE
+    try:
+        await engine.start()
+        await _remove_leftovers(engine)
+        await _ensure_image(engine, image, pull=pull)
+        created = await engine.call("POST", "/containers/create", body)
+        what = f"the probe container in image {image!r}"
+        container = check_id(created.get("Id") if isinstance(created, dict) else None, what)
+        await engine.call("POST", f"/containers/{container}/start")
+        left = deadline - loop.time()
+        try:
+            async with asyncio.timeout(max(left, 0.1)):
+                await engine.call("POST", f"/containers/{container}/wait", timeout=left + 1)
+        except TimeoutError:
+            return None
+        raw = await engine.call("GET", f"/containers/{container}/logs?stdout=1&stderr=1", raw=True)
+        return demux(raw)
+    finally:
+        if container is not None:  # removal gets its own time, even late
+            with contextlib.suppress(EngineError):
+                await engine.call(
+                    "DELETE", f"/containers/{container}?force=1", timeout=max(2.0, timeout)
+                )
+        await engine.close()
+
+
+async def _ensure_image(engine: EngineStreams, image: str, *, pull: bool) -> None:
+    from hostreach.engine.http import NotFound  # noqa: PLC0415
+
+    try:
+        await engine.call("GET", f"/images/{urllib.parse.quote(image, safe='/:@')}/json")
+    except NotFound:
+        if not pull:
+            raise EngineError(
+                f"image {image!r} is not here, and it is not pulled unless --image names it:"
+                " pass --image with a local image that has sh and nc (busybox)"
+            ) from None
+    else:
+        return
+    name, tag = _repository_tag(image)
+    query = urllib.parse.urlencode({"fromImage": name, "tag": tag})
+    progress = await engine.call("POST", f"/images/create?{query}", lines=True, timeout=300)
+    failed = [p.get("error") for p in progress or () if isinstance(p, dict) and p.get("error")]
+    if failed:
+        raise EngineError(
+            f"image {image!r} is not present and could not be pulled ({str(failed[0])[:200]});"
+            " pass --image with a local image that has sh and nc (busybox)"
+        )
+
+
+def _repository_tag(image: str) -> tuple[str, str]:
+    """``NAME[:TAG|@DIGEST]`` as the pull endpoint takes it (docker-py's parse_repository_tag)."""
+    if "@" in image:
+        name, digest = image.split("@", 1)
+        return name, digest
+    name, colon, tag = image.rpartition(":")
+    if colon and "/" not in tag:
+        return name, tag
+    return image, "latest"
+
+
+async def _remove_leftovers(engine: EngineStreams) -> None:
+    """Remove the finished probe containers of earlier checks that were killed (kill -9)."""
+    filters = json.dumps({"label": [f"{PROBE_LABEL}=1"], "status": ["exited", "created", "dead"]})
+    query = urllib.parse.urlencode({"all": "1", "filters": filters})
+    with contextlib.suppress(EngineError):
+        for item in await engine.call("GET", f"/containers/json?{query}") or ():
+            ident = item.get("Id") if isinstance(item, dict) else None
+            with contextlib.suppress(EngineError):
+                await engine.call("DELETE", f"/containers/{check_id(ident, 'a leftover')}?force=1")

@@ -1,0 +1,57 @@
+"""--strategy discover on every engine CI runs (issue 24): it finds the route auto gives, and
+that route reaches the caller's token (on the remote engines, never the decoy on their machine)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from conftest import (
+    IMAGE,
+    Engine,
+    HostServer,
+    cli,
+    decoy_on_the_engines_machine,
+    reach,
+)
+
+pytestmark = pytest.mark.engine
+
+ENGINES = ["rootful", "rootless", "rootless_loopback", "podman", "podman_rootless"]
+REMOTE = ["remote", "remote_ssh"]
+
+
+@pytest.mark.parametrize("name", ENGINES + REMOTE)
+def test_discover_finds_what_auto_gives_and_it_reaches_the_caller(
+    name: str, server: HostServer, request: pytest.FixtureRequest
+) -> None:
+    engine: Engine = request.getfixturevalue(name)
+    decoy = decoy_on_the_engines_machine(server.port) if name in REMOTE else None
+    with decoy or contextlib.nullcontext("") as said:
+        argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--format", "json"]
+        done = cli(*argv, "--timeout", "5", "--no-cache", env=engine.env(), check=True)
+        found = json.loads(done.stdout)
+        auto = cli("flags", "--timeout", "5", "--no-cache", env=engine.env(), check=True)
+        assert found["flags"] == auto.stdout.split(), found["reason"]
+        got = reach(engine, found["flags"], "host.docker.internal", server.port)
+        assert server.token in got.stdout, got.stderr
+        if said:
+            assert said not in got.stdout
+
+
+def test_discover_never_pulls_an_image_it_was_not_named(rootful: Engine) -> None:
+    done = cli("flags", "--strategy", "discover", "--no-cache", env=rootful.env())
+    if done.returncode == 0:  # busybox:latest is here after all: nothing to prove
+        pytest.skip("docker.io/library/busybox:latest is present on this engine")
+    assert "is not pulled unless --image names it" in done.stderr
+    assert done.stdout == ""
+
+
+def test_a_warm_discovery_is_a_stored_answer(rootful: Engine) -> None:
+    argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--timeout", "5"]
+    cold = cli(*argv, env=rootful.env(), check=True)
+    before = rootful.docker("ps", "-aq", "--filter", "label=hostreach.probe=1")
+    warm = cli(*argv, env=rootful.env(), check=True)
+    assert warm.stdout == cold.stdout
+    assert rootful.docker("ps", "-aq", "--filter", "label=hostreach.probe=1") == before
