@@ -1,32 +1,34 @@
 #!/usr/bin/env bash
-# The VM lab (issue 24): Docker Engine in a Debian guest under QEMU, laid out like Lima.
-# QEMU's user-mode network with Lima's addresses (the guest 192.168.5.15, this machine's
-# loopback at 192.168.5.2), the guest's sshd forwarded to 127.0.0.1:$VM_SSH_PORT, and its
-# engine socket forwarded to this machine over ssh the way Lima and Colima do
-# (ssh -L SOCKET:/var/run/docker.sock), so it is reached both as a local unix socket and as
-# ssh://hr-vm-ssh (the way podman machine is). The guest is named hr-vm, a name hostreach
-# does not know: it must tell from the engine's answers that the engine is not on this kernel.
-# TCG unless HOSTREACH_VM_ACCEL says otherwise: nested KVM hangs on these machines.
-# Built once per run, beside the engines (.ci/run): 80 s measured on these 2-core machines
-# (debootstrap 40 s, mkfs 10 s, boot to the engine's answer 30 s); the tests import their image.
+# The VM lab (issue 24): Docker Engine in two Debian guests under QEMU, booted from one image,
+# each guest's sshd forwarded to 127.0.0.1 and its engine socket forwarded to this machine over
+# ssh the way Lima and Colima do (ssh -L SOCKET:/var/run/docker.sock), so each is reached both
+# as a local unix socket and over ssh:// (the way podman machine is):
+# - hr-vm (unix:///run/hostreach-vm/docker.sock, ssh://hr-vm-ssh): QEMU's user-mode network
+#   laid out like Lima's (the guest 192.168.5.15, this machine's loopback at 192.168.5.2);
+# - hr-vm2 (unix:///run/hostreach-vm2/docker.sock, ssh://hr-vm2-ssh): passt, on 10.77.0.0/24,
+#   its gateway 10.77.0.1 mapped to this machine's loopback.
+# Their names are not ones hostreach knows: it must tell from the engines' answers that they
+# are not on this kernel. TCG unless HOSTREACH_VM_ACCEL says otherwise: nested KVM hangs here.
+# Built once per run, beside the engines (.ci/run): 80 s measured on these 2-core machines for
+# one guest (debootstrap 40 s, mkfs 10 s, boot to the engine's answer 30 s), the second booting
+# beside the first; the tests import their image.
 set -euo pipefail
 
 LOGS=${HOSTREACH_LOGS:-/tmp/hostreach-ci}
 VM=/var/lib/hostreach-vm
-RUN=/run/hostreach-vm
-SOCK=$RUN/docker.sock
 VM_SSH_PORT=${HOSTREACH_VM_SSH_PORT:-2222}
 ACCEL=${HOSTREACH_VM_ACCEL:-tcg}
-mkdir -p "$LOGS" "$VM" "$RUN"
+mkdir -p "$LOGS" "$VM"
 
 log() { printf '[vm] %s\n' "$*" >&2; }
-fail() { log "$*"; tail -n 40 "$LOGS/vm-console.log" >&2 2>/dev/null || true; exit 1; }
+fail() { log "$*"; tail -n 40 "$LOGS/${LOG_NAME:-hostreach-vm}-console.log" >&2 2>/dev/null || true; exit 1; }
 
 # `vm.sh --packages` installs what the lab needs and stops: .ci/run calls it before the
 # engines' own apt-get, then boots the lab beside them (two apt-gets at once fight for its locks).
 if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/null \
+   || ! command -v passt >/dev/null \
    || ! command -v ssh >/dev/null || ! command -v curl >/dev/null; then
-  log "installing qemu-system-x86, debootstrap, openssh-client, curl"
+  log "installing qemu-system-x86, debootstrap, passt, openssh-client, curl"
   export DEBIAN_FRONTEND=noninteractive
   { apt-get update -q && apt-get install -y -q qemu-system-x86 debootstrap openssh-client curl; } \
     >"$LOGS/vm-apt.log" 2>&1 || { tail -n 30 "$LOGS/vm-apt.log" >&2; exit 1; }
@@ -54,8 +56,7 @@ PasswordAuthentication no
 UsePAM no
 UseDNS no
 SSHD
-  echo hr-vm >"$VM/root/etc/hostname"
-  printf '127.0.0.1 localhost\n127.0.1.1 hr-vm\n192.168.5.2 host.lima.internal\n' >"$VM/root/etc/hosts"
+  printf '127.0.0.1 localhost\n192.168.5.2 host.lima.internal\n' >"$VM/root/etc/hosts"
   # PID 1: mount what the engine needs, bring up Lima's addresses, start sshd, then tini reaps
   # and runs dockerd (no systemd: it would cost most of the boot under emulation).
   cat >"$VM/root/sbin/hr-init" <<'INIT'
@@ -69,12 +70,18 @@ mount -t tmpfs tmpfs /run
 mkdir -p /run/sshd
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
-hostname hr-vm
+# The guest's name and network come from the kernel command line (hr.name= hr.addr= hr.gw=
+# hr.dns=): one image boots both guests.
+for word in $(cat /proc/cmdline); do
+  case "$word" in hr.*=*) key=${word%%=*}; eval "${key#hr.}=\${word#*=}" ;; esac
+done
+hostname "$name"
+echo "$name" >/etc/hostname
 ip link set lo up
 ip link set eth0 up
-ip addr add 192.168.5.15/24 dev eth0
-ip route add default via 192.168.5.2
-echo nameserver 192.168.5.3 >/etc/resolv.conf
+ip addr add "$addr" dev eth0
+ip route add default via "$gw"
+echo "nameserver $dns" >/etc/resolv.conf
 for m in overlay br_netfilter veth nf_nat iptable_nat iptable_filter xt_MASQUERADE xt_addrtype xt_conntrack; do
   modprobe "$m" 2>/dev/null
 done
@@ -91,27 +98,55 @@ INIT
     || { cat "$LOGS/vm-mkfs.log" >&2; exit 1; }
 fi
 
-# 2. Boot it: QEMU user-mode networking with Lima's layout (lima-vm.io/docs/config/network/user).
-if ! [ -f "$RUN/qemu.pid" ] || ! kill -0 "$(cat "$RUN/qemu.pid")" 2>/dev/null; then
-  log "booting the guest ($ACCEL)"
-  : >"$LOGS/vm-console.log"
+# 2. Boot the guests from that one image (each writes to its own overlay: snapshot=on).
+boot() {  # boot NAME SSH_PORT CMDLINE NETDEV...
+  local name=$1 port=$2 cmdline=$3 run=/run/$1
+  shift 3
+  mkdir -p "$run"
+  if [ -f "$run/qemu.pid" ] && kill -0 "$(cat "$run/qemu.pid")" 2>/dev/null; then return 0; fi
+  log "booting $name ($ACCEL)"
+  : >"$LOGS/$name-console.log"
   qemu-system-x86_64 -accel "$ACCEL" -cpu max -smp 2 -m 2048 -display none \
     -kernel "$VM/vmlinuz" -initrd "$VM/initrd.img" \
-    -append "root=/dev/vda rw console=ttyS0 init=/sbin/hr-init net.ifnames=0 quiet" \
+    -append "root=/dev/vda rw console=ttyS0 init=/sbin/hr-init net.ifnames=0 quiet $cmdline" \
     -drive "file=$VM/rootfs.img,format=raw,if=virtio,snapshot=on" \
-    -netdev "user,id=n0,net=192.168.5.0/24,host=192.168.5.2,dns=192.168.5.3,hostfwd=tcp:127.0.0.1:$VM_SSH_PORT-:22" \
-    -device virtio-net-pci,netdev=n0 \
-    -serial "file:$LOGS/vm-console.log" -pidfile "$RUN/qemu.pid" -daemonize
-fi
+    "$@" -device virtio-net-pci,netdev=n0 \
+    -serial "file:$LOGS/$name-console.log" -pidfile "$run/qemu.pid" -daemonize
+}
 
-# 3. ssh to the guest, named hr-vm-ssh, with its own key and known_hosts: in ssh_config.d, so
-# that .ci/engines.sh, editing root's ~/.ssh/config at the same time, is not raced.
-echo "[127.0.0.1]:$VM_SSH_PORT $(cut -d' ' -f1,2 "$VM/host_ed25519.pub")" >"$VM/known_hosts"
+# hr-vm: QEMU's user-mode network with Lima's layout (lima-vm.io/docs/config/network/user):
+# 192.168.5.2 forwards to this machine's loopback.
+boot hostreach-vm "$VM_SSH_PORT" "hr.name=hr-vm hr.addr=192.168.5.15/24 hr.gw=192.168.5.2 hr.dns=192.168.5.3" \
+  -netdev "user,id=n0,net=192.168.5.0/24,host=192.168.5.2,dns=192.168.5.3,hostfwd=tcp:127.0.0.1:$VM_SSH_PORT-:22"
+
+# hr-vm2: the second mode, passt (Debian 12 has it; gvisor-tap-vsock's gvproxy only from
+# trixie), on a subnet of its own no rule knows (as Lima's user-v2 or a custom Colima network
+# are): its gateway 10.77.0.1 is mapped to this machine's loopback (passt's default, unless
+# --no-map-gw). Only --strategy discover, trying the VM's own default gateway, finds it.
+VM2_SSH_PORT=${HOSTREACH_VM2_SSH_PORT:-2223}
+PASST=/run/hostreach-vm2/passt  # passt drops root for nobody, who writes its pid file here
+mkdir -p "$PASST" && chown nobody "$PASST"
+if ! [ -f "$PASST/pid" ] || ! kill -0 "$(cat "$PASST/pid")" 2>/dev/null; then
+  rm -f "$PASST/sock"
+  passt -q -s "$PASST/sock" -P "$PASST/pid" -a 10.77.0.15 -n 24 -g 10.77.0.1 \
+    -t "$VM2_SSH_PORT:22" >"$LOGS/hostreach-vm2-passt.log" 2>&1
+fi
+boot hostreach-vm2 "$VM2_SSH_PORT" "hr.name=hr-vm2 hr.addr=10.77.0.15/24 hr.gw=10.77.0.1 hr.dns=10.77.0.1" \
+  -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$PASST/sock"
+
+# 3. ssh to each guest, named hr-vm-ssh and hr-vm2-ssh, with its own key and known_hosts: in
+# ssh_config.d, so that .ci/engines.sh, editing root's ~/.ssh/config at the same time, is not
+# raced.
 mkdir -p /etc/ssh/ssh_config.d
-cat >/etc/ssh/ssh_config.d/hostreach-vm.conf <<SSHCONF
-Host hr-vm-ssh
+: >"$VM/known_hosts"
+: >/etc/ssh/ssh_config.d/hostreach-vm.conf
+for pair in "hr-vm-ssh:$VM_SSH_PORT" "hr-vm2-ssh:$VM2_SSH_PORT"; do
+  alias=${pair%%:*} port=${pair#*:}
+  echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$VM/host_ed25519.pub")" >>"$VM/known_hosts"
+  cat >>/etc/ssh/ssh_config.d/hostreach-vm.conf <<SSHCONF
+Host $alias
   HostName 127.0.0.1
-  Port $VM_SSH_PORT
+  Port $port
   User root
   IdentityFile $VM/id_ed25519
   IdentitiesOnly yes
@@ -119,24 +154,30 @@ Host hr-vm-ssh
   StrictHostKeyChecking yes
   ServerAliveInterval 10
 SSHCONF
-
-left=300
-until ssh -o ConnectTimeout=10 -o BatchMode=yes hr-vm-ssh 'curl -sf --unix-socket /var/run/docker.sock http://d/_ping >/dev/null 2>&1 || docker version >/dev/null 2>&1' 2>/dev/null; do
-  left=$((left - 5))
-  ((left > 0)) || fail "the guest's engine did not answer within 300 s"
-  kill -0 "$(cat "$RUN/qemu.pid")" 2>/dev/null || fail "qemu exited"
-  sleep 5
 done
-log "guest engine up: $(ssh hr-vm-ssh docker version --format '{{.Server.Version}}')"
 
-# 4. The socket, forwarded as Lima forwards it.
-if ! curl -sf --max-time 5 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
-  rm -f "$SOCK"
-  ssh -f -N -o ExitOnForwardFailure=yes -o StreamLocalBindUnlink=yes \
-    -L "$SOCK:/var/run/docker.sock" hr-vm-ssh
-fi
-left=30
-until curl -sf --max-time 5 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; do
-  left=$((left - 1)); ((left > 0)) || fail "no answer on the forwarded $SOCK"; sleep 1
-done
-log "VM lab ready: unix://$SOCK and ssh://hr-vm-ssh"
+# 4. Each engine's socket, forwarded as Lima forwards it, once the guest's engine answers.
+forward() {  # forward NAME SSH_ALIAS
+  local name=$1 alias=$2 sock=/run/$1/docker.sock left=300
+  until ssh -o ConnectTimeout=10 -o BatchMode=yes "$alias" \
+      'curl -sf --unix-socket /var/run/docker.sock http://d/_ping >/dev/null 2>&1 || docker version >/dev/null 2>&1' 2>/dev/null; do
+    left=$((left - 5))
+    ((left > 0)) || { LOG_NAME=$name fail "$name's engine did not answer within 300 s"; }
+    kill -0 "$(cat "/run/$name/qemu.pid")" 2>/dev/null || { LOG_NAME=$name fail "$name's qemu exited"; }
+    sleep 5
+  done
+  log "$name: engine up: $(ssh "$alias" docker version --format '{{.Server.Version}}')"
+  if ! curl -sf --max-time 5 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
+    rm -f "$sock"
+    ssh -f -N -o ExitOnForwardFailure=yes -o StreamLocalBindUnlink=yes \
+      -L "$sock:/var/run/docker.sock" "$alias"
+  fi
+  left=30
+  until curl -sf --max-time 5 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; do
+    left=$((left - 1)); ((left > 0)) || fail "no answer on the forwarded $sock"; sleep 1
+  done
+}
+forward hostreach-vm hr-vm-ssh
+forward hostreach-vm2 hr-vm2-ssh
+log "VM lab ready: unix:///run/hostreach-vm/docker.sock and ssh://hr-vm-ssh (Lima's layout)," \
+  "unix:///run/hostreach-vm2/docker.sock and ssh://hr-vm2-ssh (passt, 10.77.0.0/24)"

@@ -33,10 +33,11 @@ EXTRA_NAMES = ("gateway.docker.internal",)
 HOST_GATEWAY_NAME = "hostreach-host-gateway"
 """The name the container gets for ``host-gateway`` (``--add-host=NAME:host-gateway``)."""
 
-PREFERENCE = ("name", "host-gateway", "fixed", "gateway", "caller")
+PREFERENCE = ("name", "host-gateway", "fixed", "vm-gateway", "gateway", "caller")
 """The order in which what answered is chosen: a name the runtime resolves itself (nothing to
 add), host-gateway (the engine's own, which follows its changes), a user-mode network's fixed
-address (it reaches the host's loopback too), the container's default gateway, and last the
+address (it reaches the host's loopback too), the engine machine's own default gateway (a
+user-mode network on a subnet of its own), the container's default gateway, and last the
 caller's own addresses (a service must listen on them)."""
 
 
@@ -92,7 +93,7 @@ def environment(found: Plan, token: tuple[int, str], timeout: float) -> dict[str
     }
 
 
-SCRIPT = r"""
+_TRY = r"""
 command -v nc >/dev/null 2>&1 || { echo "hostreach-discover no-nc"; exit 3; }
 t=; command -v timeout >/dev/null 2>&1 && t="timeout $((HR_WAIT + 1))"
 try() {  # try KIND ADDRESS: does the caller's proof listener answer its token there?
@@ -102,21 +103,41 @@ try() {  # try KIND ADDRESS: does the caller's proof listener answer its token t
     *) echo "hostreach-discover $1 $2 silent" ;;
   esac
 }
+gateway() {  # this network namespace's default gateway
+  ip route 2>/dev/null | while read -r d v gw rest; do
+    [ "$d" = default ] && [ "$v" = via ] && { echo "$gw"; break; }
+  done
+}
+"""
+
+SCRIPT = (
+    _TRY
+    + r"""
 # Each name is looked up beside the others: DNS that does not answer costs one wait, not six.
 for n in $HR_NAMES; do
   { a=$(lookup "$n"); [ -n "$a" ] && try "$n" "$a"; } &
 done
 if [ -n "$HR_HG" ]; then a=$(lookup "$HR_HG"); [ -n "$a" ] && try host-gateway "$a" & fi
-g=$(ip route 2>/dev/null | while read -r d v gw rest; do
-  [ "$d" = default ] && [ "$v" = via ] && { echo "$gw"; break; }
-done)
-[ -n "$g" ] && try gateway "$g" &
+g=$(gateway); [ -n "$g" ] && try gateway "$g" &
 for a in $HR_FIXED; do try fixed "$a" & done
 for a in $HR_CALLER; do try caller "$a" & done
 wait
 echo "hostreach-discover done"
 """
-"""Run after :data:`hostreach.probe_script.LOOKUP`: every candidate at once, one line each."""
+)
+"""Run in a container on the default network, after :data:`hostreach.probe_script.LOOKUP`:
+every candidate at once, one line each."""
+
+HOST_SCRIPT = (
+    _TRY
+    + r"""
+g=$(gateway); [ -n "$g" ] && try vm-gateway "$g"
+echo "hostreach-discover done"
+"""
+)
+"""Run beside :data:`SCRIPT` in a ``--network host`` container: the engine's machine's own
+default gateway (a VM's user-mode network on a subnet no rule knows: passt, Lima's user-v2),
+which a container reaches through that machine's NAT as well."""
 
 _MAX_CANDIDATES = 64
 
@@ -150,10 +171,11 @@ def parse(logs: str, image: str, tried: Plan | None = None) -> tuple[Candidate, 
         )
     listed = list(found.values())[:_MAX_CANDIDATES]
     if tried is not None:
-        order = [*tried.names, "host-gateway", "gateway", *tried.fixed, *tried.caller]
+        kinds = ("host-gateway", "vm-gateway", "gateway")
+        order = [*tried.names, *kinds, *tried.fixed, *tried.caller]
 
         def place(c: Candidate) -> int:
-            key = c.via if c.via in (*tried.names, "host-gateway", "gateway") else c.address
+            key = c.via if c.via in (*tried.names, *kinds) else c.address
             return order.index(key) if key in order else len(order)
 
         listed.sort(key=place)

@@ -168,8 +168,8 @@ class Candidate(NamedTuple):
 
     via: str
     """What it was: a host name it resolved, ``host-gateway``, ``gateway`` (the container's
-    default gateway), ``fixed`` (a user-mode network's host address) or ``caller`` (an address
-    of the caller)."""
+    default gateway), ``vm-gateway`` (the engine's machine's own default gateway), ``fixed``
+    (a user-mode network's host address) or ``caller`` (an address of the caller)."""
     address: str
     answered: bool
     """Whether the caller's proof listener answered its token there."""
@@ -448,7 +448,7 @@ def from_json(data: object) -> Facts:
     )
 
 
-CANDIDATE_KINDS = frozenset({"host-gateway", "gateway", "fixed", "caller"})
+CANDIDATE_KINDS = frozenset({"host-gateway", "gateway", "vm-gateway", "fixed", "caller"})
 """What a discovery candidate is, where it is not a host name."""
 
 

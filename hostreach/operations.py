@@ -80,30 +80,62 @@ def probe_container(
 
 
 def discover(facts: Facts, *, image: str, timeout: float, pull: bool) -> tuple[Candidate, ...]:
-    """Try every candidate route from one throwaway container against a proof listener here
-    (``--strategy discover``); return what each did. ``pull``: the image may be pulled (only
-    where ``--image`` names it). Raises EngineError where the container could not try."""
+    """Try every candidate route against a proof listener here (``--strategy discover``):
+    one container on the default network tries them all, and beside it one on the engine
+    machine's own network tries that machine's default gateway; return what each did.
+    ``pull``: the image may be pulled (only where ``--image`` names it). Raises EngineError
+    where the first container could not try (the second's failure costs only its candidate)."""
+    import threading  # noqa: PLC0415
+
     from hostreach import discovery, probe_script  # noqa: PLC0415
+    from hostreach.engine.containers import START_ALLOWANCE  # noqa: PLC0415 - asyncio
     from hostreach.probe import _token  # noqa: PLC0415
 
     tried = discovery.plan(facts)
     extra = {"extra_hosts": {discovery.HOST_GATEWAY_NAME: "host-gateway"}}
+    found = endpoint_of(facts)
+    beside: list[str | None] = []
     with _token.listener("0.0.0.0") as token:
+        env = discovery.environment(tried, token, timeout)
+
+        def on_its_machine() -> None:
+            with contextlib.suppress(EngineError):  # e.g. no host network (Windows containers)
+                beside.append(
+                    client.run_script(
+                        found,
+                        image=image,
+                        script=discovery.HOST_SCRIPT,
+                        environment=env,
+                        run_kwargs={"network_mode": "host"},
+                        timeout=timeout,
+                        pull=False,  # the other pulls, where one may
+                    )
+                )
+
+        second = threading.Thread(target=on_its_machine, daemon=True)
+        second.start()
         logs = client.run_script(
-            endpoint_of(facts),
+            found,
             image=image,
             script=probe_script.LOOKUP + discovery.SCRIPT,
-            environment=discovery.environment(tried, token, timeout),
+            environment=env,
             run_kwargs=extra if tried.host_gateway else {},
             timeout=timeout,
             pull=pull,
         )
+        second.join(2 * timeout + START_ALLOWANCE)
+        if not beside and pull:  # the image was pulled meanwhile: its own turn now
+            on_its_machine()
     if logs is None:
         raise EngineError(
             f"the discovery container did not finish in time (--timeout {timeout:g}: each"
             " candidate gets that long); try a larger --timeout"
         )
-    return discovery.parse(logs, image, tried)
+    own = discovery.parse(logs, image, tried)
+    with contextlib.suppress(EngineError):
+        if beside and beside[0] is not None:
+            own += discovery.parse(beside[0], image, tried)
+    return own
 
 
 def relay_networks(facts: Facts, *, timeout: float) -> tuple[str, ...]:

@@ -177,6 +177,8 @@ ENGINE_FIXTURES = frozenset(
         "remote_ssh",
         "vm",
         "vm_ssh",
+        "vm2",
+        "vm2_ssh",
     }
 )
 
@@ -379,36 +381,59 @@ def vm_ssh(vm: Engine) -> Engine:
     return Engine(name="vm_ssh", docker_host=VM_SSH)
 
 
+VM2_SOCKET = "/run/hostreach-vm2/docker.sock"
+VM2_HOST = "10.77.0.1"
+"""The VM lab's second guest: passt on 10.77.0.0/24, its gateway mapped to this machine's
+loopback, a subnet no rule knows."""
+
+
+@pytest.fixture(scope="session")
+def vm2() -> Engine:
+    """The VM lab's second engine (passt), through its forwarded socket."""
+    why = _reachable(VM2_SOCKET)
+    if why is not None:
+        skip_or_fail(f"no VM lab engine ({why}); `.ci/vm.sh` boots one")
+    engine = Engine(name="vm2", docker_host=f"unix://{VM2_SOCKET}")
+    _ensure_image(engine)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def vm2_ssh(vm2: Engine) -> Engine:
+    """The same engine over ssh:// (hr-vm2-ssh)."""
+    return Engine(name="vm2_ssh", docker_host="ssh://hr-vm2-ssh")
+
+
 @contextlib.contextmanager
-def decoy_in_the_vm(port: int) -> Iterator[str]:
-    """A service in the VM lab's guest, on the caller's port, answering "decoy"."""
+def decoy_in_the_vm(port: int, guest: str = "hr-vm-ssh") -> Iterator[str]:
+    """A service in a VM lab guest, on the caller's port, answering "decoy"."""
     said = "decoy in the VM"
     start = (
         f"printf '#!/bin/sh\\necho {said}\\n' >/tmp/hr-decoy && chmod +x /tmp/hr-decoy &&"
         f" (busybox nc -ll -p {port} -e /tmp/hr-decoy >/dev/null 2>&1 & echo $!)"
     )
-    pid = _guest(start).strip()
+    pid = _guest(guest, start).strip()
     try:
         for _ in range(100):  # until it answers in the guest, however loaded this machine is
-            if said in _guest(f"busybox nc -w 2 127.0.0.1 {port} </dev/null || true"):
+            if said in _guest(guest, f"busybox nc -w 2 127.0.0.1 {port} </dev/null || true"):
                 break
         else:
             pytest.fail("the decoy in the VM did not start")
         yield said
     finally:
-        _guest(f"kill {pid} 2>/dev/null || true")
+        _guest(guest, f"kill {pid} 2>/dev/null || true")
 
 
-def _guest(command: str) -> str:
+def _guest(guest: str, command: str) -> str:
     done = subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", "hr-vm-ssh", command],
+        ["ssh", "-o", "BatchMode=yes", guest, command],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     if done.returncode != 0:
-        pytest.fail(f"ssh hr-vm-ssh {command!r}: {done.stderr}")
+        pytest.fail(f"ssh {guest} {command!r}: {done.stderr}")
     return done.stdout
 
 

@@ -168,3 +168,16 @@ def test_candidates_of_one_kind_keep_the_plans_order_whatever_order_they_reporte
     assert [c.address for c in found] == ["192.0.2.2", "10.250.0.1"]
     route = resolve(facts._replace(discovered=found), DISCOVER)
     assert route.flags == ["--add-host=host.docker.internal:192.0.2.2"]
+
+
+def test_the_vms_own_gateway_comes_before_the_callers_address() -> None:
+    # The passt guest of the VM lab: 10.77.0.1 reaches this machine's loopback, 192.0.2.2 its
+    # main address only.
+    report = (
+        "hostreach-discover caller 192.0.2.2 answered\n"
+        "hostreach-discover vm-gateway 10.77.0.1 answered\n"
+        "hostreach-discover done\n"
+    )
+    route = resolve(with_discovery(VM_SOCKET, report), DISCOVER)
+    assert route.flags == ["--add-host=host.docker.internal:10.77.0.1"]
+    assert route.warnings == ()

@@ -119,7 +119,13 @@ async def _ensure_image(engine: EngineStreams, image: str, *, pull: bool) -> Non
         return
     name, tag = _repository_tag(image)
     query = urllib.parse.urlencode({"fromImage": name, "tag": tag})
-    progress = await engine.call("POST", f"/images/create?{query}", lines=True, timeout=300)
+    try:
+        progress = await engine.call("POST", f"/images/create?{query}", lines=True, timeout=300)
+    except EngineError as exc:
+        raise EngineError(
+            f"image {image!r} is not present and could not be pulled ({str(exc)[:200]});"
+            " pass --image with a local image that has sh and nc (busybox)"
+        ) from exc
     failed = [p.get("error") for p in progress or () if isinstance(p, dict) and p.get("error")]
     if failed:
         raise EngineError(
