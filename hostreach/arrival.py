@@ -31,6 +31,8 @@ def arrival(facts: Facts, route: Route) -> Arrival:
     """Return where containers' connections by this route land on this machine."""
     if route.strategy in _ON_LOOPBACK:
         return _ON_LOOPBACK[route.strategy]
+    if route.strategy == "discover":
+        return _discovered(facts, route)
     literal = route.address
     bridge = facts.daemon.bridge_interface if facts.daemon else None
     if route.strategy == "caller-ip" and not vantage.own_address(facts, literal):
@@ -52,6 +54,26 @@ def arrival(facts: Facts, route: Route) -> Arrival:
         main = route.strategy in ("lan-ip", "caller-ip")
         return Arrival(literal, loopback=False, interface=interface, main=main)
     return _by_row(facts, route, bridge)
+
+
+def _discovered(facts: Facts, route: Route) -> Arrival:
+    """Where the candidate ``--strategy discover`` chose lands: this machine's own address,
+    or the bridge's gateway, as the address says; elsewhere (a user-mode network's address, a
+    name, host-gateway) the proof listened on every address, so whether 127.0.0.1 is reached
+    is not known."""
+    from hostreach import discovery  # noqa: PLC0415
+
+    chosen = discovery.choose(facts.discovered, tuple(route.hosts)).chosen
+    kind = discovery.kind(chosen)
+    if kind == "caller":
+        interface = next(
+            (i for i, a in facts.network.interfaces.items() if chosen.address in a), None
+        )
+        return Arrival(chosen.address, loopback=False, interface=interface, main=True)
+    if kind == "gateway" and vantage.own_address(facts, chosen.address):
+        bridge = facts.daemon.bridge_interface if facts.daemon else None
+        return Arrival(chosen.address, loopback=False, interface=bridge)
+    return Arrival(None, loopback=None, interface=None)
 
 
 def _by_row(facts: Facts, route: Route, bridge: str | None) -> Arrival:

@@ -10,8 +10,9 @@ import pytest
 from conftest import LIVE, PODMAN, ROOTFUL, ROOTLESS, cli
 
 from hostreach import discovery
+from hostreach.diagnose import Finding
 from hostreach.errors import EngineError, FactsError, NoRouteError
-from hostreach.facts import Candidate, Facts, dumps, from_json, load
+from hostreach.facts import Candidate, Facts, Listener, Listening, dumps, from_json, load
 from hostreach.resolve import resolve
 from hostreach.routes import Request
 
@@ -181,3 +182,25 @@ def test_the_vms_own_gateway_comes_before_the_callers_address() -> None:
     route = resolve(with_discovery(VM_SOCKET, report), DISCOVER)
     assert route.flags == ["--add-host=host.docker.internal:10.77.0.1"]
     assert route.warnings == ()
+
+
+def _doctor(path: Path, report: str, address: str) -> dict[str, Finding]:
+    from hostreach.diagnose import diagnose  # noqa: PLC0415
+
+    socket = Listener(port=5432, address=address, pid=None)
+    facts = with_discovery(path, report)._replace(
+        listening=Listening(ports=(5432,), sockets=(socket,))
+    )
+    found = diagnose(facts, resolve(facts, DISCOVER), (5432,)).findings
+    return {f.id: f for f in found}
+
+
+def test_the_doctor_judges_a_discovered_route_where_it_lands() -> None:
+    # This machine's own address: a 127.0.0.1-only service is not reached there.
+    mine = "hostreach-discover caller 192.0.2.2 answered\nhostreach-discover done\n"
+    found = _doctor(ROOTLESS, mine, "127.0.0.1")
+    assert found["loopback-only"].severity == "error"
+    assert "192.0.2.2:5432" in found["loopback-only"].fix
+    assert _doctor(ROOTLESS, mine, "0.0.0.0") == {}
+    # A user-mode network's address forwards to the loopback (the VM lab): no false error.
+    assert _doctor(VM_SOCKET, VM_REPORT, "127.0.0.1") == {}

@@ -55,3 +55,12 @@ def test_a_warm_discovery_is_a_stored_answer(rootful: Engine) -> None:
     warm = cli(*argv, env=rootful.env(), check=True)
     assert warm.stdout == cold.stdout
     assert rootful.docker("ps", "-aq", "--filter", "label=hostreach.probe=1") == before
+
+
+def test_an_image_without_nc_is_one_line(rootful: Engine, no_nc_image: str) -> None:
+    argv = ["flags", "--strategy", "discover", "--image", no_nc_image, "--no-cache"]
+    done = cli(*argv, "--timeout", "5", env=rootful.env())
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "has no `nc`" in done.stderr
