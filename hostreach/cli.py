@@ -368,8 +368,8 @@ def _add_check(commands: Subparsers) -> None:
     check.add_argument(
         "--image",
         type=_image,
-        default=DEFAULT_IMAGE,
-        help=f"image with sh and nc to run the probe in (default: {DEFAULT_IMAGE})",
+        help=f"image with sh and nc to run the probe in (default: {DEFAULT_IMAGE} where it is"
+        " here; never pulled unless named)",
     )
     check.add_argument("--format", choices=("text", "json"), default="text")
     _common(check, timeout_help="seconds to wait for the connection, and for each engine call")

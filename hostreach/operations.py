@@ -43,12 +43,14 @@ def probe_container(
     image: str,
     timeout: float,
     prove: bool = True,
+    pull: bool = True,
 ) -> ProbeResult:
     """Connect to ALIAS:PORT from a throwaway container started with ``run_kwargs``.
 
     ``prove``: first prove that ALIAS leads here (the route's target is this machine): a
     listener here answers a random token, which the container must read through ALIAS (else
-    the outcome is "elsewhere"). Raises EngineError where no container could be run.
+    the outcome is "elsewhere"). ``pull``: the image may be pulled where it is not here.
+    Raises EngineError where no container could be run.
     """
     from hostreach import probe_script  # noqa: PLC0415
     from hostreach.probe import _token  # noqa: PLC0415
@@ -62,6 +64,7 @@ def probe_container(
             environment=probe_script.environment(alias, port, timeout, token),
             run_kwargs=run_kwargs,
             timeout=timeout,
+            pull=pull,
         )
     answer = (
         {"outcome": "timed-out", "detail": "the probe container did not finish"}

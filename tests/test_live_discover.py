@@ -64,3 +64,10 @@ def test_an_image_without_nc_is_one_line(rootful: Engine, no_nc_image: str) -> N
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1, done.stderr
     assert "has no `nc`" in done.stderr
+
+
+def test_check_never_pulls_an_image_it_was_not_named(rootful: Engine, server: HostServer) -> None:
+    done = cli("check", "--port", str(server.port), "--no-cache", env=rootful.env())
+    if done.returncode == 0:  # busybox:latest is here after all: nothing to prove
+        pytest.skip("docker.io/library/busybox:latest is present on this engine")
+    assert "is not pulled unless --image names it" in done.stderr, done.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from hostreach.commands import PROG, facts_for, request_from
+from hostreach.commands import DEFAULT_IMAGE, PROG, facts_for, request_from
 from hostreach.diagnose import Report, diagnose
 from hostreach.errors import EngineError, HostreachError, UsageError
 from hostreach.facts import ProbeResult
@@ -36,7 +36,8 @@ def _diagnosis(
                 run_kwargs=route.docker_run_kwargs(),
                 alias=request.aliases[0],
                 port=ports[0],
-                image=args.image,
+                image=args.image or DEFAULT_IMAGE,
+                pull=args.image is not None,  # never a pull the user did not ask for
                 timeout=args.timeout,
                 # The proof is a listener here: only a route meant for this machine can pass it.
                 # A tunnel carries only its ports, and only to this machine (its own process
