@@ -180,6 +180,4 @@ def _host_addresses(host: str | None) -> list[str]:
 
 def ensure_network(facts: Facts, name: str, *, timeout: float = DEFAULT_TIMEOUT) -> bool:
     """Create a user-defined bridge network unless it exists; return whether it was created."""
-    from hostreach.engine import sdk  # noqa: PLC0415 - imports docker
-
-    return sdk.ensure_network(endpoint_of(facts), name=name, timeout=timeout)
+    return client.ensure_network(endpoint_of(facts), name=name, timeout=timeout)

@@ -224,3 +224,18 @@ def test_ssh_gets_time_to_connect_beyond_the_engines_timeout(
     done = cli("flags", "--alias", "local", "--no-cache", env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [f"--add-host=local:{CALLER_ADDRESS}"]
+
+
+def test_network_over_ssh_needs_no_paramiko(remote_ssh: Engine) -> None:
+    # Issue 24: the docker SDK's ssh:// needs paramiko; hostreach's own client uses ssh itself.
+    net = f"hr-net-{os.getpid()}"
+    try:
+        first = cli("network", net, "--format", "json", env=remote_ssh.env(), check=True)
+        again = cli("network", net, "--format", "json", env=remote_ssh.env(), check=True)
+        assert (json.loads(first.stdout)["created"], json.loads(again.stdout)["created"]) == (
+            True,
+            False,
+        )
+        assert net in remote_ssh.docker("network", "ls", "--format", "{{.Name}}").split()
+    finally:
+        remote_ssh.docker("network", "rm", net, check=False)

@@ -88,6 +88,16 @@ def run_script(
     )
 
 
+def ensure_network(found: Endpoint, *, name: str, timeout: float) -> bool:
+    """Create a user-defined bridge network unless it exists; return whether it was created
+    (hostreach's own client where it speaks the endpoint, the docker SDK for TLS, npipe://)."""
+    if sync.supports(found.address, tls=found.tls):
+        from hostreach.engine import containers as maker  # noqa: PLC0415 - asyncio
+    else:
+        from hostreach.engine import sdk as maker  # type: ignore[no-redef]  # noqa: PLC0415
+    return maker.ensure_network(found, name=name, timeout=timeout)
+
+
 def get(found: Endpoint, path: str, *, timeout: float) -> Any:
     """GET one Engine API path; None for 404. Raise EngineError (EngineUnanswered)."""
     return start(found, (path,), timeout=timeout)[0]().get(path)

@@ -1,8 +1,9 @@
-"""containers: one throwaway container that runs a sh script and is removed, through
-hostreach's own client (:mod:`hostreach.engine.aio`): unix://, tcp:// without TLS, and ssh://
-with the user's ssh binary, so ``check`` and ``--strategy discover`` need no paramiko there
-(issue 24). The docker SDK does the same for TLS and npipe:// (:func:`hostreach.engine.sdk.run_script`);
-:func:`hostreach.engine.client.run_script` chooses.
+"""containers: what commands make on the engine, through hostreach's own client
+(:mod:`hostreach.engine.aio`): one throwaway container that runs a sh script and is removed,
+and a user-defined network. unix://, tcp:// without TLS, and ssh:// with the user's ssh binary,
+so ``check``, ``--strategy discover`` and ``network`` need no paramiko there (issue 24). The
+docker SDK does the same for TLS and npipe:// (:mod:`hostreach.engine.sdk`);
+:mod:`hostreach.engine.client` chooses.
 """
 
 from __future__ import annotations
@@ -154,3 +155,34 @@ async def _remove_leftovers(engine: EngineStreams) -> None:
             ident = item.get("Id") if isinstance(item, dict) else None
             with contextlib.suppress(EngineError):
                 await engine.call("DELETE", f"/containers/{check_id(ident, 'a leftover')}?force=1")
+
+
+def ensure_network(found: Endpoint, *, name: str, timeout: float) -> bool:
+    """Create a user-defined bridge network ``name`` unless one exists; return whether created.
+    As :func:`hostreach.engine.sdk.ensure_network`."""
+    return asyncio.run(_ensure_network(found, name, timeout))
+
+
+async def _ensure_network(found: Endpoint, name: str, timeout: float) -> bool:
+    engine = EngineStreams(found.address, timeout=timeout)
+    try:
+        await engine.start()
+        query = urllib.parse.urlencode({"filters": json.dumps({"name": [name]})})
+        listed = await engine.call("GET", f"/networks?{query}") or []
+        existing = [n for n in listed if isinstance(n, dict) and n.get("Name") == name]
+        if existing:
+            driver = existing[0].get("Driver")
+            if driver not in ("bridge", None):
+                raise EngineError(
+                    f"network {name!r} exists with driver {str(driver)[:40]!r}, not a bridge;"
+                    " pick another name"
+                )
+            return False
+        body = {"Name": name, "Driver": "bridge", "Labels": {"hostreach.network": "1"}}
+        try:
+            await engine.call("POST", "/networks/create", body)
+        except EngineError as exc:
+            raise EngineError(f"network {name!r} could not be created: {exc}") from exc
+        return True
+    finally:
+        await engine.close()
