@@ -63,8 +63,8 @@ def _discovered(facts: Facts, route: Route) -> Arrival:
     is not known."""
     from hostreach import discovery  # noqa: PLC0415
 
-    chosen = discovery.choose(facts.discovered, tuple(route.hosts)).chosen
-    kind = discovery.kind(chosen)
+    found = discovery.choose(facts.discovered, tuple(route.hosts))
+    chosen, kind = found.chosen, found.kind
     if kind == "caller":
         interface = next(
             (i for i, a in facts.network.interfaces.items() if chosen.address in a), None

@@ -193,6 +193,11 @@ class Choice(NamedTuple):
     hosts: dict[str, str]
     chosen: Candidate
 
+    @property
+    def kind(self) -> str:
+        """The chosen candidate's kind (``name`` for a host name)."""
+        return kind(self.chosen)
+
 
 def choose(candidates: tuple[Candidate, ...], aliases: tuple[str, ...]) -> Choice:
     """Each alias's value from what answered, in :data:`PREFERENCE` order; NoRouteError if

@@ -8,15 +8,18 @@ notes the user must know; say why.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from hostreach import discovery, vantage, wslconfig
+from hostreach import vantage, wslconfig
 from hostreach.engine import views
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, Tunnel
 from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
 from hostreach.runtimes import Runtime, by_id, identify, socket_hint
 from hostreach.vantage import Vantage
+
+if TYPE_CHECKING:
+    from hostreach.discovery import Choice
 
 
 class _Context(NamedTuple):
@@ -293,7 +296,9 @@ def _one_address(ctx: _Context, strategy: Strategy) -> str | None:
     return None
 
 
-def _discovered(ctx: _Context) -> discovery.Choice:
+def _discovered(ctx: _Context) -> Choice:
+    from hostreach import discovery  # noqa: PLC0415 - --strategy discover only: not cold flags
+
     if not ctx.facts.discovered:
         raise NoRouteError(
             "these facts hold no discovery (--strategy discover tries the candidates from a"
@@ -403,8 +408,9 @@ def _route_notes(ctx: _Context, strategy: Strategy, hosts: dict[str, str]) -> li
     if strategy == "override":
         return notes  # the user's address: the runtime's caveats are about its own routes
     if strategy == "discover":  # proven: the runtime's caveats are about its own routes
-        chosen = _discovered(ctx).chosen
-        if discovery.kind(chosen) in ("gateway", "caller"):
+        found = _discovered(ctx)
+        chosen = found.chosen
+        if found.kind in ("gateway", "caller"):
             notes.append(
                 Note(
                     "listen-address",

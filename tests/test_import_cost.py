@@ -55,3 +55,16 @@ def test_cold_bare_flags_loads_no_heavy_library(rootful: Engine, tmp_path: Path)
     assert exit_code == 0
     assert (tmp_path / "hostreach").is_dir()  # it did write its caches: a real cold call
     assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+
+
+def test_flags_loads_nothing_only_other_commands_need() -> None:
+    # compose-override's rules and --strategy discover's plan stay off the flags path.
+    probe = (
+        f"from hostreach.cli import main\nmain(['flags', '--facts', {str(ROOTFUL)!r}])\n"
+        "import sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert (
+        modules & {"hostreach.composition", "hostreach.discovery", "hostreach.operations"} == set()
+    )

@@ -9,7 +9,6 @@ from hostreach import cache
 from hostreach.answers import remember
 from hostreach.checks import check_name, one_line
 from hostreach.commands import PROG, facts_for, load_facts, request_from, warnings_text
-from hostreach.composition import Override
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
 from hostreach.resolve import resolve
@@ -86,6 +85,7 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     """Print a compose override file giving every service the route."""
     import os  # noqa: PLC0415
 
+    from hostreach.composition import Override  # noqa: PLC0415 - compose-override only
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
 
     # The services join compose's project network, not the engine's default one.
