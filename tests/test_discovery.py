@@ -204,3 +204,36 @@ def test_the_doctor_judges_a_discovered_route_where_it_lands() -> None:
     assert _doctor(ROOTLESS, mine, "0.0.0.0") == {}
     # A user-mode network's address forwards to the loopback (the VM lab): no false error.
     assert _doctor(VM_SOCKET, VM_REPORT, "127.0.0.1") == {}
+
+
+def test_a_finished_probe_container_is_left_behind_only_once_its_run_is_over() -> None:
+    # Issue 24, found by CI: a discovery's two containers, or two checks at once, removed each
+    # other's finished container before it was read ("can not get logs from container").
+    import os  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from hostreach.engine.containers import PROBE_RUN, left_behind, probe_labels  # noqa: PLC0415
+
+    now = time.time()
+    mine = probe_labels(5, now)
+    assert not left_behind(mine, None, now)  # this run's own, being read
+    assert left_behind(mine, None, now + 200)  # its time is over
+    here = socket.gethostname()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    killed = {**mine, PROBE_RUN: f"{here}/{gone.stdout.strip()}"}
+    assert left_behind(killed, None, now)  # a run here that ended: removed at once
+    running = {**mine, PROBE_RUN: f"{here}/{os.getppid()}"}
+    assert not left_behind(running, None, now + 200)  # a run here that still runs: never
+    elsewhere = {**mine, PROBE_RUN: "another-machine/1"}
+    assert not left_behind(elsewhere, None, now)
+    assert left_behind(elsewhere, None, now + 200)
+    assert left_behind({"hostreach.probe": "1"}, int(now) - 7200, now)  # an older version's
+    assert not left_behind({"hostreach.probe": "1"}, int(now) - 60, now)

@@ -110,7 +110,7 @@ def _reached(start: str) -> set[str]:
 def test_the_graph_is_read() -> None:
     # The control: the reader sees real edges, lazy ones included.
     assert "hostreach.cli" in EDGES["hostreach.entry"]  # lazy: only on a miss
-    assert "hostreach.engine.sdk" in EDGES["hostreach.operations"]  # lazy: imports docker
+    assert "hostreach.engine.sdk" in EDGES["hostreach.engine.client"]  # lazy: imports docker
     assert "hostreach.tunnels" in EDGES["hostreach.probe"]  # the parent of tunnels.state
 
 

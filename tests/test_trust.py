@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from hostreach import cache, entry, owned
 from hostreach.checks import emitted_flag
 from hostreach.facts import Tunnel, tunnel_json
+from hostreach.processes import alive
 from hostreach.tunnels import state
 from hostreach.tunnels.sidecar import LABEL, owner
 
@@ -278,7 +279,7 @@ def test_a_state_file_of_another_users_process_is_not_believed(tmp_path: Path) -
         proc = subprocess.Popen(["runuser", "-u", user.pw_name, "--", "sleep", "30"])
         try:
             child = _child_of(proc.pid)
-            assert state.alive(child)
+            assert alive(child)
             assert not state.ours(child)
         finally:
             proc.kill()

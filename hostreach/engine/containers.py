@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -18,11 +20,49 @@ from typing import Any
 from hostreach.engine.aio import EngineStreams, check_id
 from hostreach.engine.endpoint import Endpoint
 from hostreach.errors import EngineError
+from hostreach.processes import alive
 
 START_ALLOWANCE = 10.0
 """Seconds a probe container may take to be created and started, beyond ``--timeout``: a
 check ends within twice its timeout plus this (an image pull, where one is needed, aside)."""
 PROBE_LABEL = "hostreach.probe"
+PROBE_UNTIL = f"{PROBE_LABEL}.until"
+"""The label saying when its run is over for sure (Unix time): before that, a finished probe
+container is being read by its run, and another run must not remove it as a leftover (the
+two containers of one discovery, or two checks at once, removed each other's: issue 24)."""
+PROBE_RUN = f"{PROBE_LABEL}.run"
+"""The label naming the run: this machine's host name and the process's id, so that the next
+run here removes at once what a killed one (kill -9) left."""
+_UNCLAIMED_AGE = 3600.0
+"""Seconds after which a finished probe container without those labels counts as left."""
+
+
+def _this_host() -> str:
+    import socket  # noqa: PLC0415 - the host name (os.uname does not exist on Windows)
+
+    return socket.gethostname()
+
+
+def probe_labels(timeout: float, now: float) -> dict[str, str]:
+    """The labels of a probe container started at ``now`` by a run bounded by ``timeout``."""
+    until = now + 2 * timeout + START_ALLOWANCE + 60  # a minute for clocks that disagree
+    return {
+        PROBE_LABEL: "1",
+        PROBE_UNTIL: str(int(until)),
+        PROBE_RUN: f"{_this_host()}/{os.getpid()}",
+    }
+
+
+def left_behind(labels: Mapping[str, Any], created: object, now: float) -> bool:
+    """Whether a finished probe container is a leftover: its run here has ended (killed or
+    not), or its run's time is over; one without labels, once it is an hour old."""
+    host, _, pid = str(labels.get(PROBE_RUN, "")).rpartition("/")
+    if host and host == _this_host() and pid.isdecimal() and int(pid) != os.getpid():
+        return not alive(int(pid))
+    until = str(labels.get(PROBE_UNTIL, ""))
+    if until.isdecimal():
+        return now > int(until)
+    return isinstance(created, int) and now - created > _UNCLAIMED_AGE
 
 
 def host_config(run_kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -68,7 +108,7 @@ def run_script(
         "Image": image,
         "Cmd": ["sh", "-c", script],
         "Env": [f"{k}={v}" for k, v in environment.items()],
-        "Labels": {PROBE_LABEL: "1"},
+        "Labels": probe_labels(timeout, time.time()),
         "HostConfig": host_config(run_kwargs),
     }
     return asyncio.run(_run(found, body, timeout, pull=pull))
@@ -150,11 +190,19 @@ async def _remove_leftovers(engine: EngineStreams) -> None:
     """Remove the finished probe containers of earlier checks that were killed (kill -9)."""
     filters = json.dumps({"label": [f"{PROBE_LABEL}=1"], "status": ["exited", "created", "dead"]})
     query = urllib.parse.urlencode({"all": "1", "filters": filters})
+    now = time.time()
     with contextlib.suppress(EngineError):
         for item in await engine.call("GET", f"/containers/json?{query}") or ():
-            ident = item.get("Id") if isinstance(item, dict) else None
+            if not isinstance(item, dict):
+                continue
+            labels = item.get("Labels")
+            if not left_behind(
+                labels if isinstance(labels, dict) else {}, item.get("Created"), now
+            ):
+                continue  # another run's, still being read
             with contextlib.suppress(EngineError):
-                await engine.call("DELETE", f"/containers/{check_id(ident, 'a leftover')}?force=1")
+                ident = check_id(item.get("Id"), "a leftover")
+                await engine.call("DELETE", f"/containers/{ident}?force=1")
 
 
 def ensure_network(found: Endpoint, *, name: str, timeout: float) -> bool:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hostreach.engine.containers import PROBE_LABEL, START_ALLOWANCE
+from hostreach.engine.containers import PROBE_LABEL, START_ALLOWANCE, left_behind, probe_labels
 from hostreach.errors import EngineError
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def run_script(
             image,
             ["sh", "-c", script],
             environment=dict(environment),
-            labels={PROBE_LABEL: "1"},
+            labels=probe_labels(timeout, time.time()),
             **run_kwargs,
         )
         within(timeout + START_ALLOWANCE)
@@ -180,15 +180,21 @@ def _pull(engine: Any, image: str) -> None:
 
 
 def _remove_leftovers(engine: Any) -> None:
-    """Remove the finished probe containers of earlier checks that were killed (kill -9)."""
+    """Remove the finished probe containers of earlier runs that were killed (kill -9), never
+    one another run is still reading (:func:`hostreach.engine.containers.left_behind`)."""
     import docker.errors  # noqa: PLC0415
     import requests  # noqa: PLC0415
 
+    now = time.time()
     with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
         for status in ("exited", "created", "dead"):
             filters = {"label": f"{PROBE_LABEL}=1", "status": status}
             for container in engine.containers.list(all=True, filters=filters):
-                _remove(container)
+                created = container.attrs.get("Created")
+                if left_behind(
+                    container.labels, created if isinstance(created, int) else None, now
+                ):
+                    _remove(container)
 
 
 def _remove(container: Any) -> None:

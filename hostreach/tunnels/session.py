@@ -37,6 +37,7 @@ from hostreach.engine.aio import CONTROL_PREFIX, STDOUT, EngineStreams, Stream, 
 from hostreach.engine.http import NotFound
 from hostreach.errors import EngineError, TunnelError
 from hostreach.facts import Tunnel
+from hostreach.processes import alive
 from hostreach.pump import CHUNK, Activity, Idle, RateLimitedLog, within
 from hostreach.tunnels import state as states
 from hostreach.tunnels.plan import Plan
@@ -156,7 +157,7 @@ class TunnelSession:
             labels: dict[str, Any] = found_labels if isinstance(found_labels, dict) else {}
             pid = str(labels.get(f"{LABEL}.pid", ""))
             ours_and_gone = labels.get(f"{LABEL}.owner") == self.owner and not (
-                pid.isdecimal() and states.alive(int(pid))
+                pid.isdecimal() and alive(int(pid))
             )
             if ours_and_gone or str(item.get("State", "")).lower() in ("exited", "dead"):
                 cid = check_id(item.get("Id"), "GET /containers/json")

@@ -20,6 +20,7 @@ from typing import Any
 from hostreach import cache, owned
 from hostreach.errors import EngineError, FactsError
 from hostreach.facts import Tunnel, read_tunnel, tunnel_json
+from hostreach.processes import alive
 
 MAX_FILES = 64
 """The most state files read: one per running tunnel, so far more than anyone runs."""
@@ -29,19 +30,6 @@ _MAX_STATE = 64 << 10
 def state_dir() -> str:
     """The folder of the running tunnels' state files."""
     return cache.tunnels_dir()
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (this user's or not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except (OSError, OverflowError):
-        return False
-    return True
 
 
 def ours(pid: int) -> bool:
