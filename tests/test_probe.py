@@ -289,3 +289,24 @@ def test_an_engine_the_caller_names_is_read_as_docker_py_keeps_it(tmp_path: Path
     for bad in (object(), "http://x y", 42):
         with pytest.raises(EndpointError):
             given(bad)
+
+
+def test_this_machines_memory_is_read_unless_meminfo_is_a_view(tmp_path: Path) -> None:
+    from hostreach.probe.client import mem_total  # noqa: PLC0415
+
+    (tmp_path / "proc" / "self").mkdir(parents=True)
+    meminfo = tmp_path / "proc" / "meminfo"
+    meminfo.write_text("MemTotal:       24683584 kB\nMemFree:  1 kB\n", encoding="ascii")
+    mounts = tmp_path / "proc" / "self" / "mountinfo"
+    mounts.write_text("22 1 0:21 / /proc rw - proc proc rw\n", encoding="ascii")
+    assert mem_total(tmp_path) == 24683584 * 1024
+    # lxcfs mounts its own view over /proc/meminfo in a container: not the kernel's memory.
+    mounts.write_text(
+        "22 1 0:21 / /proc rw - proc proc rw\n"
+        "41 22 0:45 /proc/meminfo /proc/meminfo rw - fuse.lxcfs lxcfs rw\n",
+        encoding="ascii",
+    )
+    assert mem_total(tmp_path) is None
+    meminfo.write_text("MemTotal: lots\n", encoding="ascii")
+    mounts.write_text("", encoding="ascii")
+    assert mem_total(tmp_path) is None
