@@ -30,7 +30,7 @@ if ! command -v qemu-system-x86_64 >/dev/null || ! command -v debootstrap >/dev/
    || ! command -v ssh >/dev/null || ! command -v curl >/dev/null; then
   log "installing qemu-system-x86, debootstrap, passt, openssh-client, curl"
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get update -q && apt-get install -y -q qemu-system-x86 debootstrap openssh-client curl; } \
+  { apt-get update -q && apt-get install -y -q qemu-system-x86 debootstrap passt openssh-client curl; } \
     >"$LOGS/vm-apt.log" 2>&1 || { tail -n 30 "$LOGS/vm-apt.log" >&2; exit 1; }
 fi
 [ "${1:-}" != --packages ] || exit 0
