@@ -96,6 +96,22 @@ def check_name(name: str, what: str) -> str:
     return name
 
 
+def check_hostname(name: str) -> str:
+    """Return a machine's host name (a swarm node's) if it is one inert word of letters, digits,
+    '_', '.' and '-'; ValueError otherwise."""
+    if not (0 < len(name) <= 253 and name[0] in _ALNUM and _NAME_CHARS.issuperset(name)):
+        raise ValueError(name)
+    return name
+
+
+def check_swarm_id(text: str) -> str:
+    """Return a swarm object's ID (a node's, a service's, a task's: swarmkit's lowercase letters and
+    digits); ValueError otherwise."""
+    if not (0 < len(text) <= 64 and text.isascii() and text.isalnum() and text == text.lower()):
+        raise ValueError(text)
+    return text
+
+
 def port_number(value: object) -> int:
     """Return a TCP/UDP port (1-65535) from an int or ASCII decimal text; ValueError otherwise.
 

@@ -17,7 +17,7 @@ from hostreach.checks import check_image, check_name, one_line, port_number
 from hostreach.commands import DEFAULT_IMAGE, PROG
 from hostreach.errors import HostreachError, UsageError
 from hostreach.render import RENDERERS
-from hostreach.routes import DEFAULT_ALIAS, PURPOSES, STRATEGIES, TARGETS
+from hostreach.routes import DEFAULT_ALIAS, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
 from hostreach.version import __version__
 
@@ -194,6 +194,16 @@ def _discover_image(parser: Parser) -> None:
     )
 
 
+def _for_service(parser: Parser, service: str) -> None:
+    parser.add_argument(
+        "--for",
+        dest="purpose",
+        choices=("run", "service"),
+        default="run",
+        help=f"run: a container's route (default); {service}",
+    )
+
+
 def _add_flags(commands: Subparsers) -> None:
     from hostreach.commands import route  # noqa: PLC0415 - loads with its parser only
 
@@ -220,10 +230,12 @@ def _add_flags(commands: Subparsers) -> None:
     flags.add_argument(
         "--for",
         dest="purpose",
-        choices=PURPOSES,
+        choices=("run", "build", "service"),
         default="run",
         help="run: for docker run, create, compose and the SDK (default); build: for docker build"
-        " and docker buildx build, where host-gateway is written out as its address",
+        " and docker buildx build, where host-gateway is written out as its address; service:"
+        " --host flags for docker service create, with an address every swarm node reaches"
+        " the caller at",
     )
     flags.add_argument(
         "--service",
@@ -325,6 +337,14 @@ def _add_compose_override(commands: Subparsers) -> None:
         " (default: COMPOSE_FILE, else the file and override file docker compose finds here)",
     )
     _route_options(override)
+    override.add_argument(
+        "--for",
+        dest="purpose",
+        choices=("run", "stack"),
+        default="run",
+        help="run: for docker compose (default); stack: for docker stack deploy -c FILE -c"
+        " OVERRIDE, with an address every swarm node reaches the caller at",
+    )
     _ports(
         override,
         "a port containers will connect to: a running `hostreach tunnel` gives its route only"
@@ -346,6 +366,7 @@ def _add_doctor(commands: Subparsers) -> None:
     )
     _ports(parser, "a TCP port of the host service; may repeat")
     _route_options(parser)
+    _for_service(parser, "service: the route of a Swarm service's tasks, node by node")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     _replay(parser)
     _common(parser)
@@ -365,6 +386,11 @@ def _add_check(commands: Subparsers) -> None:
     )
     check.add_argument("--port", type=_port, required=True, metavar="N")
     _route_options(check, image=False)
+    _for_service(
+        check,
+        "service: one task on every node of the swarm, each proving the route (a throwaway"
+        " global service; the image must be on every node)",
+    )
     check.add_argument(
         "--image",
         type=_image,

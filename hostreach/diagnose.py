@@ -78,6 +78,9 @@ FINDINGS: dict[str, str] = {
     "socket-hint": "The runtime was recognised from the engine's socket path alone: a guess.",
     "tunnel": "The route goes through a running `hostreach tunnel`: only its ports, and only"
     " while it runs.",
+    "swarm-node-local": "host-gateway was asked for a Swarm service: each task reaches its own"
+    " node's machine, so tasks on other nodes than the caller's miss it.",
+    "swarm-node-down": "A node of the swarm is not ready: its tasks start when it is back.",
     "tunnel-ports": "A `hostreach tunnel` runs, but not for every port asked about: the route is"
     " the direct one, and the ports the tunnel carries are reached through its own route.",
 }
@@ -160,10 +163,12 @@ def _engine_findings(facts: Facts) -> list[Finding]:
 
 
 def _bind_findings(
-    target: Arrival, port: int, sockets: list[Listener], *, unreachable: bool
+    target: Arrival, port: int, sockets: list[Listener], *, helper: str | None
 ) -> list[Finding]:
-    """Whether the service listens where containers arrive; ``unreachable``: no route reaches
-    this machine's loopback (a remote or rootless engine), so the fix is a tunnel."""
+    """Whether the service listens where containers arrive; ``helper``: what carries a
+    loopback-only service's connections instead (``relay``; ``tunnel`` where no route reaches
+    this machine's loopback: a remote or rootless engine; None for a Swarm service's tasks,
+    which run on every node)."""
     if not sockets:
         return [
             Finding(
@@ -173,7 +178,7 @@ def _bind_findings(
                 f"start the service, or check its port: ss -ltnp 'sport = :{port}'",
             )
         ]
-    relay = f"python -m hostreach {'tunnel' if unreachable else 'relay'} --port {port}"
+    relay = f"python -m hostreach {helper} --port {port}" if helper else ""
     # On "::", IPV6_V6ONLY refuses IPv4: such a socket is no wildcard for containers.
     v6only = [s for s in sockets if s.address == "::" and s.v6only]
     addresses = sorted({s.address for s in sockets if s not in v6only})
@@ -188,7 +193,8 @@ def _bind_findings(
                 f" `listen [::]:{port}` does), so it refuses IPv4, and containers connect over"
                 " IPv4: they will get 'connection refused'.",
                 f"make it listen on IPv4 too (nginx: add `listen {port};`), or turn its"
-                f" IPv6-only option off; or keep it and run: {relay} --backend [::1]:{port}",
+                " IPv6-only option off"
+                + (f"; or keep it and run: {relay} --backend [::1]:{port}" if relay else ""),
             )
         ]
     return _where_bound(target, port, addresses, relay)
@@ -200,7 +206,7 @@ def _where_bound(target: Arrival, port: int, addresses: list[str], relay: str) -
     loopback_only = all(_is_loopback(a) for a in addresses)
     if target.address and target.address not in addresses:
         where = (
-            "this machine's main address: firewall it from the LAN"
+            "an address of this machine others reach: firewall it from the LAN"
             if target.main
             else "the bridge gateway: containers reach it, the LAN does not"
         )
@@ -211,8 +217,8 @@ def _where_bound(target: Arrival, port: int, addresses: list[str], relay: str) -
                 f"The service on port {port} listens on {shown} only, but containers arrive at"
                 f" {target.address}"
                 + (": they will get 'connection refused'." if loopback_only else "."),
-                f"make it also listen on {target.address}:{port} ({where}); or keep it where it"
-                f" is and run: {relay}",
+                f"make it also listen on {target.address}:{port} ({where})"
+                + (f"; or keep it where it is and run: {relay}" if relay else ""),
             )
         ]
     if target.loopback is False and loopback_only:
@@ -222,7 +228,8 @@ def _where_bound(target: Arrival, port: int, addresses: list[str], relay: str) -
                 "error",
                 f"The service on port {port} listens on {shown} only, which containers of this"
                 " engine cannot reach.",
-                f"make it listen on an address containers reach, or run: {relay}",
+                "make it listen on an address containers reach"
+                + (f", or run: {relay}" if relay else ""),
             )
         ]
     return []
@@ -451,12 +458,16 @@ def _check_ports(case: _Case) -> _Found:
     for port in case.ports:
         if port in carried and case.route.strategy != "tunnel":
             continue
-        probe = next((p for p in case.probes if p.port == port), None)
+        # (A service's tasks probe from every node: the first that failed speaks for them.)
+        tried = [p for p in case.probes if p.port == port]
+        probe = next((p for p in tried if p.outcome != "connected"), tried[0] if tried else None)
         bound = True
         if listening is not None and port in listening.ports:
             sockets = [s for s in listening.sockets if s.port == port]
-            unreachable = case.route.remote or case.route.rootless
-            bind = _bind_findings(case.target, port, sockets, unreachable=unreachable)
+            helper: str | None = "tunnel" if case.route.remote or case.route.rootless else "relay"
+            if case.route.purpose == "service":
+                helper = None  # neither carries a service's tasks on other nodes
+            bind = _bind_findings(case.target, port, sockets, helper=helper)
             findings += bind
             bound = not bind
         findings += _firewall_findings(case.facts, case.target, port, probe, bound=bound)

@@ -16,9 +16,11 @@ from hostreach.checks import (
     check_address,
     check_alias,
     check_host_address,
+    check_hostname,
     check_interface,
     check_name,
     check_network,
+    check_swarm_id,
     socket_path,
 )
 from hostreach.engine.address import Address, parse_or_none
@@ -157,6 +159,8 @@ class ProbeResult(NamedTuple):
     detail: str = ""
     proven: bool = False
     """The container reached this machine's own token listener through the alias first."""
+    node: str = ""
+    """The swarm node whose task tried (``check --for service``); "" for a container."""
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain JSON data."""
@@ -201,6 +205,24 @@ class Tunnel(NamedTuple):
     endpoint: str | None = None
 
 
+class SwarmNode(NamedTuple):
+    """One node of the engine's swarm, as its manager's ``GET /nodes`` reports it (issue 25)."""
+
+    id: str
+    hostname: str
+    role: str
+    """``manager`` or ``worker``."""
+    state: str
+    """``Status.State``: ready, down, disconnected or unknown."""
+    availability: str
+    """``Spec.Availability``: active, pause or drain (a drained node runs no task)."""
+    address: str | None
+    """The node's address in the swarm (``Status.Addr``; a manager's ``ManagerStatus.Addr``
+    where that says 0.0.0.0)."""
+    caller_address: str | None = None
+    """This process's address toward ``address``: the source address the kernel picks."""
+
+
 class Facts(NamedTuple):
     """Everything resolve needs, and nothing it has to ask the machine for."""
 
@@ -216,9 +238,12 @@ class Facts(NamedTuple):
     tunnels: tuple[Tunnel, ...] = ()
     """This caller's tunnels that run on the engine in use (the engine confirmed each)."""
     rootlesskit: RootlessKit | None = None
+    """The RootlessKit of a local rootless engine, where its process was found."""
     discovered: tuple[Candidate, ...] = ()
     """What ``--strategy discover`` tried and what answered (empty: not tried)."""
-    """The RootlessKit of a local rootless engine, where its process was found."""
+    swarm: tuple[SwarmNode, ...] = ()
+    """The nodes of the swarm whose manager the engine is, read only for ``--for service`` and
+    ``--for stack`` and by ``facts`` (empty: not read, or no swarm)."""
 
 
 MAX_DEPTH = 64
@@ -306,6 +331,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
         "tunnels": [tunnel_json(t) for t in facts.tunnels],
         "rootlesskit": None if facts.rootlesskit is None else facts.rootlesskit._asdict(),
         "discovered": [c._asdict() for c in facts.discovered],
+        "swarm": [node._asdict() for node in facts.swarm],
     }
 
 
@@ -445,6 +471,10 @@ def from_json(data: object) -> Facts:
             _candidate(_Reader(item, f"facts.discovered[{i}]"))
             for i, item in enumerate(top.array("discovered"))
         ),
+        swarm=tuple(
+            _swarm_node(_Reader(item, f"facts.swarm[{i}]"))
+            for i, item in enumerate(top.array("swarm"))
+        ),
     )
 
 
@@ -468,6 +498,39 @@ def _candidate(r: _Reader) -> Candidate:
     if found is None or address is None:
         raise FactsError(f"facts: {r.path} is not a whole candidate")
     return Candidate(via=found, address=address, answered=r.flag("answered"))
+
+
+NODE_ROLES = frozenset({"manager", "worker"})
+NODE_STATES = frozenset({"ready", "down", "disconnected", "unknown"})
+NODE_AVAILABILITY = frozenset({"active", "pause", "drain"})
+
+
+def _one_of(allowed: frozenset[str]) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in allowed:
+            raise ValueError(text)
+        return text
+
+    return parse
+
+
+def _swarm_node(r: _Reader) -> SwarmNode:
+    node_id = r.parsed("id", check_swarm_id, "a swarm node ID")
+    hostname = r.parsed("hostname", check_hostname, "a host name")
+    role = r.parsed("role", _one_of(NODE_ROLES), "manager or worker")
+    state = r.parsed("state", _one_of(NODE_STATES), "a node state")
+    availability = r.parsed("availability", _one_of(NODE_AVAILABILITY), "a node availability")
+    if not (node_id and hostname is not None and role and state and availability):
+        raise FactsError(f"facts: {r.path} is not a whole swarm node")
+    return SwarmNode(
+        id=node_id,
+        hostname=hostname,
+        role=role,
+        state=state,
+        availability=availability,
+        address=r.parsed("address", check_address, "an IP address"),
+        caller_address=r.parsed("caller_address", check_address, "an IP address"),
+    )
 
 
 def _rootlesskit(r: _Reader | None) -> RootlessKit | None:

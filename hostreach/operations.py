@@ -66,8 +66,15 @@ def probe_container(
             timeout=timeout,
             pull=pull,
         )
+    return _result(alias, port, image, logs)
+
+
+def _result(alias: str, port: int, image: str, logs: str | None, node: str = "") -> ProbeResult:
+    """What the probe script's output says (None: it did not finish in time)."""
+    from hostreach import probe_script  # noqa: PLC0415
+
     answer = (
-        {"outcome": "timed-out", "detail": "the probe container did not finish"}
+        {"outcome": "timed-out", "detail": "the probe did not finish"}
         if logs is None
         else probe_script.parse(logs, image)
     )
@@ -79,7 +86,44 @@ def probe_container(
         outcome=outcome if outcome in _OUTCOMES else "failed",  # type: ignore[arg-type]
         detail=answer.get("detail", ""),
         proven=answer.get("caller") == "proven",
+        node=node,
     )
+
+
+def probe_service(
+    facts: Facts, *, hosts: Mapping[str, str], alias: str, port: int, image: str, timeout: float
+) -> tuple[ProbeResult, ...]:
+    """Connect to ALIAS:PORT from one task on every node of the swarm that runs tasks (a
+    throwaway global service with ``hosts``), each first proving that ALIAS leads here; one
+    result per node. Raises EngineError where no service could be made."""
+    from hostreach import probe_script, swarm  # noqa: PLC0415
+    from hostreach.engine import services  # noqa: PLC0415 - asyncio
+    from hostreach.probe import _token  # noqa: PLC0415
+
+    nodes = {n.id: n for n in facts.swarm if n.availability == "active" and n.state == "ready"}
+    if not nodes:
+        raise EngineError("no node of the swarm is ready to run a task")
+    with _token.listener("0.0.0.0") as token:
+        ran = services.run_global(
+            endpoint_of(facts),
+            image=image,
+            script=probe_script.PROBE_SCRIPT,
+            environment=probe_script.environment(alias, port, timeout, token),
+            hosts=hosts,
+            nodes=tuple(nodes),
+            timeout=timeout,
+        )
+    results = []
+    for ident, node in nodes.items():
+        state, logs = ran.get(ident, ("not-ended", None))
+        try:
+            result = _result(alias, port, image, logs, node=swarm.name(node))
+        except EngineError as exc:  # this node's task printed no result: the others stand
+            result = ProbeResult(alias, port, None, "failed", str(exc), node=swarm.name(node))
+        if state != "complete" and logs is not None:
+            result = result._replace(detail=f"its task ended {state}; {result.detail}")
+        results.append(result)
+    return tuple(results)
 
 
 def discover(facts: Facts, *, image: str, timeout: float, pull: bool) -> tuple[Candidate, ...]:

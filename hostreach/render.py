@@ -63,10 +63,13 @@ def _yaml(data: Any) -> str:
     return text
 
 
-def compose_file(fragments: dict[str, dict[str, Any]], *, comment: str = "") -> str:
-    """A compose override file: ``services:`` with one fragment per service."""
+def compose_file(
+    fragments: dict[str, dict[str, Any]], *, comment: str = "", version: str | None = None
+) -> str:
+    """A compose override file: ``services:`` with one fragment per service (after the
+    ``version`` a stack's files must share, where given)."""
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    return head + _yaml({"services": fragments})
+    return head + _yaml({**({"version": version} if version else {}), "services": fragments})
 
 
 def compose(route: Route) -> str:

@@ -24,14 +24,16 @@ def text(report: Report, ports: tuple[int, ...] = ()) -> str:
     if route is not None:
         names = ", ".join(route.hosts)
         lines.append(f"Containers reach this machine as {names}. {route.reason}")
-        lines.append(f"  docker run flags: {' '.join(route.flags) or '(none needed)'}")
+        command = "docker service create" if route.purpose == "service" else "docker run"
+        lines.append(f"  {command} flags: {' '.join(route.flags) or '(none needed)'}")
     for port in ports:
         sockets = [s for s in report.listeners if s.port == port]
         if sockets:
             lines.append(f"Port {port}: listening on {', '.join(map(_listener, sockets))}")
     for probe in report.probes:
         via = f" ({probe.resolved})" if probe.resolved else ""
-        lines.append(f"From a container: {probe.alias}{via} port {probe.port}: {probe.outcome}")
+        where = f"a task on node {probe.node}" if probe.node else "a container"
+        lines.append(f"From {where}: {probe.alias}{via} port {probe.port}: {probe.outcome}")
     lines.append("")
     if not report.findings:
         lines.append("No problem found.")

@@ -14,7 +14,17 @@ from hostreach import vantage, wslconfig
 from hostreach.engine import views
 from hostreach.errors import EndpointError, NoRouteError, UsageError
 from hostreach.facts import Facts, Tunnel
-from hostreach.routes import HOST_GATEWAY, NATIVE, Note, Request, Route, Strategy, literal_address
+from hostreach.routes import (
+    HOST_GATEWAY,
+    NATIVE,
+    OVERRIDE,
+    SWARM_PURPOSES,
+    Note,
+    Request,
+    Route,
+    Strategy,
+    literal_address,
+)
 from hostreach.runtimes import Runtime, by_id, identify, socket_hint
 from hostreach.vantage import Vantage
 
@@ -45,6 +55,8 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         runtime.builtin_names(facts),
         _carrier(facts, request),
     )
+    if request.purpose in SWARM_PURPOSES:
+        return _for_swarm(ctx)
     strategy, notes = _strategy(ctx)
     hosts = _hosts(ctx, strategy)
     network_mode = _network_mode(ctx, strategy)
@@ -63,6 +75,28 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         target=request.target,
         topology=ctx.vantage.topology,
         engine=facts.client.endpoint,
+    )
+
+
+def _for_swarm(ctx: _Context) -> Route:
+    """The route for a Swarm service's tasks, on whichever node they run (issue 25)."""
+    from hostreach import swarm  # noqa: PLC0415 - --for service and stack only
+
+    nested = ctx.vantage.topology == "nested"
+    strategy, hosts, notes, reason = swarm.plan(
+        ctx.facts, ctx.request, nested=nested, builtin=ctx.builtin
+    )
+    return Route(
+        runtime=ctx.runtime.id,
+        rootless=views.rootless(ctx.facts),
+        remote=ctx.vantage.remote,
+        strategy=strategy,
+        hosts=MappingProxyType(hosts),
+        reason=f"{ctx.runtime.title} swarm: {reason}",
+        notes=tuple(dict.fromkeys(notes)),
+        topology=ctx.vantage.topology,
+        engine=ctx.facts.client.endpoint,
+        purpose=ctx.request.purpose,
     )
 
 
@@ -137,11 +171,6 @@ _WINDOWS_FIREWALL = Note(
     " -Direction Inbound -InterfaceAlias 'vEthernet (WSL)' -Action Allow (NAT mode;"
     " in mirrored mode allow the port in the Hyper-V firewall)",
 )
-_OVERRIDE = Note(
-    "override",
-    "HOSTREACH_HOST_ADDRESS is set, so this address is yours, not detected",
-    "unset HOSTREACH_HOST_ADDRESS to let hostreach choose",
-)
 # What asking for host-gateway earns, by the runtime's verdict on it ("rejected" is an error).
 _HOST_GATEWAY_NOTES = {
     "unreliable": ("host-gateway-unreliable", "host-gateway may not reach this machine: {}"),
@@ -177,7 +206,7 @@ def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
     address off this machine, the runtime's names, else the runtime's best route."""
     for_caller = ctx.request.target == "caller"
     if ctx.facts.client.host_override and for_caller:
-        return "override", [_OVERRIDE]  # the user's word wins (cf. TESTCONTAINERS_HOST_OVERRIDE)
+        return "override", [OVERRIDE]  # the user's word wins (cf. TESTCONTAINERS_HOST_OVERRIDE)
     if ctx.tunnel is not None:
         # The caller's own tunnel carries these ports: it reaches this machine's loopback
         # from any topology, which is what the user started it for.

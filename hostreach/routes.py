@@ -35,9 +35,12 @@ Strategy = Literal[
     "discover",
 ]
 Target = Literal["caller", "engine-host", "windows"]
-Purpose = Literal["run", "build"]
-PURPOSES: tuple[Purpose, ...] = ("run", "build")
-"""What the flags are for: ``docker run`` (and create, compose, the SDK) or ``docker build``."""
+Purpose = Literal["run", "build", "service", "stack"]
+PURPOSES: tuple[Purpose, ...] = ("run", "build", "service", "stack")
+"""What the flags are for: ``docker run`` (and create, compose, the SDK), ``docker build``, a
+Swarm service (``docker service create``) or a stack (``docker stack deploy``)."""
+SWARM_PURPOSES: tuple[Purpose, ...] = ("service", "stack")
+"""The purposes whose containers are a swarm's tasks, on any of its nodes (issue 25)."""
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")
 TOPOLOGIES = ("local", "remote", "nested")
 """Whom the route reaches: the process that asks (default), the engine's machine, or (in WSL 2)
@@ -97,6 +100,11 @@ class Note(NamedTuple):
 
 HOST_GATEWAY = "host-gateway"
 NATIVE = "native"
+OVERRIDE = Note(
+    "override",
+    "HOSTREACH_HOST_ADDRESS is set, so this address is yours, not detected",
+    "unset HOSTREACH_HOST_ADDRESS to let hostreach choose",
+)
 
 
 def literal_address(hosts: Mapping[str, str]) -> str | None:
@@ -121,6 +129,8 @@ class Route(NamedTuple):
     """Where the caller stands: local, remote (the engine on another machine) or nested."""
     engine: str | None = None
     """The engine this route is for, as its endpoint is written (``unix:///var/run/...``)."""
+    purpose: Purpose = "run"
+    """What the flags are for: ``service`` prints ``docker service create``'s ``--host``."""
 
     @property
     def address(self) -> str | None:
@@ -137,7 +147,8 @@ class Route(NamedTuple):
         """The ``docker run`` flags, one word each: a new list, yours to extend."""
         # No brackets around IPv6 addresses: bash would glob "[::1]" against file names.
         network = [f"--network={self.network_mode}"] if self.network_mode else []
-        return network + [f"--add-host={entry}" for entry in self.extra_hosts]
+        option = "--host" if self.purpose == "service" else "--add-host"
+        return network + [f"{option}={entry}" for entry in self.extra_hosts]
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -188,6 +199,7 @@ class Route(NamedTuple):
             "target": self.target,
             "topology": self.topology,
             "engine": self.engine,
+            "purpose": self.purpose,
         }
 
     @classmethod
@@ -227,7 +239,16 @@ class Route(NamedTuple):
             target=data["target"],
             topology=data["topology"],
             engine=_engine_text(data.get("engine")),
+            purpose=_purpose(data.get("purpose", "run")),
         )
+
+
+def _purpose(value: object) -> Purpose:
+    """A stored route's purpose; ValueError for one this version does not know."""
+    for purpose in PURPOSES:
+        if value == purpose:
+            return purpose
+    raise ValueError("not a stored route: an unknown purpose")
 
 
 def _engine_text(value: object) -> str | None:

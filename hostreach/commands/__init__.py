@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from hostreach.checks import one_line
 from hostreach.facts import Facts
-from hostreach.routes import DEFAULT_ALIAS, Request, Route
+from hostreach.routes import DEFAULT_ALIAS, SWARM_PURPOSES, Request, Route
 
 PROG = "hostreach"
 DEFAULT_IMAGE = "docker.io/library/busybox:latest"  # fully qualified: no short-name search
@@ -28,7 +28,14 @@ def load_facts(
     from hostreach.probe import collect  # noqa: PLC0415
 
     return collect(
-        timeout=args.timeout, names=names, cache=args.cache, ports=ports, environ=environ_of(args)
+        timeout=args.timeout,
+        names=names,
+        cache=args.cache,
+        ports=ports,
+        environ=environ_of(args),
+        # The swarm's nodes: for a service's route, and in a snapshot (`facts`) for replay.
+        swarm=getattr(args, "purpose", "run") in SWARM_PURPOSES
+        or getattr(args, "command", None) == "facts",
     )
 
 

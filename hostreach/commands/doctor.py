@@ -27,7 +27,18 @@ def _diagnosis(
     if probe and facts.daemon is None:  # no container on a guess: say why there is no engine
         details = "; ".join(i.detail for i in facts.issues if i.source == "engine")
         raise EngineError(f"check needs the engine to run a container: {details or 'no answer'}")
-    if probe and isinstance(route, Route):
+    if probe and isinstance(route, Route) and route.purpose == "service":
+        from hostreach.operations import probe_service  # noqa: PLC0415
+
+        probes = probe_service(
+            facts,
+            hosts={a: v for a, v in route.hosts.items() if v != "native"},
+            alias=request.aliases[0],
+            port=ports[0],
+            image=args.image or DEFAULT_IMAGE,
+            timeout=args.timeout,
+        )
+    elif probe and isinstance(route, Route):
         from hostreach.operations import probe_container  # noqa: PLC0415
 
         probes = (
@@ -77,9 +88,11 @@ def check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     _print_report(args.format, report, (args.port,), out)
-    reached = any(p.outcome == "connected" for p in report.probes)
+    # A service's tasks run on any node: every node's task must have reached the caller.
+    reached = bool(report.probes) and all(p.outcome == "connected" for p in report.probes)
     if not reached:
-        err.write(f"{PROG}: {request.aliases[0]}:{args.port} is not reachable from a container\n")
+        where = "a task on every node" if request.purpose == "service" else "a container"
+        err.write(f"{PROG}: {request.aliases[0]}:{args.port} is not reachable from {where}\n")
     return 0 if reached else 1
 
 

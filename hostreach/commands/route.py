@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from hostreach import cache
 from hostreach.answers import remember
@@ -12,6 +12,11 @@ from hostreach.commands import PROG, facts_for, load_facts, request_from, warnin
 from hostreach.errors import EngineError, UsageError
 from hostreach.render import compose_file, render
 from hostreach.resolve import resolve
+from hostreach.routes import SWARM_PURPOSES
+
+if TYPE_CHECKING:
+    from hostreach.composition import Service
+    from hostreach.routes import Route
 
 Args = argparse.Namespace
 
@@ -41,7 +46,14 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
     out.write(text)
     # Kept for the warm path: the flags `docker run $(...)` executes, which it can check again
     # on replay (entry._replayable); the other formats are made afresh each time.
-    if args.facts is None and args.cache and not args.debug and args.format in ("shell", "args"):
+    # (Not a service's: the swarm's nodes change while the engine's socket stays the same.)
+    if (
+        args.facts is None
+        and args.cache
+        and not args.debug
+        and args.format in ("shell", "args")
+        and args.purpose not in SWARM_PURPOSES
+    ):
         cache_key = cache.cli_key(args.argv)
         if cache_key is not None:
             remember(cache_key, facts, route, f"{len(text)}\n{text}{warnings}")
@@ -85,7 +97,6 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     """Print a compose override file giving every service the route."""
     import os  # noqa: PLC0415
 
-    from hostreach.composition import Override  # noqa: PLC0415 - compose-override only
     from hostreach.probe import _compose  # noqa: PLC0415 - imports yaml
 
     # The services join compose's project network, not the engine's default one.
@@ -93,36 +104,54 @@ def compose_override(args: Args, out: TextIO, err: TextIO) -> int:
     paths, services = _compose.read_services(args.file, os.environ, timeout=args.timeout)
     route = resolve(facts_for(args, request), request)
     err.write(warnings_text(route))
+    stack = args.purpose == "stack"
     fragments = {}
     for name, service in services.items():
         left_out = _left_out(service.network_mode)
-        if left_out:
+        if left_out and not stack:
             err.write(
                 f"{PROG}: note: {name} uses network_mode {one_line(service.network_mode or '')}:"
                 f" {left_out}\n"
             )
             continue
-        fragment = route.compose()
-        clashing = [host for host, _ in service.extra_hosts if host in route.hosts]
-        if clashing:
-            # Compose v2 keeps the base's entry beside ours and writes it first in /etc/hosts
-            # (measured, 2.40.3), so the base's would win: replace the list, keeping the rest.
-            # Where the runtime resolves the name itself (no entry of ours), the base's pinned
-            # entry would shadow that answer: it goes too.
-            kept = [_entry(*entry) for entry in service.extra_hosts if entry[0] not in route.hosts]
-            fragment["extra_hosts"] = Override([*fragment.get("extra_hosts", []), *kept])
-            err.write(
-                f"{PROG}: note: {name} sets {one_line(clashing[0])} in its own extra_hosts: the"
-                " override replaces that list (!override, Compose v2.24 or later; Compose v1"
-                " cannot read the tag: remove the entry from the file instead)\n"
-            )
-        fragments[name] = fragment
+        fragments[name] = _fragment(name, service, route, stack=stack, err=err)
     comment = (
         f"Written by `hostreach compose-override` for {', '.join(one_line(p) for p in paths)}."
         f"\n{route.reason}"
     )
-    out.write(compose_file(fragments, comment=comment))
+    # docker stack deploy refuses files of different versions ("version mismatched"): the
+    # override takes the first file's (measured, docker CLI 20.10).
+    version = _compose.version(paths[0], timeout=args.timeout) if stack and paths else None
+    out.write(compose_file(fragments, comment=comment, version=version))
     return 0
+
+
+def _fragment(name: str, service: Service, route: Route, *, stack: bool, err: TextIO) -> Any:
+    """One service's part of the override."""
+    from hostreach.composition import Override  # noqa: PLC0415 - compose-override only
+
+    fragment = route.compose()
+    clashing = [host for host, _ in service.extra_hosts if host in route.hosts]
+    if clashing and stack:
+        # docker stack deploy appends each file's extra_hosts and !override means nothing to
+        # it (measured, docker CLI 20.10): the base's entry would stay first, and win.
+        raise UsageError(
+            f"{name} sets {one_line(clashing[0])} in its own extra_hosts, and docker stack"
+            " deploy keeps that entry before the override's: remove it from the file"
+        )
+    if clashing:
+        # Compose v2 keeps the base's entry beside ours and writes it first in /etc/hosts
+        # (measured, 2.40.3), so the base's would win: replace the list, keeping the rest.
+        # Where the runtime resolves the name itself (no entry of ours), the base's pinned
+        # entry would shadow that answer: it goes too.
+        kept = [_entry(*entry) for entry in service.extra_hosts if entry[0] not in route.hosts]
+        fragment["extra_hosts"] = Override([*fragment.get("extra_hosts", []), *kept])
+        err.write(
+            f"{PROG}: note: {name} sets {one_line(clashing[0])} in its own extra_hosts: the"
+            " override replaces that list (!override, Compose v2.24 or later; Compose v1"
+            " cannot read the tag: remove the entry from the file instead)\n"
+        )
+    return fragment
 
 
 def _left_out(mode: str | None) -> str:

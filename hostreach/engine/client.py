@@ -104,15 +104,19 @@ def get(found: Endpoint, path: str, *, timeout: float) -> Any:
 
 
 def _source_address(address: Address) -> str | None:
-    """This machine's address toward a tcp:// engine the docker SDK speaks to (TLS): the source
-    address the kernel picks for it, as `ip route get` says (a UDP connect sends nothing)."""
+    """This machine's address toward a tcp:// engine the docker SDK speaks to (TLS)."""
     if address.scheme not in ("tcp", "https") or not address.host:
         return None
+    return source_toward(address.host, address.port or 2376)  # TLS: the docker CLI's port
+
+
+def source_toward(host: str, port: int) -> str | None:
+    """This machine's address toward ``host``: the source address the kernel picks for it, as
+    `ip route get` says (a UDP connect sends nothing); None where there is no route."""
     import socket  # noqa: PLC0415
 
     try:
-        port = address.port or 2376  # TLS: the docker CLI's port
-        found = socket.getaddrinfo(address.host, port, 0, socket.SOCK_DGRAM)
+        found = socket.getaddrinfo(host, port, 0, socket.SOCK_DGRAM)
         family, _, _, _, target = found[0]
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.connect(target)

@@ -14,7 +14,7 @@ from typing import Any
 
 from hostreach.checks import check_address, check_interface, check_name, check_network
 from hostreach.errors import UsageError
-from hostreach.facts import Facts
+from hostreach.facts import NODE_AVAILABILITY, NODE_ROLES, NODE_STATES, Facts
 
 Version = tuple[int, ...]
 
@@ -272,3 +272,66 @@ def container_networks(container: object) -> dict[str, str]:
         with contextlib.suppress(ValueError, UsageError):
             own[check_name(str(name), "network")] = check_address(address)
     return own
+
+
+MAX_NODES = 1000
+"""The most swarm nodes read from one answer (docker's own tests stop far below)."""
+
+
+def swarm_state(facts: Facts) -> str:
+    """The engine's swarm membership from ``GET /info``: ``manager``, ``worker``, ``inactive``
+    (or pending, error, locked: ``Swarm.LocalNodeState`` as it says), "" where it does not say."""
+    swarm = facts.daemon.info.get("Swarm") if facts.daemon is not None else None
+    if not isinstance(swarm, Mapping):
+        return ""
+    state = _str(swarm, "LocalNodeState")
+    if state != "active":
+        return state
+    return "manager" if swarm.get("ControlAvailable") is True else "worker"
+
+
+def _node_address(node: Mapping[str, Any]) -> str | None:
+    """A node's address: a manager's ``ManagerStatus.Addr`` first (its ``Status.Addr`` has said
+    0.0.0.0 and 127.0.0.1: moby/moby#35437, #30119), else ``Status.Addr`` (a worker's: the source
+    address of its connection to the manager); never a loopback or unspecified one."""
+    status, manager = node.get("Status"), node.get("ManagerStatus")
+    candidates: list[object] = []
+    if isinstance(manager, Mapping) and isinstance(manager.get("Addr"), str):
+        candidates.append(str(manager["Addr"]).rpartition(":")[0].strip("[]"))
+    if isinstance(status, Mapping):
+        candidates.append(status.get("Addr"))
+    for value in candidates:
+        with contextlib.suppress(ValueError):
+            address = ipaddress.ip_address(check_address(value))
+            if not (address.is_unspecified or address.is_loopback):
+                return str(address)
+    return None
+
+
+def swarm_nodes(answer: object) -> list[dict[str, Any]]:
+    """The nodes of a swarm manager's ``GET /nodes``, each field validated; a node whose ID,
+    host name, role, state or availability does not parse is left out."""
+    from hostreach.checks import check_hostname, check_swarm_id  # noqa: PLC0415
+
+    found = []
+    for node in answer[:MAX_NODES] if isinstance(answer, list) else ():
+        if not isinstance(node, Mapping):
+            continue
+        spec, status, description = (node.get(k) for k in ("Spec", "Status", "Description"))
+        fields = {
+            "role": _str(spec, "Role") if isinstance(spec, Mapping) else "",
+            "availability": _str(spec, "Availability") if isinstance(spec, Mapping) else "",
+            "state": _str(status, "State") if isinstance(status, Mapping) else "",
+            "hostname": _str(description, "Hostname") if isinstance(description, Mapping) else "",
+        }
+        try:
+            node_id = check_swarm_id(str(node.get("ID")))
+            check_hostname(fields["hostname"])
+        except ValueError:
+            continue
+        if fields["role"] not in NODE_ROLES or fields["availability"] not in NODE_AVAILABILITY:
+            continue
+        if fields["state"] not in NODE_STATES:
+            fields["state"] = "unknown"
+        found.append({"id": node_id, **fields, "address": _node_address(node)})
+    return found

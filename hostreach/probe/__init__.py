@@ -149,6 +149,7 @@ def collect(
     cache: bool = True,
     ports: tuple[int, ...] = (),
     engine: object = None,
+    swarm: bool = False,
 ) -> Facts:
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
 
@@ -159,6 +160,7 @@ def collect(
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
     ``cache=False`` asks the engine again instead of using its stored answers.
     ``ports`` are TCP ports whose listeners to read, with the firewall (only the doctor asks).
+    ``swarm=True`` reads the nodes of the swarm the engine manages (``--for service``).
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
@@ -189,7 +191,14 @@ def collect(
         "tunnels": running,
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
-    return _refined(from_json(data), data, found, root=root, timeout=timeout)
+    facts = _refined(from_json(data), data, found, root=root, timeout=timeout)
+    if swarm and found is not None and views.swarm_state(facts) == "manager":
+        issues = []
+        nodes = _swarm_nodes(found, timeout=timeout, issues=issues)
+        # Through the snapshot reader too (each field checked as a replayed one is).
+        read = from_json({"swarm": nodes, "issues": [i._asdict() for i in issues]})
+        facts = facts._replace(swarm=read.swarm, issues=facts.issues + read.issues)
+    return facts
 
 
 def _start(
@@ -206,6 +215,20 @@ def _start(
         issue = Issue("endpoint", str(exc), "bad-endpoint")
         return None, lambda: ({}, None, [issue])
     return found, start_engine(found, environ=environ, home=home, timeout=timeout, cache=cache)
+
+
+def _swarm_nodes(found: Endpoint, *, timeout: float, issues: list[Issue]) -> list[dict[str, Any]]:
+    """The swarm's nodes from its manager (``GET /nodes``), each with this machine's address
+    toward it; an Issue where the manager does not answer."""
+    try:
+        nodes = views.swarm_nodes(engine_client.get(found, "/nodes", timeout=timeout))
+    except EngineError as exc:
+        issues.append(Issue("swarm", str(exc), "not-read"))
+        return []
+    for node in nodes:
+        address = node["address"]
+        node["caller_address"] = engine_client.source_toward(address, 2377) if address else None
+    return nodes
 
 
 def _listeners_and_firewall(

@@ -142,6 +142,19 @@ def read_services(
     return paths, services(documents, env, reader)
 
 
+def version(path: str, *, timeout: float) -> str | None:
+    """A compose file's top-level ``version`` (a stack's files must all say the same), or None;
+    UsageError where it is not a plain version number."""
+    data = _load(path, timeout=timeout)
+    found = data.get("version") if isinstance(data, Mapping) else None
+    if found is None:
+        return None
+    text = str(found)
+    if not (0 < len(text) <= 16 and all(c.isdigit() or c == "." for c in text)):
+        raise UsageError(f"compose file {path}: version {text[:20]!r} is not a version number")
+    return text
+
+
 MAX_READS = 1000
 """How many files ``include:`` and ``extends:`` may bring in, counting repeats: a file that
 includes another twice, which includes another twice, ... doubles the work at each level."""
