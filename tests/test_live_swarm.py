@@ -184,7 +184,9 @@ def test_check_for_a_service_proves_the_route_on_every_node(
     assert all(p["outcome"] == "connected" and p["proven"] for p in probes), probes
     # The control: host-gateway's route fails on the worker as the wrong machine (its decoy
     # answers the port, but not the caller's proof).
-    forced = cli(*args, "--strategy", "host-gateway", "--format", "json", env=swarm.env())
+    forced = cli(
+        *args, "--strategy", "host-gateway", "--format", "json", "--timeout", "10", env=swarm.env()
+    )
     assert forced.returncode == 1
     report = json.loads(forced.stdout)
     outcomes = {p["node"].split(" (")[1].split(",")[0]: p["outcome"] for p in report["probes"]}
