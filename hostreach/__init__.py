@@ -64,7 +64,7 @@ def route(
 ) -> Route:
     """Return the route by which containers reach this process's machine (default alias
     host.docker.internal; ``target="engine-host"``: the engine's machine, where they differ;
-    ``purpose``: ``"build"`` host-gateway written out, ``"service"``/``"stack"`` a swarm's tasks;
+    ``purpose``: ``"build"``, ``"service"``/``"stack"`` (a swarm's tasks), ``"pod"`` (kubeconfig's);
     ``ports``: the ports containers will connect to, which a running ``hostreach tunnel`` must
     all carry for its route to be given; ``engine``: the engine the containers run on, where it
     is not the one the environment names, as :func:`collect` takes it; ``own_network=True``:
@@ -94,8 +94,8 @@ def route(
         ports=ports,
         own_network=own_network,
     ).check()
-    if purpose in ("service", "stack"):
-        return _service_route(request, facts, timeout=timeout, engine=engine)
+    if purpose in ("service", "stack", "pod"):
+        return _cluster_route(request, facts, timeout=timeout, engine=engine)
     cache_key = answers.route_key(request, url)
     if facts is None:
         stored = answers.replay_route(cache_key)
@@ -112,15 +112,19 @@ def route(
     return answer
 
 
-def _service_route(
+def _cluster_route(
     request: Request, facts: Facts | None, *, timeout: float, engine: object
 ) -> Route:
-    """A Swarm service's route, its nodes read each time: they join and leave while the
-    engine's answers stay the same (issue 25), so it is never kept."""
+    """A Swarm service's or a pod's route, its nodes read each time: they join and leave while
+    the engine's answers stay the same (issue 25), so it is never kept."""
     from hostreach.probe import collect as probe  # noqa: PLC0415
     from hostreach.resolve import resolve  # noqa: PLC0415
 
-    return resolve(facts or probe(timeout=timeout, engine=engine, swarm=True), request)
+    pod = request.purpose == "pod"
+    if facts is None:
+        # Asked afresh: a swarm's membership changes while the engine's socket stays the same.
+        facts = probe(timeout=timeout, engine=engine, swarm=not pod, kube=pod, cache=False)
+    return resolve(facts, request)
 
 
 def forget() -> None:

@@ -16,7 +16,7 @@ from typing import Any, TextIO, TypeAlias, cast
 from hostreach.checks import check_image, check_name, one_line, port_number
 from hostreach.commands import DEFAULT_IMAGE, PROG
 from hostreach.errors import HostreachError, UsageError
-from hostreach.render import RENDERERS
+from hostreach.render import POD_FORMATS, RENDERERS
 from hostreach.routes import DEFAULT_ALIAS, STRATEGIES, TARGETS
 from hostreach.runtimes import RUNTIME_IDS
 from hostreach.version import __version__
@@ -51,6 +51,7 @@ class _Parser(argparse.ArgumentParser):
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 FLAG_FORMATS = tuple(RENDERERS)
+
 MAX_TIMEOUT = 300.0
 
 
@@ -225,7 +226,10 @@ def _add_flags(commands: Subparsers) -> None:
         default="shell",
         help="shell: one flag per line, for $(...) (default); args: the same, for mapfile and"
         " xargs; json: the whole route; compose: the service fragment (YAML); env: KEY=VALUE"
-        " lines for the app; devcontainer: the runArgs of a devcontainer.json (JSON)",
+        " lines for the app; devcontainer: the runArgs of a devcontainer.json (JSON); k8s: the"
+        " hostAliases of a pod spec for the kubeconfig's current cluster (YAML; nothing where"
+        " its pods resolve the name themselves); k8s-patch: the same as a strategic-merge patch"
+        " for kubectl patch",
     )
     flags.add_argument(
         "--for",
@@ -470,7 +474,7 @@ def _add_tunnel(commands: Subparsers) -> None:
     _tunnel_sidecar_options(parser)
     parser.add_argument(
         "--format",
-        choices=FLAG_FORMATS,
+        choices=tuple(f for f in FLAG_FORMATS if f not in POD_FORMATS),
         default="shell",
         help="how to print the route once the tunnel carries (as flags --format)",
     )
@@ -558,6 +562,12 @@ def _add_facts(commands: Subparsers) -> None:
         "--discover",
         action="store_true",
         help="also record what --strategy discover finds (runs one throwaway container)",
+    )
+    facts.add_argument(
+        "--kube",
+        action="store_true",
+        help="also record the kubeconfig's current cluster, read through kubectl (for"
+        " flags --format k8s)",
     )
     _discover_image(facts)
     _replay(facts)

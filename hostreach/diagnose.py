@@ -81,6 +81,8 @@ FINDINGS: dict[str, str] = {
     "swarm-node-local": "host-gateway was asked for a Swarm service: each task reaches its own"
     " node's machine, so tasks on other nodes than the caller's miss it.",
     "swarm-node-down": "A node of the swarm is not ready: its tasks start when it is back.",
+    "cluster-unknown": "The kubeconfig's cluster is not a kind hostreach knows: the address given"
+    " is this machine's address toward its nodes, unproven.",
     "tunnel-ports": "A `hostreach tunnel` runs, but not for every port asked about: the route is"
     " the direct one, and the ports the tunnel carries are reached through its own route.",
 }

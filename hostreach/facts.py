@@ -223,6 +223,30 @@ class SwarmNode(NamedTuple):
     """This process's address toward ``address``: the source address the kernel picks."""
 
 
+class KubeNode(NamedTuple):
+    """One node of the current kubeconfig context's cluster, as ``kubectl get nodes`` says."""
+
+    name: str
+    internal_ip: str | None = None
+    provider_id: str = ""
+    """``spec.providerID``: ``kind://docker/kind/kind-control-plane``, ``k3s://...``."""
+    os_image: str = ""
+    kernel: str = ""
+    labels: Mapping[str, str] = _EMPTY
+    """Only the labels the cluster rules read (:data:`hostreach.probe.kube.LABELS`)."""
+    caller_address: str | None = None
+    """This process's address toward ``internal_ip``: the source address the kernel picks."""
+
+
+class Cluster(NamedTuple):
+    """The Kubernetes cluster the current kubeconfig context names (``--format k8s``)."""
+
+    context: str = ""
+    """The current context's name ("" where a replayed output does not say)."""
+    server: str | None = None
+    nodes: tuple[KubeNode, ...] = ()
+
+
 class Facts(NamedTuple):
     """Everything resolve needs, and nothing it has to ask the machine for."""
 
@@ -244,6 +268,8 @@ class Facts(NamedTuple):
     swarm: tuple[SwarmNode, ...] = ()
     """The nodes of the swarm whose manager the engine is, read only for ``--for service`` and
     ``--for stack`` and by ``facts`` (empty: not read, or no swarm)."""
+    cluster: Cluster | None = None
+    """The kubeconfig's current cluster, read only for ``--format k8s`` (None: not read)."""
 
 
 MAX_DEPTH = 64
@@ -273,35 +299,39 @@ def thaw(value: Any) -> Any:
     return value
 
 
+def _client_json(c: Client) -> dict[str, Any]:
+    return {
+        "os": c.os,
+        "release": c.release,
+        "wsl": c.wsl,
+        "in_container": c.in_container,
+        "docker_host": c.docker_host,
+        "context": c.context,
+        "endpoint": c.endpoint,
+        "socket_target": c.socket_target,
+        "container_markers": list(c.container_markers),
+        "resolved": dict(c.resolved),
+        "hostname": c.hostname,
+        "caller_address": c.caller_address,
+        "container_id": c.container_id,
+        "networks": dict(c.networks),
+        "wsl_networking": c.wsl_networking,
+        "wslconfig": c.wslconfig,
+        "host_override": c.host_override,
+        "tls": c.tls,
+        "tls_dir": c.tls_dir,
+        "tls_verify": c.tls_verify,
+        "mem_total": c.mem_total,
+    }
+
+
 def to_json(facts: Facts) -> dict[str, Any]:
     """Return the snapshot as plain JSON data."""
     c, n = facts.client, facts.network
     gateway = n.default_gateway
     return {
         "schema": facts.schema,
-        "client": {
-            "os": c.os,
-            "release": c.release,
-            "wsl": c.wsl,
-            "in_container": c.in_container,
-            "docker_host": c.docker_host,
-            "context": c.context,
-            "endpoint": c.endpoint,
-            "socket_target": c.socket_target,
-            "container_markers": list(c.container_markers),
-            "resolved": dict(c.resolved),
-            "hostname": c.hostname,
-            "caller_address": c.caller_address,
-            "container_id": c.container_id,
-            "networks": dict(c.networks),
-            "wsl_networking": c.wsl_networking,
-            "wslconfig": c.wslconfig,
-            "host_override": c.host_override,
-            "tls": c.tls,
-            "tls_dir": c.tls_dir,
-            "tls_verify": c.tls_verify,
-            "mem_total": c.mem_total,
-        },
+        "client": _client_json(c),
         "daemon": None
         if facts.daemon is None
         else {
@@ -332,6 +362,15 @@ def to_json(facts: Facts) -> dict[str, Any]:
         "rootlesskit": None if facts.rootlesskit is None else facts.rootlesskit._asdict(),
         "discovered": [c._asdict() for c in facts.discovered],
         "swarm": [node._asdict() for node in facts.swarm],
+        "cluster": None if facts.cluster is None else _cluster_json(facts.cluster),
+    }
+
+
+def _cluster_json(cluster: Cluster) -> dict[str, Any]:
+    return {
+        "context": cluster.context,
+        "server": cluster.server,
+        "nodes": [{**n._asdict(), "labels": dict(n.labels)} for n in cluster.nodes],
     }
 
 
@@ -475,6 +514,7 @@ def from_json(data: object) -> Facts:
             _swarm_node(_Reader(item, f"facts.swarm[{i}]"))
             for i, item in enumerate(top.array("swarm"))
         ),
+        cluster=_cluster(top.child("cluster")),
     )
 
 
@@ -529,6 +569,57 @@ def _swarm_node(r: _Reader) -> SwarmNode:
         state=state,
         availability=availability,
         address=r.parsed("address", check_address, "an IP address"),
+        caller_address=r.parsed("caller_address", check_address, "an IP address"),
+    )
+
+
+def _printable(limit: int) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if len(text) > limit or not text.isprintable():
+            raise ValueError(text)
+        return text
+
+    return parse
+
+
+def _cluster(r: _Reader | None) -> Cluster | None:
+    if r is None:
+        return None
+    return Cluster(
+        context=r.parsed("context", _printable(253), "a context name") or "",
+        server=r.parsed("server", _printable(2048), "a server address"),
+        nodes=tuple(
+            _kube_node(_Reader(item, f"{r.path}.nodes[{i}]"))
+            for i, item in enumerate(r.array("nodes"))
+        ),
+    )
+
+
+def _labels(r: _Reader | None) -> Mapping[str, str]:
+    if r is None:
+        return _EMPTY
+    found = {}
+    for key in r.data:
+        _printable(317)(str(key))  # a prefix of 253 and a name of 63, as Kubernetes allows
+        found[str(key)] = r.parsed(str(key), _printable(63), "a label value") or ""
+    return MappingProxyType(found)
+
+
+def _kube_node(r: _Reader) -> KubeNode:
+    name = r.parsed("name", check_hostname, "a node name")
+    if not name:
+        raise FactsError(f"facts: {r.path} needs a name")
+    try:
+        labels = _labels(r.child("labels"))
+    except ValueError:
+        raise FactsError(f"facts: {r.path}.labels has a key that is not one") from None
+    return KubeNode(
+        name=name,
+        internal_ip=r.parsed("internal_ip", check_address, "an IP address"),
+        provider_id=r.parsed("provider_id", _printable(512), "a provider ID") or "",
+        os_image=r.parsed("os_image", _printable(256), "an OS name") or "",
+        kernel=r.parsed("kernel", _printable(256), "a kernel release") or "",
+        labels=labels,
         caller_address=r.parsed("caller_address", check_address, "an IP address"),
     )
 

@@ -41,7 +41,7 @@ def read_text(
         if stat.S_ISREG(mode):
             data = _read_all(fd, limit + 1)
         elif stat.S_ISFIFO(mode) and pipe_timeout is not None:
-            data = _read_pipe(fd, limit + 1, pipe_timeout, what=what, shown=shown)
+            data = read_pipe(fd, limit + 1, pipe_timeout, what=what, shown=shown)
         else:
             raise InputError(f"{what} {shown} is not a regular file")
     except OSError as exc:
@@ -70,7 +70,9 @@ def _read_all(fd: int, most: int) -> bytes:
     return b"".join(chunks)
 
 
-def _read_pipe(fd: int, most: int, timeout: float, *, what: str, shown: str) -> bytes:
+def read_pipe(fd: int, most: int, timeout: float, *, what: str, shown: str) -> bytes:
+    """At most ``most`` bytes of a pipe until its end; InputError where the end does not come
+    within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     chunks: list[bytes] = []
     size = 0

@@ -77,6 +77,22 @@ def compose(route: Route) -> str:
     return f"# {route.reason}\n" + _yaml(route.compose())
 
 
+def k8s(route: Route) -> str:
+    """The ``hostAliases`` of a pod spec (YAML), or nothing where the cluster names the host."""
+    aliases = route.host_aliases()
+    return f"# {route.reason}\n" + _yaml({"hostAliases": aliases}) if aliases else ""
+
+
+def k8s_patch(route: Route) -> str:
+    """A strategic-merge patch giving a workload's pod template the ``hostAliases`` (``kubectl
+    patch deployment NAME --patch "$(...)"``; hostAliases merge by ``ip``), or nothing."""
+    import json  # noqa: PLC0415
+
+    aliases = route.host_aliases()
+    patch = {"spec": {"template": {"spec": {"hostAliases": aliases}}}}
+    return json.dumps(patch) + "\n" if aliases else ""
+
+
 RENDERERS: dict[str, Callable[[Route], str]] = {
     "shell": shell,
     "args": shell,  # the same lines, as a contract for `mapfile -t` and `xargs -d '\\n'`
@@ -84,8 +100,12 @@ RENDERERS: dict[str, Callable[[Route], str]] = {
     "compose": compose,
     "env": env,
     "devcontainer": devcontainer,
+    "k8s": k8s,
+    "k8s-patch": k8s_patch,
 }
 """Output formats for ``flags --format``, by name."""
+POD_FORMATS = ("k8s", "k8s-patch")
+"""The formats for a pod of the kubeconfig's cluster, not a container of the engine."""
 
 
 def render(route: Route, fmt: str = "shell") -> str:

@@ -45,6 +45,8 @@ class _Context(NamedTuple):
 def resolve(facts: Facts, request: Request | None = None) -> Route:
     """Return the route by which containers of this engine reach the host."""
     request = (request or Request()).check()
+    if request.purpose == "pod":  # the kubeconfig's cluster: no engine in it
+        return _for_pod(facts, request)
     _refuse_broken_endpoint(facts)
     runtime = by_id(request.runtime) if request.runtime else identify(facts)
     ctx = _Context(
@@ -75,6 +77,24 @@ def resolve(facts: Facts, request: Request | None = None) -> Route:
         target=request.target,
         topology=ctx.vantage.topology,
         engine=facts.client.endpoint,
+    )
+
+
+def _for_pod(facts: Facts, request: Request) -> Route:
+    """The route for a pod of the kubeconfig's current cluster (issue 25)."""
+    from hostreach import clusters  # noqa: PLC0415 - --format k8s only
+
+    strategy, hosts, notes, reason = clusters.plan(facts, request)
+    row = clusters.identify(facts.cluster, facts.client.os) if facts.cluster else None
+    return Route(
+        runtime=row.id if row else "kubernetes",
+        rootless=False,
+        remote=False,
+        strategy=strategy,
+        hosts=MappingProxyType(hosts),
+        reason=reason,
+        notes=tuple(notes),
+        purpose="pod",
     )
 
 

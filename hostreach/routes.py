@@ -35,10 +35,11 @@ Strategy = Literal[
     "discover",
 ]
 Target = Literal["caller", "engine-host", "windows"]
-Purpose = Literal["run", "build", "service", "stack"]
-PURPOSES: tuple[Purpose, ...] = ("run", "build", "service", "stack")
+Purpose = Literal["run", "build", "service", "stack", "pod"]
+PURPOSES: tuple[Purpose, ...] = ("run", "build", "service", "stack", "pod")
 """What the flags are for: ``docker run`` (and create, compose, the SDK), ``docker build``, a
-Swarm service (``docker service create``) or a stack (``docker stack deploy``)."""
+Swarm service (``docker service create``), a stack (``docker stack deploy``) or a Kubernetes
+pod of the kubeconfig's current cluster (``--format k8s``)."""
 SWARM_PURPOSES: tuple[Purpose, ...] = ("service", "stack")
 """The purposes whose containers are a swarm's tasks, on any of its nodes (issue 25)."""
 TARGETS: tuple[Target, ...] = ("caller", "engine-host", "windows")
@@ -172,6 +173,15 @@ class Route(NamedTuple):
         if self.network_mode is not None:
             fragment["network_mode"] = self.network_mode
         return fragment
+
+    def host_aliases(self) -> list[dict[str, Any]]:
+        """A pod spec's ``hostAliases``: one entry per address, its names in order (a name the
+        cluster resolves itself needs none)."""
+        found: dict[str, list[str]] = {}
+        for alias, value in self.hosts.items():
+            if value not in (NATIVE, HOST_GATEWAY):
+                found.setdefault(value, []).append(alias)
+        return [{"ip": ip, "hostnames": names} for ip, names in found.items()]
 
     def env(self) -> dict[str, str]:
         """Return what to tell an app in the container: the host name, its address if fixed."""

@@ -79,6 +79,19 @@ def swarm(rootful: Engine, remote: Engine) -> Iterator[Engine]:
                 engine.docker("network", "rm", left, check=False)
 
 
+def test_the_engines_kept_answers_from_before_the_swarm_do_not_hide_it(
+    rootful: Engine, request: pytest.FixtureRequest
+) -> None:
+    # Runs first: the engine's answers are kept while its socket is the same, and a swarm
+    # init keeps the socket (the full suite failed so, every earlier test having kept them).
+    cli("flags", env=rootful.env(), check=True)
+    cli("facts", env=rootful.env(), check=True)
+    swarm: Engine = request.getfixturevalue("swarm")
+    done = cli("flags", "--for", "service", env=swarm.env())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"--host=host.docker.internal:{CALLER_ADDRESS}"]
+
+
 def _tasks_read(engine: Engine, service: str) -> list[str]:
     """Each task's output, once every task of the global service has ended."""
 

@@ -89,6 +89,32 @@ def _runtime_page(row: Runtime) -> str:
     return "\n".join(out)
 
 
+def _clusters_page() -> str:
+    """The Kubernetes cluster registry (hostreach/clusters.py), each row with its fixtures."""
+    from hostreach import clusters  # noqa: PLC0415
+
+    out = [
+        _title("Kubernetes clusters", "="),
+        "One row per kind of local cluster (``hostreach/clusters.py``), first match wins, for"
+        " ``flags --format k8s``. Each replayed output below is a published ``kubectl`` output.\n",
+    ]
+    fixtures = sorted((FIXTURES / "kube").glob("*.json"))
+    for row in clusters.CLUSTERS:
+        names = ", ".join(f"``{n}``" for n in row.names) or "none of its own"
+        other = "the caller's address toward the nodes" if row.node_gateway else "no address"
+        out += [
+            _title(row.title, "-"),
+            f"Its pods resolve: {names}. Another name gets: {other}.\n",
+        ]
+        for path in fixtures:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            if data["expect"]["cluster"] == row.id:
+                out.append(f"- replayed: `{path.stem} <{data['source']}>`__")
+        out += [f"- source: {source}" for source in row.sources]
+        out.append("")
+    return "\n".join(out)
+
+
 def generate(app: Sphinx) -> None:
     """Write the generated pages under docs/generated/ before Sphinx reads the sources."""
     target = Path(app.srcdir) / "generated"
@@ -113,6 +139,7 @@ def generate(app: Sphinx) -> None:
     for finding, meaning in FINDINGS.items():
         trouble += [_title(finding, "-"), meaning + "\n"]
     (target / "troubleshooting.rst").write_text("\n".join(trouble), encoding="utf-8")
+    (target / "clusters.rst").write_text(_clusters_page(), encoding="utf-8")
 
 
 def setup(app: Sphinx) -> dict[str, Any]:

@@ -27,15 +27,19 @@ def load_facts(
         return load(args.facts, timeout=args.timeout)
     from hostreach.probe import collect  # noqa: PLC0415
 
+    # The swarm's nodes: for a service's route, and in a snapshot (`facts`) for replay. The
+    # engine is asked afresh then: joining or leaving a swarm keeps its socket, so its kept
+    # answers would still say what its membership was (issue 25).
+    swarm = getattr(args, "purpose", "run") in SWARM_PURPOSES
+    swarm = swarm or getattr(args, "command", None) == "facts"
     return collect(
         timeout=args.timeout,
         names=names,
-        cache=args.cache,
+        cache=args.cache and not swarm,
         ports=ports,
         environ=environ_of(args),
-        # The swarm's nodes: for a service's route, and in a snapshot (`facts`) for replay.
-        swarm=getattr(args, "purpose", "run") in SWARM_PURPOSES
-        or getattr(args, "command", None) == "facts",
+        swarm=swarm,
+        kube=getattr(args, "purpose", "run") == "pod" or bool(getattr(args, "kube", False)),
     )
 
 

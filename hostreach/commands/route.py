@@ -10,7 +10,7 @@ from hostreach.answers import remember
 from hostreach.checks import check_name, one_line
 from hostreach.commands import PROG, facts_for, load_facts, request_from, warnings_text
 from hostreach.errors import EngineError, UsageError
-from hostreach.render import compose_file, render
+from hostreach.render import POD_FORMATS, compose_file, render
 from hostreach.resolve import resolve
 from hostreach.routes import SWARM_PURPOSES
 
@@ -23,6 +23,10 @@ Args = argparse.Namespace
 
 def flags(args: Args, out: TextIO, err: TextIO) -> int:
     """Print the route in the chosen format."""
+    if args.format in POD_FORMATS:  # a pod of the kubeconfig's cluster (issue 25)
+        if args.purpose != "run":
+            raise UsageError(f"--format {args.format} is for a pod: leave out --for")
+        args.purpose = "pod"
     request = request_from(args)  # validate the input before probing anything
     if args.service and args.format != "compose":
         raise UsageError("--service applies only to --format compose")
@@ -35,6 +39,11 @@ def flags(args: Args, out: TextIO, err: TextIO) -> int:
         text = compose_file(dict.fromkeys(args.service, route.compose()), comment=route.reason)
     else:
         text = render(route, args.format)
+    if args.format in POD_FORMATS and not text:
+        warnings += (
+            f"{PROG}: note: nothing to add: the cluster's pods resolve"
+            f" {', '.join(route.hosts)} themselves\n"
+        )
     if args.format == "devcontainer":
         # A devcontainer.json is usually shared in a repository: the route is this machine's.
         warnings += (

@@ -150,6 +150,7 @@ def collect(
     ports: tuple[int, ...] = (),
     engine: object = None,
     swarm: bool = False,
+    kube: bool = False,
 ) -> Facts:
     """Probe this machine and its engine; every engine call is bounded by ``timeout`` seconds.
 
@@ -160,7 +161,8 @@ def collect(
     ``names`` are host names to resolve from here (only ``address`` asks: a miss costs a DNS query).
     ``cache=False`` asks the engine again instead of using its stored answers.
     ``ports`` are TCP ports whose listeners to read, with the firewall (only the doctor asks).
-    ``swarm=True`` reads the nodes of the swarm the engine manages (``--for service``).
+    ``swarm=True`` reads the nodes of the swarm the engine manages (``--for service``);
+    ``kube=True`` the kubeconfig's current cluster through kubectl (``--format k8s``).
     """
     from hostreach.probe import _netifaces  # noqa: PLC0415 - imports netifaces
 
@@ -192,13 +194,38 @@ def collect(
     }
     # Through the same reader as a replayed snapshot: live and replay share one code path.
     facts = _refined(from_json(data), data, found, root=root, timeout=timeout)
+    return _asked_for(facts, found, environ, timeout=timeout, swarm=swarm, kube=kube)
+
+
+def _asked_for(
+    facts: Facts,
+    found: Endpoint | None,
+    environ: Mapping[str, str],
+    *,
+    timeout: float,
+    swarm: bool,
+    kube: bool,
+) -> Facts:
+    """The facts with what only some commands read: the swarm's nodes, the kubeconfig's cluster."""
     if swarm and found is not None and views.swarm_state(facts) == "manager":
-        issues = []
+        issues: list[Issue] = []
         nodes = _swarm_nodes(found, timeout=timeout, issues=issues)
         # Through the snapshot reader too (each field checked as a replayed one is).
         read = from_json({"swarm": nodes, "issues": [i._asdict() for i in issues]})
         facts = facts._replace(swarm=read.swarm, issues=facts.issues + read.issues)
+    if kube:
+        facts = _with_cluster(facts, environ, timeout=timeout)
     return facts
+
+
+def _with_cluster(facts: Facts, environ: Mapping[str, str], *, timeout: float) -> Facts:
+    """The facts with the kubeconfig's current cluster, read through kubectl, and why not."""
+    from hostreach.probe import kube  # noqa: PLC0415 - --format k8s only
+
+    cluster, why = kube.read_cluster(environ, timeout=timeout)
+    issues = [Issue("cluster", why, "not-read")._asdict()] if why else []
+    read = from_json({"cluster": cluster, "issues": issues})
+    return facts._replace(cluster=read.cluster, issues=facts.issues + read.issues)
 
 
 def _start(
