@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from hostreach.errors import NoRouteError, UsageError
+from hostreach.errors import NoRouteError
 from hostreach.facts import Cluster, Facts, KubeNode
 from hostreach.routes import NATIVE, Note, Request, Strategy
 
@@ -174,9 +174,7 @@ def _node_address(nodes: tuple[KubeNode, ...], title: str) -> str:
 
 def plan(facts: Facts, request: Request) -> tuple[Strategy, dict[str, str], list[Note], str]:
     """The strategy, the aliases' values, the notes and the reason for a pod of the cluster."""
-    if request.target != "caller" or request.strategy != "auto":
-        raise UsageError("--format k8s chooses its own route: leave out --strategy and --target")
-    cluster = facts.cluster
+    cluster = facts.cluster  # (its strategy and target: Request.check)
     if cluster is None:
         why = "; ".join(i.detail for i in facts.issues if i.source == "cluster")
         raise NoRouteError(f"the cluster could not be read: {why or 'not asked'}")

@@ -80,11 +80,30 @@ class Request(NamedTuple):
             raise UsageError(f"unknown purpose {self.purpose!r}; choose from {', '.join(PURPOSES)}")
         if self.target not in TARGETS:
             raise UsageError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
+        self._check_purpose()
         try:
             ports = tuple(dict.fromkeys(map(port_number, self.ports)))
         except (ValueError, TypeError) as exc:
             raise UsageError(str(exc)) from exc
         return self._replace(ports=ports)
+
+    def _check_purpose(self) -> None:
+        """Refuse what a swarm's or a cluster's route cannot take, before anything is probed."""
+        if self.purpose == "pod" and (self.strategy != "auto" or self.target != "caller"):
+            raise UsageError(
+                "--format k8s chooses its own route: leave out --strategy and --target"
+            )
+        if self.purpose in SWARM_PURPOSES:
+            if self.target != "caller":
+                raise UsageError(
+                    "--for service and --for stack reach the caller: leave out --target"
+                )
+            if self.strategy not in ("auto", "host-gateway"):
+                raise UsageError(
+                    "--for service and --for stack choose the caller's address toward every"
+                    " node: leave out --strategy (or --strategy host-gateway for each node's"
+                    " own machine)"
+                )
 
 
 class Note(NamedTuple):

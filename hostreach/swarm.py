@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from hostreach.engine import views
-from hostreach.errors import NoRouteError, UsageError
+from hostreach.errors import NoRouteError
 from hostreach.facts import Facts, SwarmNode
 from hostreach.routes import HOST_GATEWAY, NATIVE, OVERRIDE, Note, Request, Strategy
 
@@ -110,14 +110,7 @@ def plan(
     facts: Facts, request: Request, *, nested: bool, builtin: frozenset[str]
 ) -> tuple[Strategy, dict[str, str], list[Note], str]:
     """The strategy, the aliases' values, the notes and the reason for a Swarm service."""
-    if request.target != "caller":
-        raise UsageError("--for service and --for stack reach the caller: leave out --target")
-    if request.strategy not in ("auto", "host-gateway"):
-        raise UsageError(
-            "--for service and --for stack choose the caller's address toward every node:"
-            " leave out --strategy (or --strategy host-gateway for each node's own machine)"
-        )
-    _membership(facts)
+    _membership(facts)  # (the request's purpose, strategy and target: Request.check)
     aliases = request.aliases
     if request.strategy == "host-gateway":
         hosts = dict.fromkeys(aliases, HOST_GATEWAY)

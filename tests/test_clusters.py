@@ -270,6 +270,9 @@ def test_the_cli_prints_host_aliases_from_a_snapshot(tmp_path: Path) -> None:
     assert "resolve host.k3d.internal themselves" in native.stderr
     refused = cli("flags", "--format", "k8s", "--for", "build", "--facts", snapshot)
     assert refused.returncode == 2
+    early = cli("flags", "--format", "k8s", "--strategy", "discover")  # refused before probing
+    assert early.returncode == 2
+    assert "--format k8s chooses its own route" in early.stderr
     # Live: the probe reads kubectl's answer through the same path.
     live = cli("flags", "--format", "k8s-patch", env={**os.environ, **_fake_kubectl(tmp_path, "answer")})  # fmt: skip
     assert live.returncode == 0, live.stderr

@@ -246,6 +246,11 @@ def test_the_cli_prints_service_flags_and_a_stack_override(tmp_path: Path) -> No
     assert refused.returncode == 2
     assert refused.stdout == ""
     assert "remove it from the file" in refused.stderr
+    # Refused before anything is probed or run (discover would start containers first).
+    for asked in (("--strategy", "discover"), ("--target", "engine-host")):
+        early = cli("flags", "--for", "service", *asked, "--facts", MANAGER)
+        assert early.returncode == 2
+        assert "--for service" in early.stderr
     # --for stack is compose-override's, --for service the flags'.
     assert cli("flags", "--for", "stack", "--facts", MANAGER).returncode == 2
     worker = cli("flags", "--for", "service", "--facts", WORKER)
