@@ -195,6 +195,13 @@ def plan(facts: Facts, request: Request) -> tuple[Strategy, dict[str, str], list
                 f"{title}'s pods reach this machine by the name {', '.join(names)}, and no"
                 f" address of it is known for {alias}: use that name"
             )
+        elif any("linuxkit" in n.kernel for n in cluster.nodes):
+            # Its nodes run in Docker Desktop's VM: their network's gateway is the VM, not this
+            # machine (measured for kind: curie-eng/curie#900); Desktop's DNS answers the name.
+            raise NoRouteError(
+                f"{title}'s nodes run in Docker Desktop's VM (linuxkit's kernel), whose gateway"
+                " is not this machine: use host.docker.internal, which Desktop answers there"
+            )
         else:
             hosts[alias] = _node_address(cluster.nodes, title)
     notes = []

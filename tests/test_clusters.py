@@ -115,6 +115,18 @@ def test_k3d_and_minikube_get_an_address_for_other_names_and_their_own_natively(
         assert f"- {own}" not in render(route, "k8s")
 
 
+def test_nodes_on_desktops_kernel_never_get_their_gateway() -> None:
+    # minikube's docker driver on Docker Desktop, say: its nodes on linuxkit's kernel.
+    facts = _with_caller(load(FIXTURES / "kube" / "minikube-node-labels.json"), "192.168.49.1")
+    assert facts.cluster is not None
+    nodes = tuple(n._replace(kernel="4.19.76-linuxkit") for n in facts.cluster.nodes)
+    desktop = facts._replace(cluster=facts.cluster._replace(nodes=nodes))
+    with pytest.raises(NoRouteError, match="Docker Desktop's VM"):
+        resolve(desktop, POD)
+    own = Request(aliases=("host.minikube.internal",), purpose="pod")
+    assert resolve(desktop, own).hosts == {"host.minikube.internal": "native"}
+
+
 def test_an_unknown_cluster_is_said_and_refused_from_a_vm_os() -> None:
     facts = _with_caller(load(FIXTURES / "kube" / "k3s-on-debian-nodes.json"), "10.67.34.1")
     route = resolve(facts, POD)
