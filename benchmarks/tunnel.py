@@ -11,6 +11,10 @@ sshd allows `GatewayPorts clientspecified`) and the local rootful one:
   to the engine's bridge gateway, the address its containers reach as host-gateway);
 - one short request, alone and while another container holds 150 silent connections (issue 26:
   such a flood once made a real client wait 18 s);
+- a client workload (issue 26, item 4): connections per second (200 short requests one after
+  another) and a burst of 50 short requests at once (each one's time from connect to its
+  answer, and how many failed), through the tunnel, through `ssh -R`, and directly (the same
+  service also on 0.0.0.0, reached by the route `hostreach flags` gives);
 - the time from starting `hostreach tunnel` to its printed flags, on the local engine.
 
 Each transfer is timed inside its container (busybox `time`), so container start-up is not in it.
@@ -42,6 +46,84 @@ OPEN = [0]
 """Connections the service holds open now."""
 FLOOD = "for i in $(seq 150); do sleep 600 | nc HOST PORT & done; wait"
 ONE_SHORT = "time sh -c 'echo x | nc HOST PORT'"
+
+
+SEQUENTIAL = 200
+SEQUENTIAL_SCRIPT = (
+    f"time sh -c 'for i in $(seq {SEQUENTIAL}); do nc HOST PORT </dev/null >/dev/null; done'"
+)
+BURST = 50
+# Each request timed by busybox `time` (10 ms resolution), the 50 at once; a failed one says so.
+BURST_SCRIPT = (
+    f"for i in $(seq {BURST}); do (time nc HOST PORT </dev/null >/dev/null || echo failed >&2) &"
+    " done 2>&1; wait"
+)
+
+
+def hello_server(address: str) -> int:
+    """A service that answers each connection at once and closes it (a request's first byte)."""
+    sock = socket.create_server((address, 0), backlog=256)
+
+    def accept() -> None:
+        while True:
+            conn, _ = sock.accept()
+            with conn:
+                conn.sendall(b"hello\n")
+
+    threading.Thread(target=accept, daemon=True).start()
+    return int(sock.getsockname()[1])
+
+
+def burst(env: dict[str, str], flags: list[str], target: int) -> tuple[list[float], int]:
+    """Each of 50 simultaneous requests' seconds, and how many failed."""
+    script = BURST_SCRIPT.replace("HOST", "host.docker.internal").replace("PORT", str(target))
+    done = subprocess.run(
+        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    said = done.stdout + done.stderr
+    times = [
+        int(m.group(1) or 0) * 60 + float(m.group(2))
+        for m in re.finditer(r"real\s+(?:(\d+)m\s*)?([\d.]+)s", said)
+    ]
+    return times, said.count("failed")
+
+
+def client_workload(
+    env: dict[str, str],
+    workload: dict[str, tuple[list[str], int]],
+    load: dict[str, dict[str, list[float]]],
+) -> None:
+    """One run of the client workload on each route: connections per second, then a burst."""
+    for name, (route_flags, target) in workload.items():
+        text = SEQUENTIAL_SCRIPT.replace("HOST", "host.docker.internal")
+        seconds = timed(env, route_flags, text.replace("PORT", str(target)))
+        load[name]["cps"].append(SEQUENTIAL / seconds)
+        times, failed = burst(env, route_flags, target)
+        load[name]["burst"] += times
+        load[name]["failed"].append(failed)
+
+
+def print_workload(load: dict[str, dict[str, list[float]]]) -> None:
+    for name, found in load.items():
+        times = sorted(found["burst"])
+        p99 = times[max(0, round(0.99 * len(times)) - 1)] * 1000 if times else float("nan")
+        median = statistics.median(times) * 1000 if times else float("nan")
+        print(
+            f"  workload {name:17} {statistics.median(found['cps']):7.1f} connections/s;"
+            f" burst of {BURST}: p99 {p99:.0f} ms, median {median:.0f} ms,"
+            f" {sum(found['failed']):.0f} failed"
+        )
+    cps = {n: statistics.median(f["cps"]) for n, f in load.items()}
+    print(
+        f"  connections/s, tunnel / ssh -R: {cps['hostreach tunnel'] / cps['ssh -R']:.2f}x,"
+        f" tunnel / direct: {cps['hostreach tunnel'] / cps['direct']:.2f}x"
+        " (burst goal: p99 under 50 ms warm, none refused)"
+    )
 
 
 def count_server() -> int:
@@ -103,10 +185,13 @@ def beside_a_flood(env: dict[str, str], flags: list[str], target: int) -> float:
         subprocess.run(["docker", "rm", "-f", flooder], env=env, capture_output=True, check=False)
 
 
-def start_tunnel(env: dict[str, str], port: int) -> tuple[subprocess.Popen[str], list[str], float]:
+def start_tunnel(
+    env: dict[str, str], *ports: int
+) -> tuple[subprocess.Popen[str], list[str], float]:
     started = time.monotonic()
+    each = [word for port in ports for word in ("--port", str(port))]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hostreach", "tunnel", "--port", str(port), "--image", IMAGE],
+        [sys.executable, "-m", "hostreach", "tunnel", *each, "--image", IMAGE],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -134,10 +219,12 @@ def main() -> int:
     env = {**os.environ, "DOCKER_HOST": args.engine}
     local = {**os.environ, "DOCKER_HOST": "unix:///var/run/docker.sock"}
     port = count_server()
+    hello = hello_server("0.0.0.0")  # on 127.0.0.1 for the tunnel and ssh -R; direct too
     bridge = json.loads(
         subprocess.check_output(["docker", "network", "inspect", "bridge"], env=env, text=True)
     )[0]["IPAM"]["Config"][0]["Gateway"]
     forwarded = port + 1 if port < 65535 else port - 1
+    hello_forwarded = hello + 1 if hello < 65535 else hello - 1
     ssh = subprocess.Popen(
         [
             "ssh",
@@ -148,16 +235,30 @@ def main() -> int:
             "ExitOnForwardFailure=yes",
             "-R",
             f"{bridge}:{forwarded}:127.0.0.1:{port}",
+            "-R",
+            f"{bridge}:{hello_forwarded}:127.0.0.1:{hello}",
             args.ssh,
         ],
     )
     time.sleep(1.5)
     if ssh.poll() is not None:
         raise SystemExit("ssh -R failed (the sshd needs GatewayPorts clientspecified)")
-    tunnel, flags, _ = start_tunnel(env, port)
+    tunnel, flags, _ = start_tunnel(env, port, hello)
     routes = {
         "ssh -R": (["--add-host=host.docker.internal:host-gateway"], forwarded),
         "hostreach tunnel": (flags, port),
+    }
+    # (No --port: a tunnel that carries the port would be the route given for it.)
+    direct = subprocess.check_output(
+        [sys.executable, "-m", "hostreach", "flags"], env=env, text=True, stderr=subprocess.DEVNULL
+    ).split()
+    workload = {
+        "direct": (direct, hello),
+        "ssh -R": (["--add-host=host.docker.internal:host-gateway"], hello_forwarded),
+        "hostreach tunnel": (flags, hello),
+    }
+    load: dict[str, dict[str, list[float]]] = {
+        name: {"cps": [], "burst": [], "failed": []} for name in workload
     }
     results: dict[str, dict[str, list[float]]] = {
         name: {"one": [], "many": [], "short": [], "flood": []} for name in routes
@@ -171,6 +272,7 @@ def main() -> int:
                     )
                     results[name][case].append(timed(env, route_flags, text))
                 results[name]["flood"].append(beside_a_flood(env, route_flags, target))
+            client_workload(env, workload, load)
     finally:
         stop(tunnel)
         ssh.terminate()
@@ -190,6 +292,7 @@ def main() -> int:
     for case, label in (("short", "one short request"), ("flood", "the same, 150 idle beside")):
         for name, found in results.items():
             print(f"  {label:26} {name:17} {statistics.median(found[case]):6.2f} s")
+    print_workload(load)
     flood = statistics.median(results["hostreach tunnel"]["flood"])
     print(f"  tunnel, a new client beside 150 idle peers: {flood:.2f} s (goal: under 0.5 s)")
     print(
