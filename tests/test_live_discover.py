@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 
 import pytest
 from conftest import (
@@ -49,13 +50,27 @@ def test_discover_never_pulls_an_image_it_was_not_named(rootful: Engine) -> None
     assert done.stdout == ""
 
 
+def _probes_created(engine: Engine, since: float, until: float) -> list[str]:
+    """The probe containers the engine created between two moments (its own events)."""
+    return engine.docker(
+        "events", "--since", f"{since:.3f}", "--until", f"{until:.3f}",
+        "--filter", "type=container", "--filter", "event=create",
+        "--filter", "label=hostreach.probe=1", "--format", "{{.ID}}",
+    ).split()  # fmt: skip
+
+
 def test_a_warm_discovery_is_a_stored_answer(rootful: Engine) -> None:
-    argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--timeout", "5"]
+    # Probe containers are removed when their run ends, so what proves a stored answer is that
+    # the engine created none for it. A --timeout no other test uses keeps the first run cold.
+    argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--timeout", "5.25"]
+    started = time.time()
     cold = cli(*argv, env=rootful.env(), check=True)
-    before = rootful.docker("ps", "-aq", "--filter", "label=hostreach.probe=1")
+    between = time.time()
     warm = cli(*argv, env=rootful.env(), check=True)
+    ended = time.time()
     assert warm.stdout == cold.stdout
-    assert rootful.docker("ps", "-aq", "--filter", "label=hostreach.probe=1") == before
+    assert len(_probes_created(rootful, started, between)) >= 1  # the control: it counts
+    assert _probes_created(rootful, between, ended) == []
 
 
 def test_an_image_without_nc_is_one_line(rootful: Engine, no_nc_image: str) -> None:
