@@ -97,15 +97,21 @@ def probe_service(
     throwaway global service with ``hosts``), each first proving that ALIAS leads here; one
     result per node. Raises EngineError where no service could be made."""
     from hostreach import probe_script, swarm  # noqa: PLC0415
-    from hostreach.engine import services  # noqa: PLC0415 - asyncio
+    from hostreach.engine import services, sync  # noqa: PLC0415 - asyncio
     from hostreach.probe import _token  # noqa: PLC0415
 
+    found = endpoint_of(facts)
+    if not sync.supports(found.address, tls=found.tls):
+        raise EngineError(
+            f"check --for service speaks unix://, ssh:// and tcp:// without TLS, not"
+            f" {found.url} (TLS, npipe://): run it on the manager, or over ssh://"
+        )
     nodes = {n.id: n for n in facts.swarm if n.availability == "active" and n.state == "ready"}
     if not nodes:
         raise EngineError("no node of the swarm is ready to run a task")
     with _token.listener("0.0.0.0") as token:
         ran = services.run_global(
-            endpoint_of(facts),
+            found,
             image=image,
             script=probe_script.PROBE_SCRIPT,
             environment=probe_script.environment(alias, port, timeout, token),

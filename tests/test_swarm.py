@@ -13,8 +13,9 @@ from conftest import LIVE, ROOTFUL, cli
 
 from hostreach import swarm
 from hostreach.engine import views
-from hostreach.errors import FactsError, NoRouteError, UsageError
+from hostreach.errors import EngineError, FactsError, NoRouteError, UsageError
 from hostreach.facts import Facts, SwarmNode, from_json, load, to_json
+from hostreach.operations import probe_service
 from hostreach.resolve import resolve
 from hostreach.routes import Request, Route
 
@@ -256,3 +257,19 @@ def test_the_cli_prints_service_flags_and_a_stack_override(tmp_path: Path) -> No
     worker = cli("flags", "--for", "service", "--facts", WORKER)
     assert worker.returncode == 1
     assert "swarm worker" in worker.stderr
+
+
+def test_check_for_a_service_refuses_an_engine_it_cannot_speak_to() -> None:
+    facts = _manager()
+    tls = facts._replace(
+        client=facts.client._replace(
+            docker_host="tcp://10.250.0.1:2376", endpoint="tcp://10.250.0.1:2376", tls=True
+        )
+    )
+    with pytest.raises(EngineError, match="without TLS"):
+        probe_service(tls, hosts={}, alias="host.docker.internal", port=80, image="x", timeout=1)
+    drained = facts._replace(swarm=tuple(n._replace(availability="drain") for n in facts.swarm))
+    with pytest.raises(EngineError, match="no node of the swarm is ready"):
+        probe_service(
+            drained, hosts={}, alias="host.docker.internal", port=80, image="x", timeout=1
+        )
