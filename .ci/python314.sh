@@ -19,7 +19,9 @@ if "$PYTHON" -c 'import ssl, sqlite3, ctypes, lzma, bz2' 2>/dev/null; then
 fi
 command -v patchelf >/dev/null || {
   log "installing patchelf"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q patchelf >/dev/null
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q patchelf >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && apt-get install -y -q patchelf >/dev/null; }
 }
 PACKAGES="python3.14-minimal libpython3.14-minimal libpython3.14-stdlib python3.14 libc6
   libexpat1 zlib1g libssl3t64 libffi8 libsqlite3-0 liblzma5 libbz2-1.0 libzstd1 libuuid1
