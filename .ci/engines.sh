@@ -43,18 +43,10 @@ fi
 COMPOSE_V2=/usr/local/lib/docker/cli-plugins/docker-compose
 if ! [ -x "$COMPOSE_V2" ]; then
   log "installing Compose v2 from Debian forky"
-  work=$(mktemp -d) mirror=http://deb.debian.org/debian
-  curl -sfL --max-time 60 -o "$work/InRelease" "$mirror/dists/forky/InRelease"
-  gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
-    "$work/InRelease" 2>"$work/gpgv.log" || { cat "$work/gpgv.log" >&2; exit 1; }
-  curl -sfL --max-time 120 -o "$work/Packages.xz" "$mirror/dists/forky/main/binary-amd64/Packages.xz"
-  want=$(awk '$3 == "main/binary-amd64/Packages.xz" && length($1) == 64 {print $1}' "$work/Release")
-  echo "$want  $work/Packages.xz" | sha256sum -c --quiet
-  entry=$(xz -dc "$work/Packages.xz" | awk '/^Package: docker-compose$/,/^$/')
-  file=$(printf '%s\n' "$entry" | awk '/^Filename:/ {print $2}')
-  sum=$(printf '%s\n' "$entry" | awk '/^SHA256:/ {print $2}')
-  curl -sfL --max-time 300 -o "$work/compose.deb" "$mirror/$file"
-  echo "$sum  $work/compose.deb" | sha256sum -c --quiet
+  work=$(mktemp -d)
+  . "$(dirname "$0")/forky.sh"
+  forky_index "$work"
+  forky_deb "$work" docker-compose "$work/compose.deb"
   dpkg-deb -x "$work/compose.deb" "$work/root"
   install -D -m 755 "$work/root/usr/libexec/docker/cli-plugins/docker-compose" "$COMPOSE_V2"
   rm -rf "$work"

@@ -9,7 +9,7 @@
 # nothing compiled. Prints the directory to put on PATH.
 set -euo pipefail
 
-ROOT=/opt/hostreach-py314
+ROOT=${HOSTREACH_PY314_ROOT:-/opt/hostreach-py314}
 PYTHON=$ROOT/usr/bin/python3.14
 log() { printf '[python3.14] %s\n' "$*" >&2; }
 
@@ -26,24 +26,14 @@ command -v patchelf >/dev/null || {
 PACKAGES="python3.14-minimal libpython3.14-minimal libpython3.14-stdlib python3.14 libc6
   libexpat1 zlib1g libssl3t64 libffi8 libsqlite3-0 liblzma5 libbz2-1.0 libzstd1 libuuid1
   libncursesw6 libtinfo6 libreadline8t64 libmpdec4 libcrypt1"
-work=$(mktemp -d) mirror=http://deb.debian.org/debian
+work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 log "unpacking Debian forky's python3.14 into $ROOT"
-curl -sfL --max-time 60 -o "$work/InRelease" "$mirror/dists/forky/InRelease"
-gpgv --keyring /usr/share/keyrings/debian-archive-keyring.gpg --output "$work/Release" \
-  "$work/InRelease" 2>"$work/gpgv.log" || { cat "$work/gpgv.log" >&2; exit 1; }
-curl -sfL --max-time 120 -o "$work/Packages.xz" "$mirror/dists/forky/main/binary-amd64/Packages.xz"
-want=$(awk '$3 == "main/binary-amd64/Packages.xz" && length($1) == 64 {print $1}' "$work/Release")
-echo "$want  $work/Packages.xz" | sha256sum -c --quiet
-xz -dc "$work/Packages.xz" >"$work/Packages"
+. "$(dirname "$0")/forky.sh"
+forky_index "$work"
 rm -rf "$ROOT.new" && mkdir -p "$ROOT.new"
 for package in $PACKAGES; do
-  entry=$(awk -v p="Package: $package" '$0 == p {f = 1} f && /^$/ {exit} f' "$work/Packages")
-  file=$(printf '%s\n' "$entry" | awk '/^Filename:/ {print $2}')
-  sum=$(printf '%s\n' "$entry" | awk '/^SHA256:/ {print $2}')
-  [ -n "$file" ] && [ -n "$sum" ] || { log "forky has no $package"; exit 1; }
-  curl -sfL --max-time 300 -o "$work/p.deb" "$mirror/$file"
-  echo "$sum  $work/p.deb" | sha256sum -c --quiet
+  forky_deb "$work" "$package" "$work/p.deb"
   dpkg-deb -x "$work/p.deb" "$ROOT.new"
 done
 patchelf --set-interpreter "$ROOT/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" \

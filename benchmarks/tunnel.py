@@ -77,19 +77,9 @@ def hello_server(address: str) -> int:
 def burst(env: dict[str, str], flags: list[str], target: int) -> tuple[list[float], int]:
     """Each of 50 simultaneous requests' seconds, and how many failed."""
     script = BURST_SCRIPT.replace("HOST", "host.docker.internal").replace("PORT", str(target))
-    done = subprocess.run(
-        ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
+    done = in_container(env, flags, script)
     said = done.stdout + done.stderr
-    times = [
-        int(m.group(1) or 0) * 60 + float(m.group(2))
-        for m in re.finditer(r"real\s+(?:(\d+)m\s*)?([\d.]+)s", said)
-    ]
+    times = [_seconds(m) for m in re.finditer(REAL, said)]
     return times, said.count("failed")
 
 
@@ -151,7 +141,18 @@ def count_server() -> int:
 
 def timed(env: dict[str, str], flags: list[str], script: str) -> float:
     """Seconds the script's `time` measured inside a container."""
-    done = subprocess.run(
+    done = in_container(env, flags, script)
+    found = re.search(REAL, done.stderr)
+    if found is None:
+        raise SystemExit(f"no timing in: {done.stderr}")
+    return _seconds(found)
+
+
+def in_container(
+    env: dict[str, str], flags: list[str], script: str
+) -> subprocess.CompletedProcess[str]:
+    """What a sh script said in a throwaway test container started with the flags."""
+    return subprocess.run(
         ["docker", "run", "--rm", *flags, IMAGE, "sh", "-c", script],
         env=env,
         capture_output=True,
@@ -159,9 +160,13 @@ def timed(env: dict[str, str], flags: list[str], script: str) -> float:
         timeout=600,
         check=True,
     )
-    found = re.search(r"real\s+(?:(\d+)m\s*)?([\d.]+)s", done.stderr)
-    if found is None:
-        raise SystemExit(f"no timing in: {done.stderr}")
+
+
+REAL = r"real\s+(?:(\d+)m\s*)?([\d.]+)s"
+"""busybox `time`'s elapsed line."""
+
+
+def _seconds(found: re.Match[str]) -> float:
     return int(found.group(1) or 0) * 60 + float(found.group(2))
 
 
