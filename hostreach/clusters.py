@@ -32,13 +32,6 @@ class ClusterKind(NamedTuple):
     sources: tuple[str, ...]
 
 
-def _context(*names: str, prefix: str = "") -> Callable[[Cluster, str], bool]:
-    def match(cluster: Cluster, _os: str) -> bool:
-        return cluster.context in names or bool(prefix and cluster.context.startswith(prefix))
-
-    return match
-
-
 def _kind_nodes(cluster: Cluster) -> bool:
     """kind's node names: ``NAME-control-plane``, then ``NAME-control-planeN`` and
     ``NAME-worker``, ``NAME-workerN`` (kubernetes-sigs/kind#1552's listing), or its provider
@@ -59,8 +52,14 @@ def _is_kind(cluster: Cluster, _os: str) -> bool:
 
 
 def _in_a_desktop_vm(cluster: Cluster, os_name: str) -> bool:
-    """Docker Desktop's VM runs the nodes: a macOS or Windows caller, or linuxkit's kernel."""
-    return os_name in ("darwin", "windows") or any("linuxkit" in n.kernel for n in cluster.nodes)
+    """Docker Desktop's VM runs the nodes: linuxkit's kernel; or a macOS or Windows caller whose
+    nodes do not say their kernel (a published listing). Nodes on another kernel there run in
+    another VM (Colima, OrbStack, a minikube driver's), whose names Desktop's rule does not
+    promise."""
+    kernels = [n.kernel for n in cluster.nodes if n.kernel]
+    if kernels:
+        return any("linuxkit" in kernel for kernel in kernels)
+    return os_name in ("darwin", "windows")
 
 
 def _is_k3d(cluster: Cluster, _os: str) -> bool:
@@ -80,9 +79,8 @@ CLUSTERS: tuple[ClusterKind, ...] = (
     ClusterKind(
         "docker-desktop",
         "Docker Desktop's Kubernetes",
-        lambda c, os_name: (
-            _context("docker-desktop")(c, os_name)
-            or any(n.name == "docker-desktop" for n in c.nodes)
+        lambda c, _os: (
+            c.context == "docker-desktop" or any(n.name == "docker-desktop" for n in c.nodes)
         ),
         ("host.docker.internal",),
         node_gateway=False,
@@ -205,6 +203,15 @@ def plan(facts: Facts, request: Request) -> tuple[Strategy, dict[str, str], list
         else:
             hosts[alias] = _node_address(cluster.nodes, title)
     notes = []
+    if facts.client.os in ("darwin", "windows") and any(v != NATIVE for v in hosts.values()):
+        notes.append(
+            Note(
+                "cluster-vm",
+                f"on {facts.client.os} the nodes run in a VM: the address is this machine's"
+                " route toward them, which no rule here has proven to reach it from a pod",
+                "prove it from a pod before relying on it",
+            )
+        )
     if row is None:
         notes.append(
             Note(

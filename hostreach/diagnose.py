@@ -83,6 +83,8 @@ FINDINGS: dict[str, str] = {
     "swarm-node-down": "A node of the swarm is not ready: its tasks start when it is back.",
     "cluster-unknown": "The kubeconfig's cluster is not a kind hostreach knows: the address given"
     " is this machine's address toward its nodes, unproven.",
+    "cluster-vm": "On macOS or Windows a cluster's nodes run in a VM: the address given is this"
+    " machine's route toward them, unproven.",
     "tunnel-ports": "A `hostreach tunnel` runs, but not for every port asked about: the route is"
     " the direct one, and the ports the tunnel carries are reached through its own route.",
 }

@@ -217,8 +217,8 @@ class SwarmNode(NamedTuple):
     availability: str
     """``Spec.Availability``: active, pause or drain (a drained node runs no task)."""
     address: str | None
-    """The node's address in the swarm (``Status.Addr``; a manager's ``ManagerStatus.Addr``
-    where that says 0.0.0.0)."""
+    """The node's address in the swarm: a manager's ``ManagerStatus.Addr``, a worker's
+    ``Status.Addr`` (:func:`hostreach.engine.views.swarm_nodes`)."""
     caller_address: str | None = None
     """This process's address toward ``address``: the source address the kernel picks."""
 

@@ -84,6 +84,13 @@ def _for_pod(facts: Facts, request: Request) -> Route:
     """The route for a pod of the kubeconfig's current cluster (issue 25)."""
     from hostreach import clusters  # noqa: PLC0415 - --format k8s only
 
+    if vantage.of(facts).nested:
+        # This container's own address is what it sees toward the nodes, and the engine keeps
+        # its bridges apart: a pod does not reach it there.
+        raise NoRouteError(
+            "hostreach runs in a container, whose address the cluster's nodes do not reach:"
+            " run it on the machine where the service listens"
+        )
     strategy, hosts, notes, reason = clusters.plan(facts, request)
     row = clusters.identify(facts.cluster, facts.client.os) if facts.cluster else None
     return Route(

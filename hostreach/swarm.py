@@ -26,11 +26,11 @@ class Reach(NamedTuple):
     """The node is the caller's machine: any of its addresses serves its tasks."""
 
 
-def reaches(facts: Facts, *, nested: bool) -> tuple[Reach, ...]:
+def reaches(facts: Facts) -> tuple[Reach, ...]:
     """Each node that runs tasks (not drained), and where its tasks reach the caller."""
     own = {a for addresses in facts.network.interfaces.values() for a in addresses}
     return tuple(
-        Reach(node, node.caller_address, here=not nested and node.address in own)
+        Reach(node, node.caller_address, here=node.address in own)
         for node in facts.swarm
         if node.availability != "drain"
     )
@@ -51,8 +51,8 @@ def common_address(found: tuple[Reach, ...]) -> str:
         raise NoRouteError(
             "this machine has no route to the swarm's node "
             + ", ".join(map(name, unknown))
-            + ": its tasks cannot reach the caller; run the caller where the nodes reach it, or"
-            " `hostreach tunnel` from the caller on that node's engine"
+            + ": its tasks cannot reach the caller; run the caller where every node reaches it,"
+            " or name its address with HOSTREACH_HOST_ADDRESS"
         )
     elsewhere = {r.address for r in found if not r.here and r.address is not None}
     if len(elsewhere) == 1:
@@ -112,6 +112,14 @@ def plan(
     """The strategy, the aliases' values, the notes and the reason for a Swarm service."""
     _membership(facts)  # (the request's purpose, strategy and target: Request.check)
     aliases = request.aliases
+    if nested and not facts.client.host_override:
+        # This container's own address is what it sees toward the nodes, and no other node
+        # reaches a bridge of this machine: another machine's bridge may even hold that address.
+        raise NoRouteError(
+            "hostreach runs in a container, whose address the swarm's other nodes cannot reach:"
+            " run it on the machine where the service listens, or name an address every node"
+            " reaches with HOSTREACH_HOST_ADDRESS"
+        )
     if request.strategy == "host-gateway":
         hosts = dict.fromkeys(aliases, HOST_GATEWAY)
         return "host-gateway", hosts, [_NODE_LOCAL], "host-gateway, each task's own node's machine"
@@ -121,7 +129,7 @@ def plan(
     nodes = facts.swarm
     if len(nodes) == 1 and all(alias in builtin for alias in aliases):
         return "native", dict.fromkeys(aliases, NATIVE), [], "the swarm's one node names the host"
-    found = reaches(facts, nested=nested)
+    found = reaches(facts)
     address = common_address(found)
     notes = [
         Note(

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, cli
+from conftest import FIXTURES, LIVE, cli
 
-from hostreach import clusters
+from hostreach import clusters, vantage
 from hostreach.errors import FactsError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load, to_json
 from hostreach.probe import kube
@@ -113,6 +113,43 @@ def test_k3d_and_minikube_get_an_address_for_other_names_and_their_own_natively(
         assert route.hosts == {own: "native", "host.docker.internal": "192.168.49.1"}
         assert "hostnames:\n  - host.docker.internal\n" in render(route, "k8s")
         assert f"- {own}" not in render(route, "k8s")
+
+
+def test_kind_on_another_vm_of_a_mac_is_not_desktops() -> None:
+    # Nodes that say their kernel, and it is not linuxkit's: Colima's or OrbStack's VM, say.
+    facts = _with_caller(load(FIXTURES / "kube" / "kind-ha-nodes.json"), "192.168.1.20")
+    assert facts.cluster is not None
+    nodes = tuple(n._replace(kernel="6.8.0-50-generic") for n in facts.cluster.nodes)
+    mac = facts._replace(
+        client=facts.client._replace(os="darwin"),
+        cluster=facts.cluster._replace(nodes=nodes),
+    )
+    row = clusters.identify(mac.cluster, "darwin")  # type: ignore[arg-type]
+    assert row is not None
+    assert row.id == "kind"
+    route = resolve(mac, POD)
+    assert route.hosts == {"host.docker.internal": "192.168.1.20"}
+    assert [n.id for n in route.notes] == ["cluster-vm"]
+
+
+def test_no_pod_route_from_inside_a_container() -> None:
+    nested = json.loads((LIVE / "debian12-docker-20.10-rootful.json").read_text("utf-8"))
+    nested["client"] = {
+        **nested["client"],
+        "in_container": True,
+        "container_markers": ["/.dockerenv"],
+        "hostname": "3f2a9c1d0b7e",  # a container's own, not the engine's
+    }
+    nested["network"] = {
+        "interfaces": {"eth0": ["172.17.0.5"]},
+        "default_gateway": {"ip": "172.17.0.1", "interface": "eth0"},
+    }
+    facts = _with_caller(load(FIXTURES / "kube" / "kind-ha-nodes.json"), "172.17.0.5")
+    inside = from_json(nested)._replace(cluster=facts.cluster)
+    assert vantage.of(inside).nested
+    with pytest.raises(NoRouteError, match="runs in a container"):
+        resolve(inside, POD)
+    assert resolve(facts, POD).hosts == {"host.docker.internal": "172.17.0.5"}  # the control
 
 
 def test_nodes_on_desktops_kernel_never_get_their_gateway() -> None:

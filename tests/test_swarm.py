@@ -112,10 +112,17 @@ def test_every_node_on_this_machine_takes_its_own_address() -> None:
     assert route.hosts == {"host.docker.internal": manager.address}
     # From inside a container (nested), this machine's addresses are not the caller's: the
     # node is reached at the caller's address toward it, as any other.
+    # From inside a container (nested) the only address toward the nodes is the container's
+    # own, which no other node reaches (another machine's bridge may hold it): no route.
     facts = _manager()._replace(swarm=(manager._replace(caller_address="172.17.0.5"),))
-    found = swarm.reaches(facts, nested=True)
-    assert [(r.address, r.here) for r in found] == [("172.17.0.5", False)]
-    assert swarm.common_address(found) == "172.17.0.5"
+    with pytest.raises(NoRouteError, match="runs in a container"):
+        swarm.plan(facts, SERVICE, nested=True, builtin=frozenset())
+    named = facts._replace(client=facts.client._replace(host_override="10.9.8.7"))
+    assert swarm.plan(named, SERVICE, nested=True, builtin=frozenset())[1] == {
+        "host.docker.internal": "10.9.8.7"
+    }
+    found = swarm.reaches(facts)
+    assert [(r.address, r.here) for r in found] == [("172.17.0.5", True)]  # 10.250.0.1 is ours
 
 
 def test_host_gateway_for_a_service_is_given_with_its_warning() -> None:

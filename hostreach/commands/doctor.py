@@ -10,7 +10,7 @@ from hostreach.diagnose import Report, diagnose
 from hostreach.errors import EngineError, HostreachError, UsageError
 from hostreach.facts import ProbeResult
 from hostreach.resolve import resolve
-from hostreach.routes import Request, Route
+from hostreach.routes import NATIVE, Request, Route
 
 
 def _diagnosis(
@@ -32,7 +32,7 @@ def _diagnosis(
 
         probes = probe_service(
             facts,
-            hosts={a: v for a, v in route.hosts.items() if v != "native"},
+            hosts={a: v for a, v in route.hosts.items() if v != NATIVE},
             alias=request.aliases[0],
             port=ports[0],
             image=args.image or DEFAULT_IMAGE,
