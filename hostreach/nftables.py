@@ -42,10 +42,15 @@ def parse(text: str) -> list[Chain]:
     family = table = name = hook = None
     priority, policy = 0, "accept"
     rules: list[str] = []
+    other = 0  # depth inside a table's set, map, flowtable ...: none of it is a chain's
     for raw in text.splitlines():
         line = raw.strip()
         words = line.split()
-        if words[:1] == ["table"] and len(words) >= 3:
+        if other:
+            # Found by issue 23's replay of Docker's nftables tables: a map's closing brace had
+            # closed its table, so every chain after a set or map was lost (a drop policy too).
+            other = max(0, other + line.count("{") - line.count("}"))
+        elif words[:1] == ["table"] and len(words) >= 3:
             family, table = words[1], words[2]
         elif words[:1] == ["chain"] and len(words) >= 2 and family is not None:
             name, hook, priority, policy, rules = words[1], None, 0, "accept", []
@@ -63,6 +68,8 @@ def parse(text: str) -> list[Chain]:
             family = table = None
         elif name is not None and line and not line.startswith("#"):
             rules.append(line)
+        elif family is not None and line.endswith("{"):
+            other = line.count("{") - line.count("}")
     return chains
 
 

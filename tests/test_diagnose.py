@@ -249,6 +249,56 @@ def test_a_native_nftables_reject_is_a_firewall_finding() -> None:
     )
 
 
+DOCKER_NFT = FIXTURES / "nftables" / "docker-29-new-daemon.nft"
+
+
+def test_docker_29s_nftables_backend_leaves_the_hosts_input_alone() -> None:
+    # Engine 29's own tables hook forward, prerouting, output and postrouting, never input: a
+    # container's connection to the host is the host's input rules' alone (issue 23).
+    text = DOCKER_NFT.read_text(encoding="utf-8")
+    hooks = {chain.hook for chain in nftables.parse(text)}
+    assert hooks == {"forward", "output", "postrouting", "prerouting", None}
+    assert nftables.decide(text, iptables.Packet("docker0", 5432, "172.17.0.1")).action == (
+        "accept"
+    )
+    facts = with_listeners(ROOTFUL, "0.0.0.0")
+    facts = facts._replace(firewall=Firewall(iptables=None, nftables=text))
+    assert [f.id for f in diagnose(facts, resolve(facts), (5432,)).findings] == []
+
+
+SET_THEN_INPUT = """table inet filter {
+\tset trusted {
+\t\ttype ipv4_addr
+\t\telements = { 192.0.2.1,
+\t\t\t     192.0.2.2 }
+\t}
+
+\tmap ports {
+\t\ttype inet_service : verdict
+\t\telements = { 22 : accept }
+\t}
+
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept
+\t\tiifname "lo" accept
+\t}
+}
+"""
+
+
+def test_a_drop_policy_after_a_set_or_map_is_read() -> None:
+    # Its closing brace had closed the table: the input chain after it was lost, and a host that
+    # drops every new connection was said to accept them (found replaying Docker 29's maps).
+    (chain,) = nftables.parse(SET_THEN_INPUT)
+    assert (chain.table, chain.name, chain.policy) == ("filter", "input", "drop")
+    verdict = nftables.decide(SET_THEN_INPUT, iptables.Packet("docker0", 5432, "172.17.0.1"))
+    assert verdict == iptables.Verdict("drop", "inet filter input: policy drop")
+    # The table after it is read too.
+    two = SET_THEN_INPUT + SET_THEN_INPUT.replace("inet filter", "ip other")
+    assert {c.table for c in nftables.parse(two)} == {"filter", "other"}
+
+
 def test_wsl2_engine_gives_the_two_hosts_finding() -> None:
     facts = with_listeners(ROOTFUL, "0.0.0.0")
     daemon = facts.daemon
