@@ -7,6 +7,7 @@ notes the user must know; say why.
 
 from __future__ import annotations
 
+from ipaddress import ip_address
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -383,7 +384,26 @@ def _caller_address(ctx: _Context) -> str:
             " pass --target engine-host; for one here, carry its port from this side:"
             " python -m hostreach tunnel --port PORT"
         )
-    return found
+    return _outside_the_bridge(facts, found)
+
+
+def _outside_the_bridge(facts: Facts, address: str) -> str:
+    """Refuse an address inside the engine's default bridge subnet: a container sends it there.
+
+    Measured in the modern-engines lab (issue 23): a rootless engine's RootlessKit namespace
+    sees none of this machine's interfaces, so its bridge took 172.17.0.0/16 while this machine
+    was 172.17.0.2, and the route led to the container's own bridge (to itself, or nowhere).
+    """
+    subnet = views.bridge_subnet(facts)
+    if subnet is None or ip_address(address) not in subnet:
+        return address
+    raise NoRouteError(
+        f"this machine's address {address} lies inside the engine's bridge subnet {subnet}, so"
+        " a container sends it onto its own bridge (to another container, or to itself), not"
+        ' here; give the engine another subnet ("bip" or "default-address-pools" in its'
+        " daemon.json, ~/.config/docker/daemon.json for a rootless engine) or carry the port:"
+        " python -m hostreach tunnel --port PORT"
+    )
 
 
 def _windows(ctx: _Context) -> tuple[str, str]:
@@ -451,7 +471,7 @@ def _address(ctx: _Context, strategy: Strategy) -> str:
                 "this machine's primary address is unknown (no default route with an IPv4"
                 " address); pass the address yourself with --add-host=NAME:ADDRESS"
             )
-        return found
+        return _outside_the_bridge(facts, found)
     found = ctx.runtime.loopback_address(facts)
     if found is None:
         raise NoRouteError(f"{ctx.runtime.title} has no fixed address for the host's loopback here")

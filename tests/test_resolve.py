@@ -11,7 +11,7 @@ from conftest import LIVE, PODMAN, PODMAN_ROOTLESS, PUBLISHED, ROOTFUL, ROOTLESS
 
 import hostreach
 from hostreach.checks import check_alias
-from hostreach.errors import EndpointError, NoRouteError, UsageError
+from hostreach.errors import EndpointError, FactsError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load
 from hostreach.resolve import resolve
 from hostreach.routes import Request
@@ -402,3 +402,23 @@ def test_a_snapshot_without_this_machines_memory_still_replays() -> None:
     )
     assert resolve(facts).strategy == "host-gateway"
     assert resolve(load(ROOTFUL)).strategy == "host-gateway"
+
+
+CLASH = LIVE / "debian13-docker-26.1-rootless-bridge-clash.json"
+
+
+def test_an_address_inside_the_engines_bridge_is_never_the_route() -> None:
+    # Measured in the lab (issue 23): containers given 172.17.0.2 sent it to their own bridge.
+    with pytest.raises(NoRouteError, match=r"172\.17\.0\.2 lies inside .* 172\.17\.0\.0/16"):
+        resolve(load(CLASH))
+    # The same machine one subnet over is reached at its address; a hostile subnet is refused.
+    moved = resolve(variant(CLASH, daemon__bridge_subnet="172.19.0.0/16"))
+    assert moved.flags == ["--add-host=host.docker.internal:172.17.0.2"]
+    with pytest.raises(FactsError, match="bridge_subnet must be an IP network"):
+        variant(CLASH, daemon__bridge_subnet="172.17.0.0/16 --privileged")
+    # A remote engine's bridge holding the caller's address: the same refusal.
+    remote = variant(
+        ROOTFUL, client__endpoint="tcp://203.0.113.9:2375", client__caller_address="172.17.5.5"
+    )
+    with pytest.raises(NoRouteError, match=r"172\.17\.5\.5 lies inside"):
+        resolve(remote)

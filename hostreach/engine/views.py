@@ -217,6 +217,12 @@ def _ipv4_network(value: object) -> str | None:
     return network if "." in network else None
 
 
+def bridge_subnet(facts: Facts) -> ipaddress.IPv4Network | None:
+    """The default bridge's IPv4 subnet, where the engine reported a valid one."""
+    subnet = _ipv4_network(facts.daemon.bridge_subnet) if facts.daemon is not None else None
+    return ipaddress.IPv4Network(subnet, strict=False) if subnet is not None else None
+
+
 def bridge_fields(network: object) -> dict[str, str | None]:
     """Return the default bridge's gateway, interface name and subnet from GET /networks/bridge."""
     gateway = interface = subnet = None
