@@ -1,0 +1,66 @@
+#!/bin/sh
+# The lab container's command (.ci/lab.sh installs it as /usr/local/sbin/hr-lab-start): start
+# this lab host's engines, give each the busybox test image, then write /run/hr-lab/ready
+# ("NAME SOCKET VERSION" a line) or /run/hr-lab/failed, and stay.
+set -u
+LOGS=/var/log/hr-lab
+mkdir -p /run/hr-lab "$LOGS"
+chmod 1777 "$LOGS"  # the lab users write their engines' logs here
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+# What --privileged would have done: a writable /sys (RootlessKit, netavark), /dev/net/tun
+# (slirp4netns, pasta), /dev/fuse (fuse-overlayfs).
+mount -o remount,rw /sys
+mount --make-rshared /  # rootless Podman's mounts propagate
+mkdir -p /dev/net
+[ -e /dev/net/tun ] || mknod -m 666 /dev/net/tun c 10 200
+[ -e /dev/fuse ] || mknod -m 666 /dev/fuse c 10 229
+
+as_user() {  # USER UID COMMAND...: run in the background as USER, with its runtime dir
+  user=$1 uid=$2
+  shift 2
+  mkdir -p "/run/user/$uid"
+  chown "$user:$user" "/run/user/$uid"
+  chmod 700 "/run/user/$uid"
+  su -s /bin/sh "$user" -c "cd; export XDG_RUNTIME_DIR=/run/user/$uid HOME=/home/$user \
+    PATH=$PATH; $*" &
+}
+
+dockerd >"$LOGS/dockerd.log" 2>&1 &
+mkdir -p /run/podman
+podman system service --time=0 unix:///run/podman/podman.sock >"$LOGS/podman.log" 2>&1 &
+as_user hr 1000 "/usr/share/docker.io/contrib/dockerd-rootless.sh >$LOGS/rootless.log 2>&1"
+as_user hr 1000 "mkdir -p /run/user/1000/podman && podman system service --time=0 unix:///run/user/1000/podman/podman.sock \
+  >$LOGS/podman-rootless.log 2>&1"
+as_user hrpasta 1001 "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta \
+  DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=implicit /usr/share/docker.io/contrib/dockerd-rootless.sh \
+  >$LOGS/rootless-pasta.log 2>&1"
+as_user hrloop 1002 "dockerd-rootless-host-loopback.sh >$LOGS/rootless-loopback.log 2>&1"
+
+ENGINES="rootful:root:/var/run/docker.sock podman:root:/run/podman/podman.sock
+rootless:hr:/run/user/1000/docker.sock podman_rootless:hr:/run/user/1000/podman/podman.sock
+rootless_pasta:hrpasta:/run/user/1001/docker.sock
+rootless_loopback:hrloop:/run/user/1002/docker.sock"
+
+: >/run/hr-lab/starting
+for entry in $ENGINES; do
+  name=${entry%%:*} rest=${entry#*:}
+  user=${rest%%:*} sock=${rest#*:}
+  version=
+  for _ in $(seq 1 360); do  # up to 3 minutes an engine, for a loaded machine
+    version=$(su -s /bin/sh "$user" -c "DOCKER_HOST=unix://$sock docker version \
+      --format '{{.Server.Version}}'" 2>/dev/null) && break
+    sleep 0.5
+  done
+  if [ -z "$version" ]; then
+    echo "$name: no answer on $sock" >/run/hr-lab/failed
+    break
+  fi
+  su -s /bin/sh "$user" -c "DOCKER_HOST=unix://$sock docker import /opt/busybox.tar \
+    localhost/hostreach-test:busybox" >/dev/null 2>>"$LOGS/import.log" ||
+    echo "$name: the test image was not imported" >/run/hr-lab/failed
+  echo "$name $sock $version" >>/run/hr-lab/starting
+done
+[ -e /run/hr-lab/failed ] || mv /run/hr-lab/starting /run/hr-lab/ready
+exec sleep infinity

@@ -1,0 +1,131 @@
+"""Today's engines (issue 23), live in the modern-engines lab: Debian trixie (Docker 26.1, Podman
+5.4) and forky (Docker 28.5, Podman 5.8, Compose v2, buildx) hosts, each a container of this
+machine's rootful engine with six engine modes inside; hostreach runs inside as a user would.
+
+Each route is proved by what a container reads, beside decoys where a wrong route lands: on the
+machine outside the lab (its gateway) and, for rootless Docker, in RootlessKit's namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from conftest import DECOY
+from lab import DOCKER_MODES, IMAGE, MODES, SUITES, Lab, Mode, open_lab, route_flags
+
+pytestmark = [pytest.mark.engine, pytest.mark.lab]
+
+CASES = [(suite, mode) for suite in SUITES for mode in MODES]
+ROOT = MODES["rootful"]
+
+
+@pytest.fixture(scope="session")
+def labs() -> dict[str, Lab]:
+    """The running labs, this checkout copied into each (once a session)."""
+    return {}
+
+
+def lab_for(labs: dict[str, Lab], suite: str) -> Lab:
+    if suite not in labs:
+        labs[suite] = open_lab(suite)
+    return labs[suite]
+
+
+@contextlib.contextmanager
+def decoy_outside(port: int) -> Iterator[str]:
+    """A service on the machine outside the labs, on the port: a route that leaks lands here."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DECOY, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n", "the decoy outside the lab did not start"
+        yield "decoy on the engine's machine"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def decoys(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
+    """The decoys for a mode: outside the lab, and in RootlessKit's namespace where there is one."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(decoy_outside(port))
+        if mode.rootless and mode.name in DOCKER_MODES:
+            child = f"/run/user/{mode.uid}/dockerd-rootless/child_pid"
+            stack.enter_context(
+                lab.serving(mode, "0.0.0.0", port, "decoy-in-rootlesskit", netns_of=child)
+            )
+        yield
+
+
+def assert_reads(got: str, token: str) -> None:
+    assert token in got, got
+    assert "decoy" not in got, got
+
+
+@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_flags_reach_the_lab_host_not_a_decoy(
+    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+) -> None:
+    lab, mode = lab_for(labs, suite), MODES[name]
+    port, token = unused_port, f"token-{suite}-{name}"
+    with decoys(lab, mode, port), lab.serving(ROOT, "0.0.0.0", port, token):
+        flags = route_flags(lab, mode)
+        assert_reads(lab.reach(mode, flags, port), token)
+        check = lab.hostreach(mode, f"check --port {port} --timeout 30 --no-cache --image {IMAGE}")
+        assert check.returncode == 0, check.stdout + check.stderr
+        if mode.rootless and name in DOCKER_MODES:
+            # The control: host-gateway lands in RootlessKit's namespace, on its decoy.
+            forced = lab.reach(mode, "--add-host=host.docker.internal:host-gateway", port)
+            assert "decoy-in-rootlesskit" in forced, forced
+
+
+@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_a_loopback_only_service_is_diagnosed_and_relayed(
+    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+) -> None:
+    lab, mode = lab_for(labs, suite), MODES[name]
+    port, token = unused_port, f"loopback-{suite}-{name}"
+    with decoys(lab, mode, port), lab.serving(ROOT, "127.0.0.1", port, token):
+        doctor = lab.hostreach(mode, f"doctor --port {port} --format json --timeout 30")
+        found = {f["id"] for f in json.loads(doctor.stdout)["findings"]}
+        flags = route_flags(lab, mode)
+        if name == "rootless_loopback":  # RootlessKit carries 10.0.2.2 to this loopback
+            assert "loopback-only" not in found, doctor.stdout
+            assert_reads(lab.reach(mode, flags, port), token)
+            return
+        assert "loopback-only" in found, doctor.stdout
+        assert token not in lab.reach(mode, flags, port)
+        with relaying(lab, mode, port) as status:
+            assert f"-> 127.0.0.1:{port}" in status
+            flags = route_flags(lab, mode)
+            assert_reads(lab.reach(mode, flags, port), token)
+
+
+@contextlib.contextmanager
+def relaying(lab: Lab, mode: Mode, port: int) -> Iterator[str]:
+    """`hostreach relay --port PORT` in the lab until the block ends; yields its status line."""
+    log = f"/tmp/hr-relay-{port}.log"
+    pid = lab.must(
+        mode,
+        f"(python -m hostreach relay --port {port} --no-cache >{log} 2>{log}.err & echo $!)",
+    ).strip()
+    try:
+        status = lab.must(
+            mode,
+            f"for i in $(seq 1 600); do grep -m1 '^relay: ' {log} && exit 0;"
+            f" kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; cat {log}.err; exit 1",
+        )
+        yield status
+    finally:
+        lab.run(
+            mode, f"kill {pid}; for i in $(seq 1 100); do kill -0 {pid} || break; sleep 0.1; done"
+        )
+        errors = lab.run(mode, f"cat {log}.err").stdout
+        assert "Traceback" not in errors, errors
