@@ -1,5 +1,5 @@
 #!/bin/sh
-# The lab container's command (.ci/lab.sh installs it as /usr/local/sbin/hr-lab-start): start
+# The lab container's command (.ci/lab.sh mounts it as /usr/local/sbin/hr-lab-start): start
 # this lab host's engines, give each the busybox test image, then write /run/hr-lab/ready
 # ("NAME SOCKET VERSION" a line) or /run/hr-lab/failed, and stay.
 set -u
@@ -27,16 +27,32 @@ as_user() {  # USER UID COMMAND...: run in the background as USER, with its runt
     PATH=$PATH; $*" &
 }
 
-dockerd >"$LOGS/dockerd.log" 2>&1 &
-mkdir -p /run/podman
-podman system service --time=0 unix:///run/podman/podman.sock >"$LOGS/podman.log" 2>&1 &
-as_user hr 1000 "/usr/share/docker.io/contrib/dockerd-rootless.sh >$LOGS/rootless.log 2>&1"
-as_user hr 1000 "mkdir -p /run/user/1000/podman && podman system service --time=0 unix:///run/user/1000/podman/podman.sock \
-  >$LOGS/podman-rootless.log 2>&1"
-as_user hrpasta 1001 "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta \
+# HR_LAB_ENGINES narrows the engines (the IPv6 host runs its rootful Docker alone);
+# HR_LAB_IPV6 gives that engine's default bridge an IPv6 subnet (issue 23, item 3).
+ALL="rootful podman rootless podman_rootless rootless_pasta rootless_loopback"
+WANTED=${HR_LAB_ENGINES:-$ALL}
+if [ -n "${HR_LAB_IPV6:-}" ]; then
+  sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+  mkdir -p /etc/docker
+  printf '{"ipv6": true, "fixed-cidr-v6": "%s"}\n' "$HR_LAB_IPV6" >/etc/docker/daemon.json
+fi
+wanted() { case " $WANTED " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+wanted rootful && dockerd >"$LOGS/dockerd.log" 2>&1 &
+if wanted podman; then
+  mkdir -p /run/podman
+  podman system service --time=0 unix:///run/podman/podman.sock >"$LOGS/podman.log" 2>&1 &
+fi
+wanted rootless &&
+  as_user hr 1000 "/usr/share/docker.io/contrib/dockerd-rootless.sh >$LOGS/rootless.log 2>&1"
+wanted podman_rootless &&
+  as_user hr 1000 "mkdir -p /run/user/1000/podman && podman system service --time=0 \
+  unix:///run/user/1000/podman/podman.sock >$LOGS/podman-rootless.log 2>&1"
+wanted rootless_pasta && as_user hrpasta 1001 "DOCKERD_ROOTLESS_ROOTLESSKIT_NET=pasta \
   DOCKERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=implicit /usr/share/docker.io/contrib/dockerd-rootless.sh \
   >$LOGS/rootless-pasta.log 2>&1"
-as_user hrloop 1002 "dockerd-rootless-host-loopback.sh >$LOGS/rootless-loopback.log 2>&1"
+wanted rootless_loopback &&
+  as_user hrloop 1002 "dockerd-rootless-host-loopback.sh >$LOGS/rootless-loopback.log 2>&1"
 
 ENGINES="rootful:root:/var/run/docker.sock podman:root:/run/podman/podman.sock
 rootless:hr:/run/user/1000/docker.sock podman_rootless:hr:/run/user/1000/podman/podman.sock
@@ -46,6 +62,7 @@ rootless_loopback:hrloop:/run/user/1002/docker.sock"
 : >/run/hr-lab/starting
 for entry in $ENGINES; do
   name=${entry%%:*} rest=${entry#*:}
+  wanted "$name" || continue
   user=${rest%%:*} sock=${rest#*:}
   version=
   for _ in $(seq 1 360); do  # up to 3 minutes an engine, for a loaded machine

@@ -6,7 +6,7 @@
 #                           needs no engine, so it runs beside the engines' start
 #   bash .ci/lab.sh start   imports what build made into this machine's rootful engine as
 #                           hostreach-lab:SUITE; one container per suite (hr-lab-SUITE), its
-#                           engines up inside:
+#                           engines started by this checkout's .ci/lab-start.sh:
 #                           Docker rootful; rootless with slirp4netns, with pasta, with host
 #                           loopback; Podman rootful and rootless (pasta); waits until all answer
 #   bash .ci/lab.sh stop    removes the lab containers and their volumes
@@ -69,7 +69,7 @@ import_suite() {  # the built root file system, as an image of this machine's ro
   [ -e "$root/.lab-built" ] || { echo "no $suite lab built: $0 build first" >&2; return 1; }
   docker image rm -f "hostreach-lab:$suite" >/dev/null 2>&1 || true
   tar -C "$root" --exclude=./.lab-built --exclude=./.debootstrap-done -c . |
-    docker import -c 'CMD ["/usr/local/sbin/hr-lab-start"]' - "hostreach-lab:$suite" >/dev/null
+    docker import - "hostreach-lab:$suite" >/dev/null
   rm -rf "$root"
   log "$suite: image hostreach-lab:$suite"
 }
@@ -107,7 +107,6 @@ EOF
   done
   tar -C "$bb" -cf "$root/opt/busybox.tar" .
   rm -rf "$bb"
-  install -m 0755 .ci/lab-start.sh "$root/usr/local/sbin/hr-lab-start"
   echo "$suite" >"$root/etc/hostreach-lab"
 }
 
@@ -139,34 +138,49 @@ start() {
   local suite
   docker network inspect "$LAB_NETWORK" >/dev/null 2>&1 ||
     docker network create --subnet "$LAB_SUBNET" "$LAB_NETWORK" >/dev/null
+  local hosts=()
   for suite in $SUITES; do
     if [ -e "$WORK/$suite/.lab-built" ]; then import_suite "$suite"; fi
-    docker rm -f "hr-lab-$suite" >/dev/null 2>&1 || true
-    docker run -d --name "hr-lab-$suite" --hostname "hr-lab-$suite" "${RUN_FLAGS[@]}" \
-      --network "$LAB_NETWORK" --label hostreach-lab=1 \
-      -v "hr-lab-$suite-docker:/var/lib/docker" -v "hr-lab-$suite-containers:/var/lib/containers" \
-      -v "hr-lab-$suite-home:/home" "hostreach-lab:$suite" >/dev/null
+    run_host "$suite" "$suite"
+    hosts+=("$suite")
+    if [ "$suite" = forky ]; then
+      # Engine 28 with IPv6 on its default bridge, where host-gateway names an IPv6 address
+      # too (moby/moby#48807): a host of its own, its rootful Docker alone.
+      run_host forky-ipv6 forky -e HR_LAB_ENGINES=rootful -e HR_LAB_IPV6=fd00:28::/64
+      hosts+=(forky-ipv6)
+    fi
   done
-  for suite in $SUITES; do
+  for name in "${hosts[@]}"; do
     for _ in $(seq 1 1200); do  # lab-start.sh gives up first
-      docker exec "hr-lab-$suite" test -e /run/hr-lab/ready 2>/dev/null && break
-      docker exec "hr-lab-$suite" test -e /run/hr-lab/failed 2>/dev/null && break
+      docker exec "hr-lab-$name" test -e /run/hr-lab/ready 2>/dev/null && break
+      docker exec "hr-lab-$name" test -e /run/hr-lab/failed 2>/dev/null && break
       sleep 0.5
     done
-    if ! docker exec "hr-lab-$suite" test -e /run/hr-lab/ready 2>/dev/null; then
-      docker exec "hr-lab-$suite" sh -c 'cat /run/hr-lab/failed; tail -n 20 /var/log/hr-lab/*' >&2 ||
-        docker logs "hr-lab-$suite" >&2
+    if ! docker exec "hr-lab-$name" test -e /run/hr-lab/ready 2>/dev/null; then
+      docker exec "hr-lab-$name" sh -c 'cat /run/hr-lab/failed; tail -n 20 /var/log/hr-lab/*' >&2 ||
+        docker logs "hr-lab-$name" >&2
       return 1
     fi
-    log "$suite: $(docker exec "hr-lab-$suite" cat /run/hr-lab/ready | tr '\n' ' ')"
+    log "$name: $(docker exec "hr-lab-$name" cat /run/hr-lab/ready | tr '\n' ' ')"
   done
 }
 
+run_host() {  # NAME SUITE [docker run options...]: one lab host, hr-lab-NAME
+  local name=$1 suite=$2
+  shift 2
+  docker rm -f "hr-lab-$name" >/dev/null 2>&1 || true
+  docker run -d --name "hr-lab-$name" --hostname "hr-lab-$name" "${RUN_FLAGS[@]}" "$@" \
+    --network "$LAB_NETWORK" --label hostreach-lab=1 \
+    -v "hr-lab-$name-docker:/var/lib/docker" -v "hr-lab-$name-containers:/var/lib/containers" \
+    -v "hr-lab-$name-home:/home" -v "$PWD/.ci/lab-start.sh:/usr/local/sbin/hr-lab-start:ro" \
+    "hostreach-lab:$suite" sh /usr/local/sbin/hr-lab-start >/dev/null
+}
+
 stop() {
-  local suite
-  for suite in $SUITES; do
-    docker rm -f "hr-lab-$suite" >/dev/null 2>&1 || true
-    docker volume rm "hr-lab-$suite-docker" "hr-lab-$suite-containers" "hr-lab-$suite-home" \
+  local name
+  for name in $SUITES forky-ipv6; do
+    docker rm -f "hr-lab-$name" >/dev/null 2>&1 || true
+    docker volume rm "hr-lab-$name-docker" "hr-lab-$name-containers" "hr-lab-$name-home" \
       >/dev/null 2>&1 || true
   done
   docker network rm "$LAB_NETWORK" >/dev/null 2>&1 || true

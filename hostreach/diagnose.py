@@ -85,6 +85,12 @@ FINDINGS: dict[str, str] = {
     " is this machine's address toward its nodes, unproven.",
     "cluster-vm": "On macOS or Windows a cluster's nodes run in a VM: the address given is this"
     " machine's route toward them, unproven.",
+    "ipv4-pinned": "host-gateway would name the bridge's IPv6 address too (Engine 28+), so the"
+    " names are pinned to its IPv4 gateway.",
+    "host-gateway-ipv6": "host-gateway names the bridge's IPv6 address too (Engine 28+): a client"
+    " that tries IPv6 first needs the service on IPv6 as well.",
+    "ipv4-only": "The route names an IPv6 address too, and the service listens on IPv4 only: a"
+    " client that tries IPv6 first is refused there.",
     "tunnel-ports": "A `hostreach tunnel` runs, but not for every port asked about: the route is"
     " the direct one, and the ports the tunnel carries are reached through its own route.",
 }
@@ -472,10 +478,33 @@ def _check_ports(case: _Case) -> _Found:
             if case.route.purpose == "service":
                 helper = None  # neither carries a service's tasks on other nodes
             bind = _bind_findings(case.target, port, sockets, helper=helper)
-            findings += bind
+            findings += bind or _ipv6_findings(case, port, sockets)
             bound = not bind
         findings += _firewall_findings(case.facts, case.target, port, probe, bound=bound)
     return _Found(findings)
+
+
+def _ipv6_findings(case: _Case, port: int, sockets: list[Listener]) -> list[Finding]:
+    """Whether the service takes IPv6 where the route names the bridge's IPv6 address too."""
+    subnet = next((n for n in case.route.notes if n.id == "host-gateway-ipv6"), None)
+    if subnet is None:
+        return []
+    ipv6 = [s.address for s in sockets if ":" in s.address and not _is_loopback(s.address)]
+    if ipv6:
+        return []
+    shown = ", ".join(sorted({s.address for s in sockets}))
+    return [
+        Finding(
+            "ipv4-only",
+            "warning",
+            f"The service on port {port} listens on {shown}, IPv4 only, but containers resolve"
+            f" {', '.join(case.route.hosts)} to the bridge's IPv6 address too: a client that"
+            " tries IPv6 first gets 'connection refused' there (or waits, where a firewall"
+            " drops IPv6) before it tries IPv4, and one that does not fall back fails.",
+            f"make it listen on [::]:{port} as well, or leave out --strategy host-gateway:"
+            " hostreach then pins the names to the bridge's IPv4 gateway",
+        )
+    ]
 
 
 _CHECKS: tuple[Callable[[_Case], _Found], ...] = (

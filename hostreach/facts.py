@@ -110,6 +110,8 @@ class Daemon(NamedTuple):
     bridge_gateway: str | None = None
     bridge_interface: str | None = None
     bridge_subnet: str | None = None
+    bridge_subnet6: str | None = None
+    """The default bridge's IPv6 subnet (Engine 28's host-gateway names its address too)."""
     networks: tuple[EngineNetwork, ...] = ()
     """The engine's networks, read only for a caller in a container the engine does not report
     (to find the one whose gateway is the caller's default gateway)."""
@@ -340,6 +342,7 @@ def to_json(facts: Facts) -> dict[str, Any]:
             "bridge_gateway": facts.daemon.bridge_gateway,
             "bridge_interface": facts.daemon.bridge_interface,
             "bridge_subnet": facts.daemon.bridge_subnet,
+            "bridge_subnet6": facts.daemon.bridge_subnet6,
             "networks": [n._asdict() for n in facts.daemon.networks],
         },
         "network": {
@@ -773,6 +776,7 @@ def _daemon(r: _Reader | None) -> Daemon | None:
         bridge_gateway=r.parsed("bridge_gateway", check_address, "an IP address"),
         bridge_interface=r.parsed("bridge_interface", check_interface, "an interface name"),
         bridge_subnet=r.parsed("bridge_subnet", check_network, "an IP network"),
+        bridge_subnet6=r.parsed("bridge_subnet6", check_network, "an IP network"),
         networks=tuple(
             _engine_network(_Reader(item, f"{r.path}.networks[{i}]"))
             for i, item in enumerate(r.array("networks"))

@@ -224,9 +224,27 @@ def _strategy(ctx: _Context) -> tuple[Strategy, list[Note]]:
     if verdict.status == "rejected":
         raise NoRouteError(f"host-gateway cannot be used here: {verdict.why}")
     found = _HOST_GATEWAY_NOTES.get(verdict.status)
+    ipv6 = _host_gateway_ipv6(ctx)
     if verdict.status == "unknown":
-        return asked, [Note(verdict.note, verdict.why)]
-    return asked, [Note(found[0], found[1].format(verdict.why))] if found else []
+        return asked, [Note(verdict.note, verdict.why), *ipv6]
+    return asked, [*([Note(found[0], found[1].format(verdict.why))] if found else []), *ipv6]
+
+
+def _host_gateway_ipv6(ctx: _Context) -> list[Note]:
+    """The note host-gateway earns where it names an IPv6 address too (asked for by hand)."""
+    subnet = ctx.runtime.host_gateway_ipv6(ctx.facts)
+    if subnet is None:
+        return []
+    return [
+        Note(
+            "host-gateway-ipv6",
+            f"host-gateway names the default bridge's IPv6 address (in {subnet}) as well as its"
+            " IPv4 one: a client that tries IPv6 first reaches the service only if it listens"
+            " on IPv6 too",
+            "make the service listen on [::] as well as 0.0.0.0, or leave out --strategy"
+            " host-gateway: hostreach then pins the names to the bridge's IPv4 gateway",
+        )
+    ]
 
 
 def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
@@ -251,7 +269,26 @@ def _auto(ctx: _Context) -> tuple[Strategy, list[Note]]:
     strategy = _auto_strategy(ctx)
     if strategy == "gateway-ip" and ctx.request.own_network and not ctx.runtime.shared_gateway:
         return "lan-ip", [_own_network_note(ctx.runtime.title)]
-    return strategy, []
+    return _pinned_to_ipv4(ctx, strategy)
+
+
+def _pinned_to_ipv4(ctx: _Context, strategy: Strategy) -> tuple[Strategy, list[Note]]:
+    """host-gateway, unless it names an IPv6 address too: then the bridge's IPv4 gateway."""
+    subnet = ctx.runtime.host_gateway_ipv6(ctx.facts) if strategy == "host-gateway" else None
+    if subnet is None:
+        return strategy, []
+    # Issue 23: a client that tries the IPv6 line first (glibc's getaddrinfo gave fd00:28::1
+    # first on the lab's IPv6 host; busybox prefers IPv4) is refused by a service on 0.0.0.0,
+    # or waits out a firewall that drops IPv6: one address, IPv4.
+    return "gateway-ip", [
+        Note(
+            "ipv4-pinned",
+            f"the engine's default bridge has IPv6 ({subnet}), where host-gateway names its"
+            " IPv6 address too, which a service listening on IPv4 only refuses: the names"
+            " are pinned to the bridge's IPv4 gateway",
+            "for IPv6 as well, make the service listen on [::] and pass --strategy host-gateway",
+        )
+    ]
 
 
 def _unknown_vm(ctx: _Context) -> str:

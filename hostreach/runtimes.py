@@ -97,6 +97,9 @@ class Runtime(NamedTuple):
 
     The doctor uses it: where they do not, a service bound to 127.0.0.1 only is unreachable.
     """
+    host_gateway_ipv6: Callable[[Facts], str | None] = lambda _facts: None
+    """The IPv6 subnet whose bridge address ``host-gateway`` also writes into /etc/hosts, where it
+    does (None: it names an IPv4 address only)."""
     host_network: Callable[[Facts], Verdict] = lambda _facts: Verdict("reaches-host")
     """Whether ``--network=host`` puts a container on this machine's network (its 127.0.0.1)."""
     loopback_address: Callable[[Facts], str | None] = lambda _facts: None
@@ -717,6 +720,19 @@ def _docker_engine_fallback(facts: Facts) -> Strategy:
     return "gateway-ip"
 
 
+_HOST_GATEWAY_IPV6 = (28, 0)  # moby/moby#48807, released in Engine 28.0.0
+
+
+def _docker_engine_host_gateway_ipv6(facts: Facts) -> str | None:
+    # Engine 28 writes the default bridge's IPv6 address for host-gateway too, where that bridge
+    # has IPv6 (moby/moby#48807). Measured on forky's Engine 28.5 (issue 23): /etc/hosts got
+    # "fd00:28::1 host.docker.internal" after the IPv4 line, and a service on 0.0.0.0 refused a
+    # client that connected there.
+    if views.rootless(facts) or not _at_least(views.engine_version(facts), _HOST_GATEWAY_IPV6):
+        return None
+    return views.bridge_subnet6(facts)
+
+
 _ROOTLESS_HOST_NETWORK = (29, 5)  # docker/docs engine/security/rootless/troubleshoot.md
 
 
@@ -746,6 +762,7 @@ DOCKER_ENGINE = Runtime(
     title="Docker Engine",
     detect=_docker_engine,
     host_gateway=_docker_engine_host_gateway,
+    host_gateway_ipv6=_docker_engine_host_gateway_ipv6,
     fallback=_docker_engine_fallback,
     loopback_address=_rootless_loopback,
     host_network=_docker_engine_host_network,
@@ -763,7 +780,10 @@ DOCKER_ENGINE = Runtime(
     " RootlessKit's command line, so on this machine only). An engine that does not say"
     " whether it is rootless (no SecurityOptions, no rootlesskit component) gets this"
     " machine's main address, which both reach. A rootless"
-    " engine's --network=host is RootlessKit's namespace before Engine 29.5. In WSL 2 the"
+    " engine's --network=host is RootlessKit's namespace before Engine 29.5. Where Engine 28+"
+    " has IPv6 on its default bridge, host-gateway names that bridge's IPv6 address too, which"
+    " a service listening on IPv4 only refuses: the names are pinned to the bridge's IPv4"
+    " gateway instead. In WSL 2 the"
     " host is the WSL distro, not Windows.",
     sources=(
         "https://github.com/moby/moby/pull/40007",
@@ -773,6 +793,7 @@ DOCKER_ENGINE = Runtime(
         "moby/moby daemon/info_unix.go (fillRootlessVersion: the rootlesskit component)",
         "https://github.com/rootless-containers/rootlesskit/pull/515",
         "https://github.com/docker/docs/pull/25774",
+        "https://github.com/moby/moby/pull/48807",
     ),
 )
 

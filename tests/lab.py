@@ -55,7 +55,13 @@ DOCKER_MODES = ("rootful", "rootless", "rootless_pasta", "rootless_loopback")
 
 SERVE = """
 import socket, sys
-server = socket.create_server((sys.argv[1], int(sys.argv[2])), reuse_port=True)
+ipv6 = ":" in sys.argv[1]
+server = socket.create_server(
+    (sys.argv[1], int(sys.argv[2])),
+    family=socket.AF_INET6 if ipv6 else socket.AF_INET,
+    reuse_port=True,
+    dualstack_ipv6=sys.argv[1] == "::",
+)
 open(sys.argv[4], "w").close()
 while True:
     conn, _ = server.accept()

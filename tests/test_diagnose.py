@@ -249,6 +249,26 @@ def test_a_native_nftables_reject_is_a_firewall_finding() -> None:
     )
 
 
+DOCKER_28 = FIXTURES / "iptables" / "docker-28.5-forky-filter.rules"
+
+
+def test_engine_28s_iptables_layout_leaves_input_to_the_host() -> None:
+    # Engine 28 moved its rules into DOCKER-FORWARD and friends (issue 23): a container's
+    # connection to the host meets INPUT alone, whose policy here accepts.
+    text = DOCKER_28.read_text(encoding="utf-8")
+    table = iptables.parse(text)
+    assert {"DOCKER-FORWARD", "DOCKER-CT", "DOCKER-BRIDGE"} <= set(table.rules)
+    verdict = iptables.decide(table, iptables.Packet("docker0", 5432, "172.17.0.1"))
+    assert verdict == iptables.Verdict("accept", ":INPUT ACCEPT")
+    facts = with_listeners(ROOTFUL, "0.0.0.0")
+    facts = facts._replace(firewall=Firewall(iptables=text, nftables=None))
+    assert ids(facts) == {}
+    # The control: the same layout under a dropping INPUT is a firewall finding.
+    dropping = text.replace(":INPUT ACCEPT", ":INPUT DROP")
+    facts = facts._replace(firewall=Firewall(iptables=dropping, nftables=None))
+    assert ids(facts) == {"firewall": "error"}
+
+
 DOCKER_NFT = FIXTURES / "nftables" / "docker-29-new-daemon.nft"
 
 
@@ -297,6 +317,29 @@ def test_a_drop_policy_after_a_set_or_map_is_read() -> None:
     # The table after it is read too.
     two = SET_THEN_INPUT + SET_THEN_INPUT.replace("inet filter", "ip other")
     assert {c.table for c in nftables.parse(two)} == {"filter", "other"}
+
+
+IPV6 = FIXTURES / "live" / "debian14-docker-28.5-rootful-ipv6.json"
+
+
+@pytest.mark.parametrize(
+    ("addresses", "found"),
+    [
+        (("0.0.0.0",), {"host-gateway-ipv6": "warning", "ipv4-only": "warning"}),
+        (("172.17.0.1",), {"host-gateway-ipv6": "warning", "ipv4-only": "warning"}),
+        (("0.0.0.0", "::1"), {"host-gateway-ipv6": "warning", "ipv4-only": "warning"}),
+        (("::",), {"host-gateway-ipv6": "warning"}),  # dual-stack
+        (("0.0.0.0", "fd00:28::1"), {"host-gateway-ipv6": "warning"}),
+    ],
+)
+def test_the_doctor_reads_ipv6_listeners_where_host_gateway_names_ipv6(
+    addresses: tuple[str, ...], found: dict[str, str]
+) -> None:
+    facts = with_listeners(IPV6, *addresses)
+    report = diagnose(facts, resolve(facts, Request(strategy="host-gateway")), (5432,))
+    assert {f.id: f.severity for f in report.findings} == found
+    # The pinned route (the default) names IPv4 alone: nothing to say about IPv6 listeners.
+    assert "ipv4-only" not in ids(facts)
 
 
 def test_wsl2_engine_gives_the_two_hosts_finding() -> None:

@@ -129,3 +129,41 @@ def relaying(lab: Lab, mode: Mode, port: int) -> Iterator[str]:
         )
         errors = lab.run(mode, f"cat {log}.err").stdout
         assert "Traceback" not in errors, errors
+
+
+HOSTS_LINE = "grep -w host.docker.internal /etc/hosts | cut -f1"
+"""The addresses a container's /etc/hosts gives the name, one a line."""
+
+
+def test_an_ipv6_bridge_on_engine_28_is_pinned_to_ipv4(
+    labs: dict[str, Lab], unused_port: int
+) -> None:
+    # forky-ipv6: Engine 28.5, its default bridge on fd00:28::/64 (.ci/lab.sh).
+    lab, port = lab_for(labs, "forky-ipv6"), unused_port
+    forced = "--add-host=host.docker.internal:host-gateway"
+    six = "$(" + HOSTS_LINE + " | grep :)"
+    with decoy_outside(port), lab.serving(ROOT, "0.0.0.0", port, "token-v4"):
+        flags = route_flags(lab, ROOT)
+        assert flags == "--add-host=host.docker.internal:172.17.0.1"
+        listed = lab.must(ROOT, f"docker run --rm {flags} {IMAGE} sh -c '{HOSTS_LINE}'")
+        assert listed.split() == ["172.17.0.1"]
+        assert_reads(lab.reach(ROOT, flags, port), "token-v4")
+        # The control: host-gateway names fd00:28::1 too, and a client that takes it is refused.
+        listed = lab.must(ROOT, f"docker run --rm {forced} {IMAGE} sh -c '{HOSTS_LINE}'")
+        assert listed.split() == ["172.17.0.1", "fd00:28::1"]
+        got = lab.run(ROOT, f"docker run --rm {forced} {IMAGE} sh -c 'nc -w 10 {six} {port}'")
+        assert "token" not in got.stdout, got
+        assert "refused" in got.stderr, got
+        doctor = lab.hostreach(
+            ROOT, f"doctor --strategy host-gateway --port {port} --format json --timeout 30"
+        )
+        found = {f["id"] for f in json.loads(doctor.stdout)["findings"]}
+        assert {"host-gateway-ipv6", "ipv4-only"} <= found, doctor.stdout
+    # A dual-stack service takes both: the route works for a client that goes to IPv6.
+    with lab.serving(ROOT, "::", port, "token-both"):
+        got = lab.run(ROOT, f"docker run --rm {forced} {IMAGE} sh -c 'nc -w 10 {six} {port}'")
+        assert "token-both" in got.stdout, got
+        doctor = lab.hostreach(
+            ROOT, f"doctor --strategy host-gateway --port {port} --format json --timeout 30"
+        )
+        assert "ipv4-only" not in {f["id"] for f in json.loads(doctor.stdout)["findings"]}

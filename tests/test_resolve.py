@@ -11,6 +11,7 @@ from conftest import LIVE, PODMAN, PODMAN_ROOTLESS, PUBLISHED, ROOTFUL, ROOTLESS
 
 import hostreach
 from hostreach.checks import check_alias
+from hostreach.engine import views
 from hostreach.errors import EndpointError, FactsError, NoRouteError, UsageError
 from hostreach.facts import Facts, from_json, load
 from hostreach.resolve import resolve
@@ -422,3 +423,51 @@ def test_an_address_inside_the_engines_bridge_is_never_the_route() -> None:
     )
     with pytest.raises(NoRouteError, match=r"172\.17\.5\.5 lies inside"):
         resolve(remote)
+
+
+IPV6 = LIVE / "debian14-docker-28.5-rootful-ipv6.json"
+
+
+def test_an_ipv6_bridge_on_engine_28_pins_the_names_to_ipv4() -> None:
+    # Measured in the lab (issue 23): host-gateway wrote fd00:28::1 too, which a service on
+    # 0.0.0.0 refused; the bridge's IPv4 gateway is one address every client takes.
+    route = resolve(load(IPV6))
+    assert route.flags == ["--add-host=host.docker.internal:172.17.0.1"]
+    (pinned,) = [n for n in route.notes if n.id == "ipv4-pinned"]
+    assert "fd00:28::/64" in pinned.message
+    # Asked for by hand, host-gateway stays, with the warning.
+    asked = resolve(load(IPV6), Request(strategy="host-gateway"))
+    assert asked.flags == ["--add-host=host.docker.internal:host-gateway"]
+    assert [n.id for n in asked.notes] == ["host-gateway-ipv6"]
+    # The controls: Engine 27 writes no IPv6 line; a bridge without IPv6 has none to write.
+    older = variant(IPV6, daemon__version__Version="27.5.1", daemon__info__ServerVersion="27.5.1")
+    assert resolve(older).strategy == "host-gateway"
+    plain = variant(IPV6, daemon__bridge_subnet6=None)
+    assert resolve(plain).strategy == "host-gateway"
+    assert "ipv4-pinned" not in {n.id for n in resolve(plain).notes}
+    # An old snapshot, without the field, replays as before; a hostile one is refused.
+    assert load(ROOTFUL).daemon.bridge_subnet6 is None  # type: ignore[union-attr]
+    with pytest.raises(FactsError, match="bridge_subnet6 must be an IP network"):
+        variant(IPV6, daemon__bridge_subnet6="fd00::/64; id")
+
+
+def test_the_bridges_ipv6_subnet_is_read_without_a_gateway() -> None:
+    # GET /networks/bridge as forky's Engine 28.5 answered it (the IPv6 entry has no Gateway).
+    answer = {
+        "IPAM": {
+            "Config": [
+                {"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"},
+                {"Subnet": "fd00:28::/64", "IPRange": "fd00:28::/64"},
+            ]
+        },
+        "Options": {"com.docker.network.bridge.name": "docker0"},
+    }
+    fields = views.bridge_fields(answer)
+    assert fields == {
+        "bridge_gateway": "172.17.0.1",
+        "bridge_interface": "docker0",
+        "bridge_subnet": "172.17.0.0/16",
+        "bridge_subnet6": "fd00:28::/64",
+    }
+    answer["IPAM"]["Config"][1]["Subnet"] = "not-a-network"  # type: ignore[index]
+    assert views.bridge_fields(answer)["bridge_subnet6"] is None

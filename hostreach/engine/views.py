@@ -223,20 +223,40 @@ def bridge_subnet(facts: Facts) -> ipaddress.IPv4Network | None:
     return ipaddress.IPv4Network(subnet, strict=False) if subnet is not None else None
 
 
+def bridge_subnet6(facts: Facts) -> str | None:
+    """The default bridge's IPv6 subnet, where the engine reported a valid one."""
+    subnet = facts.daemon.bridge_subnet6 if facts.daemon is not None else None
+    return _ipv6_network(subnet)
+
+
+def _ipv6_network(value: object) -> str | None:
+    try:
+        network = check_network(value)
+    except ValueError:
+        return None
+    return network if ":" in network else None
+
+
 def bridge_fields(network: object) -> dict[str, str | None]:
-    """Return the default bridge's gateway, interface name and subnet from GET /networks/bridge."""
-    gateway = interface = subnet = None
+    """Return the default bridge's gateway, interface name and subnets from GET
+    /networks/bridge (Engine 28 reports its IPv6 subnet without a gateway: measured, issue 23)."""
+    gateway = interface = subnet = subnet6 = None
     for config in ipam_configs(network):
+        subnet6 = subnet6 or _ipv6_network(config.get("Subnet"))
         value, net = _ipv4(config.get("Gateway")), _ipv4_network(config.get("Subnet"))
         subnet = subnet or net
-        if value:
+        if value and not gateway:
             gateway = value
-            break
     options = network.get("Options") if isinstance(network, Mapping) else None
     if isinstance(options, Mapping):
         with contextlib.suppress(ValueError):
             interface = check_interface(options.get("com.docker.network.bridge.name"))
-    return {"bridge_gateway": gateway, "bridge_interface": interface, "bridge_subnet": subnet}
+    return {
+        "bridge_gateway": gateway,
+        "bridge_interface": interface,
+        "bridge_subnet": subnet,
+        "bridge_subnet6": subnet6,
+    }
 
 
 def _networks(answer: object) -> list[object]:
