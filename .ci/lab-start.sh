@@ -17,6 +17,16 @@ mkdir -p /dev/net
 [ -e /dev/net/tun ] || mknod -m 666 /dev/net/tun c 10 200
 [ -e /dev/fuse ] || mknod -m 666 /dev/fuse c 10 229
 
+# Podman's builds raise nofile and nproc to their own defaults, which a container without
+# CAP_SYS_RESOURCE may not ("error setting rlimit type 7: operation not permitted"): give
+# them this container's hard limits instead.
+hard() { awk -v what="$1" '$0 ~ what { v = $(NF-1); if (v == "unlimited") v = -1; print v }' /proc/self/limits; }
+mkdir -p /etc/containers/containers.conf.d
+printf '[containers]\ndefault_ulimits = ["nofile=%s:%s", "nproc=%s:%s"]\n' \
+  "$(hard '^Max open files')" "$(hard '^Max open files')" \
+  "$(hard '^Max processes')" "$(hard '^Max processes')" \
+  >/etc/containers/containers.conf.d/hr-lab-ulimits.conf
+
 as_user() {  # USER UID COMMAND...: run in the background as USER, with its runtime dir
   user=$1 uid=$2
   shift 2

@@ -142,16 +142,18 @@ class Lab:
         self.must(
             mode,
             f"rm -f {ready}; ({enter}python3 -c '{script}' {address} {port} {token} {ready}"
-            f" >/dev/null 2>&1 & echo $! > {ready}.pid)",
+            f" >/dev/null 2>{ready}.err & echo $! > {ready}.pid)",
         )
         try:
-            self.must(
+            self.must(  # until it listens, or says why it could not
                 mode,
-                f"for i in $(seq 1 600); do [ -e {ready} ] && exit 0; sleep 0.1; done; exit 1",
+                f"for i in $(seq 1 600); do [ -e {ready} ] && exit 0;"
+                f" kill -0 $(cat {ready}.pid) 2>/dev/null || break; sleep 0.1; done;"
+                f" tail -n 3 {ready}.err >&2; exit 1",
             )
             yield
         finally:
-            self.run(mode, f"kill $(cat {ready}.pid) 2>/dev/null; rm -f {ready} {ready}.pid")
+            self.run(mode, f"kill $(cat {ready}.pid) 2>/dev/null; rm -f {ready} {ready}.*")
 
 
 def copy_source(lab: Lab) -> None:

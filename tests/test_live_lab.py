@@ -16,7 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import DECOY
-from lab import DOCKER_MODES, IMAGE, MODES, SUITES, Lab, Mode, open_lab, route_flags
+from lab import DOCKER_MODES, IMAGE, MODES, SUITES, Lab, Mode, open_lab, route_flags, route_json
+
+from hostreach.tunnels.sidecar import LABEL
 
 pytestmark = [pytest.mark.engine, pytest.mark.lab]
 
@@ -53,13 +55,23 @@ def decoy_outside(port: int) -> Iterator[str]:
 
 @contextlib.contextmanager
 def decoys(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
-    """The decoys for a mode: outside the lab, and in RootlessKit's namespace where there is one."""
+    """The decoys for a mode: outside the lab, and in RootlessKit's namespace where there is one.
+
+    Started after the lab host's service, as a user's service runs before its containers: with
+    pasta's port driver RootlessKit forwards the namespace's ports to the host, and a decoy
+    that came first took the service's port on the host (seen once here).
+    """
     with contextlib.ExitStack() as stack:
         stack.enter_context(decoy_outside(port))
         if mode.rootless and mode.name in DOCKER_MODES:
+            # On the namespace's bridge gateway, where host-gateway lands: not on 0.0.0.0, which
+            # pasta's -T auto had taken on its loopback, mirroring the service's 127.0.0.1:PORT.
+            gateway = lab.must(
+                mode, "docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}'"
+            ).strip()
             child = f"/run/user/{mode.uid}/dockerd-rootless/child_pid"
             stack.enter_context(
-                lab.serving(mode, "0.0.0.0", port, "decoy-in-rootlesskit", netns_of=child)
+                lab.serving(mode, gateway, port, "decoy-in-rootlesskit", netns_of=child)
             )
         yield
 
@@ -75,7 +87,7 @@ def test_flags_reach_the_lab_host_not_a_decoy(
 ) -> None:
     lab, mode = lab_for(labs, suite), MODES[name]
     port, token = unused_port, f"token-{suite}-{name}"
-    with decoys(lab, mode, port), lab.serving(ROOT, "0.0.0.0", port, token):
+    with lab.serving(ROOT, "0.0.0.0", port, token), decoys(lab, mode, port):
         flags = route_flags(lab, mode)
         assert_reads(lab.reach(mode, flags, port), token)
         check = lab.hostreach(mode, f"check --port {port} --timeout 30 --no-cache --image {IMAGE}")
@@ -92,7 +104,7 @@ def test_a_loopback_only_service_is_diagnosed_and_relayed(
 ) -> None:
     lab, mode = lab_for(labs, suite), MODES[name]
     port, token = unused_port, f"loopback-{suite}-{name}"
-    with decoys(lab, mode, port), lab.serving(ROOT, "127.0.0.1", port, token):
+    with lab.serving(ROOT, "127.0.0.1", port, token), decoys(lab, mode, port):
         doctor = lab.hostreach(mode, f"doctor --port {port} --format json --timeout 30")
         found = {f["id"] for f in json.loads(doctor.stdout)["findings"]}
         flags = route_flags(lab, mode)
@@ -167,3 +179,112 @@ def test_an_ipv6_bridge_on_engine_28_is_pinned_to_ipv4(
             ROOT, f"doctor --strategy host-gateway --port {port} --format json --timeout 30"
         )
         assert "ipv4-only" not in {f["id"] for f in json.loads(doctor.stdout)["findings"]}
+
+
+def _write(lab: Lab, mode: Mode, path: str, text: str) -> None:
+    """Write a file in the lab as the mode's user."""
+    done = lab.run(mode, f"cat > {path}", stdin=text.encode())
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_flags_for_build_reach_the_lab_host_from_a_build(
+    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+) -> None:
+    # docker build is BuildKit (buildx) on these engines; Podman's modes build with podman.
+    lab, mode = lab_for(labs, suite), MODES[name]
+    port, token = unused_port, f"build-{suite}-{name}"
+    work = f"/tmp/hr-build-{name}-{port}"
+    tag = f"localhost/hostreach-test:build-{port}"
+    cli = "podman" if name.startswith("podman") else "docker"
+    with lab.serving(ROOT, "0.0.0.0", port, token), decoys(lab, mode, port):
+        flags = " ".join(lab.must(mode, "python -m hostreach flags --for build --no-cache").split())
+        assert "host-gateway" not in flags
+        lab.must(mode, f"rm -rf {work} && mkdir -p {work}")
+        _write(
+            lab,
+            mode,
+            f"{work}/Dockerfile",
+            f"FROM {IMAGE}\nRUN nc -w 10 host.docker.internal {port} </dev/null > /answer; true\n",
+        )
+        try:
+            lab.must(mode, f"{cli} build --no-cache -q -t {tag} {flags} {work}", timeout=300)
+            assert_reads(lab.must(mode, f"{cli} run --rm {tag} cat /answer"), token)
+        finally:
+            lab.run(mode, f"{cli} rmi -f {tag}; rm -rf {work}")
+
+
+COMPOSE = f"""services:
+  web:
+    image: {IMAGE}
+    command: ["sh", "-c", "nc -w 10 host.docker.internal $$PORT </dev/null"]
+    environment: [PORT]
+    # Compose v2 applies the override's !override over this (issue 27)
+    extra_hosts: ["host.docker.internal:host-gateway"]
+"""
+
+
+@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_compose_override_with_compose_v2(
+    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+) -> None:
+    # The hosts' Compose v2 (2.26 on trixie, 2.40 on forky), through the mode's socket.
+    lab, mode = lab_for(labs, suite), MODES[name]
+    port, token = unused_port, f"compose-{suite}-{name}"
+    work, project = f"/tmp/hr-compose-{name}-{port}", f"hr{port}"
+    compose = f"cd {work} && PORT={port} docker compose -p {project} -f compose.yml"
+    with lab.serving(ROOT, "0.0.0.0", port, token), decoys(lab, mode, port):
+        lab.must(mode, f"rm -rf {work} && mkdir -p {work}")
+        _write(lab, mode, f"{work}/compose.yml", COMPOSE)
+        lab.must(
+            mode,
+            f"cd {work} && python -m hostreach compose-override --no-cache -f compose.yml"
+            " > override.yml",
+        )
+        try:
+            got = lab.run(mode, f"{compose} -f override.yml run --rm web", timeout=300)
+            assert_reads(got.stdout + got.stderr, token)
+        finally:
+            lab.run(mode, f"{compose} down; rm -rf {work}", timeout=300)
+
+
+@contextlib.contextmanager
+def tunneling(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
+    """`hostreach tunnel --port PORT` in the lab until the block ends; it must end cleanly."""
+    log = f"/tmp/hr-tunnel-{port}.log"
+    pid = lab.must(
+        mode,
+        f"(python -m hostreach tunnel --port {port} --image {IMAGE} >{log} 2>{log}.err & echo $!)",
+    ).strip()
+    try:
+        lab.must(
+            mode,
+            f"for i in $(seq 1 1200); do grep -q carrying {log}.err && exit 0;"
+            f" kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; cat {log}.err; exit 1",
+        )
+        yield
+    finally:
+        ended = lab.run(
+            mode,
+            f"kill {pid}; for i in $(seq 1 600); do kill -0 {pid} 2>/dev/null || exit 0;"
+            " sleep 0.1; done; exit 1",
+        )
+        errors = lab.run(mode, f"cat {log}.err").stdout
+        assert ended.returncode == 0, errors
+        assert "Traceback" not in errors, errors
+
+
+@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
+def test_a_loopback_only_service_through_the_tunnel(
+    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+) -> None:
+    lab, mode = lab_for(labs, suite), MODES[name]
+    port, token = unused_port, f"tunnel-{suite}-{name}"
+    with lab.serving(ROOT, "127.0.0.1", port, token), decoys(lab, mode, port):
+        with tunneling(lab, mode, port):
+            route = route_json(lab, mode, f"--port {port}")
+            assert route["strategy"] == "tunnel", route
+            assert_reads(lab.reach(mode, route_flags(lab, mode, f"--port {port}"), port), token)
+        # Gone with the tunnel: its container too.
+        left = lab.must(mode, f"docker ps -aq --filter label={LABEL}")
+        assert left.strip() == "", left
