@@ -4,11 +4,11 @@ of this machine's rootful engine with its own engines inside, driven through ``d
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import shlex
 import subprocess
-import tarfile
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import skip_or_fail
 
-import hostreach
-
+ROOT = Path(__file__).resolve().parent.parent
+"""This checkout."""
 SUITES = ("trixie", "forky")
 IMAGE = "localhost/hostreach-test:busybox"
 OUTSIDE = "10.251.0.1"
@@ -90,7 +90,6 @@ class Lab:
             f"DOCKER_HOST=unix://{mode.socket}",
             f"XDG_RUNTIME_DIR=/run/user/{mode.uid}",
             f"HOME={'/root' if mode.uid == 0 else f'/home/{mode.user}'}",
-            "PYTHONPATH=/opt/hostreach-src",
             "PATH=/opt/hr/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ]
         args = ["docker", "exec", "-i", "-u", mode.user, "-w", "/tmp"]
@@ -156,27 +155,46 @@ class Lab:
             self.run(mode, f"kill $(cat {ready}.pid) 2>/dev/null; rm -f {ready} {ready}.*")
 
 
-def copy_source(lab: Lab) -> None:
-    """Put this checkout's hostreach into the lab (its venv holds the dependencies)."""
-    package = Path(hostreach.__file__).resolve().parent
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(
-            package,
-            arcname="hostreach",
-            filter=lambda info: None if "__pycache__" in info.name else info,
+_WHEEL: list[Path] = []
+"""This checkout's wheel, built once a session."""
+
+
+def _wheel() -> Path:
+    """Build this checkout as a wheel, as a user's pip would, once a session."""
+    if not _WHEEL:
+        out = Path(tempfile.mkdtemp(prefix="hostreach-lab-wheel-"))
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
-    root = MODES["rootful"]
-    lab.must(root, "rm -rf /opt/hostreach-src && mkdir -p /opt/hostreach-src")
-    done = subprocess.run(
-        ["docker", "exec", "-i", lab.container, "tar", "-C", "/opt/hostreach-src", "-x"],
-        input=buffer.getvalue(),
+        wheels = sorted(out.glob("hostreach-*.whl"))
+        if done.returncode != 0 or len(wheels) != 1:
+            pytest.fail(f"building this checkout's wheel: {done.stderr[-1000:]}")
+        _WHEEL.append(wheels[0])
+    return _WHEEL[0]
+
+
+def install_checkout(lab: Lab) -> None:
+    """Install this checkout's wheel into the lab's venv (the dependencies are there, from the
+    wheelhouse .ci/lab.sh built: the lab needs no network), replacing the last one."""
+    wheel = _wheel()
+    copied = subprocess.run(
+        ["docker", "cp", str(wheel), f"{lab.container}:/tmp/{wheel.name}"],
         capture_output=True,
+        text=True,
         timeout=120,
         check=False,
     )
-    if done.returncode != 0:
-        pytest.fail(f"copying hostreach into {lab.container}: {done.stderr.decode()[-500:]}")
+    if copied.returncode != 0:
+        pytest.fail(f"copying the wheel into {lab.container}: {copied.stderr[-500:]}")
+    lab.must(
+        MODES["rootful"],
+        f"/opt/hr/bin/pip install -q --no-index --no-deps --force-reinstall /tmp/{wheel.name}"
+        " && hostreach --version",
+    )
 
 
 def open_lab(suite: str) -> Lab:
@@ -193,7 +211,7 @@ def open_lab(suite: str) -> Lab:
         skip_or_fail(
             f"no {suite} lab ({done.stderr.strip()[:200]}); `.ci/lab.sh build && .ci/lab.sh start`"
         )
-    copy_source(lab)
+    install_checkout(lab)
     return lab
 
 

@@ -92,6 +92,9 @@ def test_flags_reach_the_lab_host_not_a_decoy(
         assert_reads(lab.reach(mode, flags, port), token)
         check = lab.hostreach(mode, f"check --port {port} --timeout 30 --no-cache --image {IMAGE}")
         assert check.returncode == 0, check.stdout + check.stderr
+        doctor = lab.hostreach(mode, f"doctor --port {port} --format json --timeout 30")
+        errors = [f for f in json.loads(doctor.stdout)["findings"] if f["severity"] == "error"]
+        assert errors == [], doctor.stdout
         if mode.rootless and name in DOCKER_MODES:
             # The control: host-gateway lands in RootlessKit's namespace, on its decoy.
             forced = lab.reach(mode, "--add-host=host.docker.internal:host-gateway", port)
@@ -114,6 +117,9 @@ def test_a_loopback_only_service_is_diagnosed_and_relayed(
             return
         assert "loopback-only" in found, doctor.stdout
         assert token not in lab.reach(mode, flags, port)
+        check = lab.hostreach(mode, f"check --port {port} --timeout 30 --no-cache --image {IMAGE}")
+        assert check.returncode == 1, check.stdout + check.stderr
+        assert "127.0.0.1" in check.stdout + check.stderr, check.stdout + check.stderr
         with relaying(lab, mode, port) as status:
             assert f"-> 127.0.0.1:{port}" in status
             flags = route_flags(lab, mode)
