@@ -451,8 +451,15 @@ while True:
 @contextlib.contextmanager
 def decoy_on_the_engines_machine(port: int) -> Iterator[str]:
     """A service on the remote engine's machine, on the caller's port, answering "decoy"."""
+    with decoy(port, ["nsenter", f"--net=/run/netns/{REMOTE_NS}"]) as said:
+        yield said
+
+
+@contextlib.contextmanager
+def decoy(port: int, prefix: list[str] | None = None) -> Iterator[str]:
+    """A service answering "decoy" on 0.0.0.0:PORT, where ``prefix`` runs it (here: none)."""
     proc = subprocess.Popen(
-        ["nsenter", f"--net=/run/netns/{REMOTE_NS}", sys.executable, "-c", DECOY, str(port)],
+        [*(prefix or []), sys.executable, "-c", DECOY, str(port)],
         stdout=subprocess.PIPE,
         text=True,
     )

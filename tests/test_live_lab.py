@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
-from conftest import DECOY
+from conftest import decoy
 from lab import DOCKER_MODES, IMAGE, MODES, SUITES, Lab, Mode, open_lab, route_flags, route_json
 
 from hostreach.tunnels.sidecar import LABEL
@@ -39,21 +37,6 @@ def lab_for(labs: dict[str, Lab], suite: str) -> Lab:
 
 
 @contextlib.contextmanager
-def decoy_outside(port: int) -> Iterator[str]:
-    """A service on the machine outside the labs, on the port: a route that leaks lands here."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", DECOY, str(port)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline() == "ready\n", "the decoy outside the lab did not start"
-        yield "decoy on the engine's machine"
-    finally:
-        proc.kill()
-        proc.wait(10)
-
-
-@contextlib.contextmanager
 def decoys(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
     """The decoys for a mode: outside the lab, and in RootlessKit's namespace where there is one.
 
@@ -62,7 +45,7 @@ def decoys(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
     that came first took the service's port on the host (seen once here).
     """
     with contextlib.ExitStack() as stack:
-        stack.enter_context(decoy_outside(port))
+        stack.enter_context(decoy(port))
         if mode.rootless and mode.name in DOCKER_MODES:
             # On the namespace's bridge gateway, where host-gateway lands: not on 0.0.0.0, which
             # pasta's -T auto had taken on its loopback, mirroring the service's 127.0.0.1:PORT.
@@ -120,32 +103,34 @@ def test_a_loopback_only_service_is_diagnosed_and_relayed(
         check = lab.hostreach(mode, f"check --port {port} --timeout 30 --no-cache --image {IMAGE}")
         assert check.returncode == 1, check.stdout + check.stderr
         assert "127.0.0.1" in check.stdout + check.stderr, check.stdout + check.stderr
-        with relaying(lab, mode, port) as status:
+        with running(lab, mode, f"relay --port {port} --no-cache", "^relay: ") as status:
             assert f"-> 127.0.0.1:{port}" in status
             flags = route_flags(lab, mode)
             assert_reads(lab.reach(mode, flags, port), token)
 
 
 @contextlib.contextmanager
-def relaying(lab: Lab, mode: Mode, port: int) -> Iterator[str]:
-    """`hostreach relay --port PORT` in the lab until the block ends; yields its status line."""
-    log = f"/tmp/hr-relay-{port}.log"
-    pid = lab.must(
-        mode,
-        f"(python -m hostreach relay --port {port} --no-cache >{log} 2>{log}.err & echo $!)",
-    ).strip()
+def running(lab: Lab, mode: Mode, args: str, ready: str) -> Iterator[str]:
+    """``python -m hostreach ARGS`` in the lab, in the background, until the block ends; yields
+    the first line of its output that matches the grep pattern ``ready``, once there. It must
+    end on SIGTERM, without a traceback."""
+    log = f"/tmp/hr-{abs(hash(args))}.log"
+    pid = lab.must(mode, f"(python -m hostreach {args} >{log} 2>{log}.err & echo $!)").strip()
     try:
-        status = lab.must(
+        line = lab.must(
             mode,
-            f"for i in $(seq 1 600); do grep -m1 '^relay: ' {log} && exit 0;"
+            f"for i in $(seq 1 1200); do grep -h -m1 '{ready}' {log} {log}.err && exit 0;"
             f" kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; cat {log}.err; exit 1",
         )
-        yield status
+        yield line
     finally:
-        lab.run(
-            mode, f"kill {pid}; for i in $(seq 1 100); do kill -0 {pid} || break; sleep 0.1; done"
+        ended = lab.run(
+            mode,
+            f"kill {pid}; for i in $(seq 1 600); do kill -0 {pid} 2>/dev/null || exit 0;"
+            " sleep 0.1; done; exit 1",
         )
         errors = lab.run(mode, f"cat {log}.err").stdout
+        assert ended.returncode == 0, errors
         assert "Traceback" not in errors, errors
 
 
@@ -160,7 +145,7 @@ def test_an_ipv6_bridge_on_engine_28_is_pinned_to_ipv4(
     lab, port = lab_for(labs, "forky-ipv6"), unused_port
     forced = "--add-host=host.docker.internal:host-gateway"
     six = "$(" + HOSTS_LINE + " | grep :)"
-    with decoy_outside(port), lab.serving(ROOT, "0.0.0.0", port, "token-v4"):
+    with decoy(port), lab.serving(ROOT, "0.0.0.0", port, "token-v4"):
         flags = route_flags(lab, ROOT)
         assert flags == "--add-host=host.docker.internal:172.17.0.1"
         listed = lab.must(ROOT, f"docker run --rm {flags} {IMAGE} sh -c '{HOSTS_LINE}'")
@@ -254,40 +239,19 @@ def test_compose_override_with_compose_v2(
             lab.run(mode, f"{compose} down; rm -rf {work}", timeout=300)
 
 
-@contextlib.contextmanager
-def tunneling(lab: Lab, mode: Mode, port: int) -> Iterator[None]:
-    """`hostreach tunnel --port PORT` in the lab until the block ends; it must end cleanly."""
-    log = f"/tmp/hr-tunnel-{port}.log"
-    pid = lab.must(
-        mode,
-        f"(python -m hostreach tunnel --port {port} --image {IMAGE} >{log} 2>{log}.err & echo $!)",
-    ).strip()
-    try:
-        lab.must(
-            mode,
-            f"for i in $(seq 1 1200); do grep -q carrying {log}.err && exit 0;"
-            f" kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; cat {log}.err; exit 1",
-        )
-        yield
-    finally:
-        ended = lab.run(
-            mode,
-            f"kill {pid}; for i in $(seq 1 600); do kill -0 {pid} 2>/dev/null || exit 0;"
-            " sleep 0.1; done; exit 1",
-        )
-        errors = lab.run(mode, f"cat {log}.err").stdout
-        assert ended.returncode == 0, errors
-        assert "Traceback" not in errors, errors
+TUNNEL_CASES = [(*case, bound) for case in CASES for bound in ("127.0.0.1", "0.0.0.0")]
 
 
-@pytest.mark.parametrize(("suite", "name"), CASES, ids=[f"{s}-{m}" for s, m in CASES])
-def test_a_loopback_only_service_through_the_tunnel(
-    suite: str, name: str, labs: dict[str, Lab], unused_port: int
+@pytest.mark.parametrize(
+    ("suite", "name", "bound"), TUNNEL_CASES, ids=[f"{s}-{m}-{b}" for s, m, b in TUNNEL_CASES]
+)
+def test_a_service_through_the_tunnel(
+    suite: str, name: str, bound: str, labs: dict[str, Lab], unused_port: int
 ) -> None:
     lab, mode = lab_for(labs, suite), MODES[name]
     port, token = unused_port, f"tunnel-{suite}-{name}"
-    with lab.serving(ROOT, "127.0.0.1", port, token), decoys(lab, mode, port):
-        with tunneling(lab, mode, port):
+    with lab.serving(ROOT, bound, port, token), decoys(lab, mode, port):
+        with running(lab, mode, f"tunnel --port {port} --image {IMAGE}", "carrying"):
             route = route_json(lab, mode, f"--port {port}")
             assert route["strategy"] == "tunnel", route
             assert_reads(lab.reach(mode, route_flags(lab, mode, f"--port {port}"), port), token)

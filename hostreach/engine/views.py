@@ -210,11 +210,20 @@ def _ipv4(value: object) -> str | None:
 
 
 def _ipv4_network(value: object) -> str | None:
+    return _network(value, 4)
+
+
+def _ipv6_network(value: object) -> str | None:
+    return _network(value, 6)
+
+
+def _network(value: object, version: int) -> str | None:
+    """The network ``value`` holds, where it is of that IP version."""
     try:
         network = check_network(value)
     except ValueError:
         return None
-    return network if "." in network else None
+    return network if ipaddress.ip_network(network).version == version else None
 
 
 def bridge_subnet(facts: Facts) -> ipaddress.IPv4Network | None:
@@ -227,14 +236,6 @@ def bridge_subnet6(facts: Facts) -> str | None:
     """The default bridge's IPv6 subnet, where the engine reported a valid one."""
     subnet = facts.daemon.bridge_subnet6 if facts.daemon is not None else None
     return _ipv6_network(subnet)
-
-
-def _ipv6_network(value: object) -> str | None:
-    try:
-        network = check_network(value)
-    except ValueError:
-        return None
-    return network if ":" in network else None
 
 
 def bridge_fields(network: object) -> dict[str, str | None]:
