@@ -280,16 +280,26 @@ def test_rootlesskits_flags_are_read_from_the_process_that_serves_the_socket(
     runtime_dir.mkdir()
     (runtime_dir / "docker.sock").touch()
 
-    def process(pid: int, argv: list[str], runtime: Path) -> None:
+    def process(pid: int, argv: list[str], runtime: Path, root: Path = Path("/")) -> None:
         folder = tmp_path / "proc" / str(pid)
         folder.mkdir(parents=True)
         (folder / "cmdline").write_bytes("\0".join(argv).encode() + b"\0")
         (folder / "environ").write_bytes(f"XDG_RUNTIME_DIR={runtime}\0".encode())
+        (folder / "root").symlink_to(root)
 
     sock = str(runtime_dir / "docker.sock")
+    # A container's RootlessKit (its own root) with the same runtime dir path: not this one's.
+    container = tmp_path / "container"
+    (container / str(runtime_dir).lstrip("/")).mkdir(parents=True)
+    (container / str(runtime_dir).lstrip("/") / "docker.sock").touch()
+    process(
+        9, ["rootlesskit", "--net=pasta", "--disable-host-loopback", "x"], runtime_dir, container
+    )
+    assert rootlesskit.read(sock, tmp_path) is None
     process(10, ["rootlesskit", "--net=slirp4netns", "--disable-host-loopback", "x"], tmp_path)
     assert rootlesskit.read(sock, tmp_path) is None  # another runtime dir's, not this socket's
     process(11, ["/usr/bin/rootlesskit", "--net=slirp4netns", "--mtu=65520", "x"], runtime_dir)
+    # This machine's own, beside the container's: this one alone (before, neither: ambiguous).
     assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}
     process(12, ["rootlesskit", "--net=$(reboot)", "x"], runtime_dir)  # not a driver: skipped
     assert rootlesskit.read(sock, tmp_path) == {"net": "slirp4netns", "host_loopback": True}
