@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import time
 
 import pytest
@@ -61,8 +62,10 @@ def _probes_created(engine: Engine, since: float, until: float) -> list[str]:
 
 def test_a_warm_discovery_is_a_stored_answer(rootful: Engine) -> None:
     # Probe containers are removed when their run ends, so what proves a stored answer is that
-    # the engine created none for it. A --timeout no other test uses keeps the first run cold.
-    argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--timeout", "5.25"]
+    # the engine created none for it. A --timeout no other test (nor an earlier run of this one:
+    # its answer stays stored while the engine runs) uses keeps the first run cold.
+    timeout = f"5.{secrets.randbelow(10**6):06d}"
+    argv = ["flags", "--strategy", "discover", "--image", IMAGE, "--timeout", timeout]
     started = time.time()
     cold = cli(*argv, env=rootful.env(), check=True)
     between = time.time()
