@@ -7,8 +7,8 @@ How it works (docs/tunnel.rst says why this way):
   so only containers (and the engine's own machine) can connect, never its LAN;
 - hostreach stays attached to the sidecar (``docker attach``): each connection a container
   makes there is announced on that stream, and hostreach answers it with two ``docker exec``
-  streams into the sidecar, one per direction, joined to a fresh connection to the service
-  here. Every connection is opened by hostreach, toward the engine's API: nothing on the
+  streams into the sidecar, one per direction (started ahead, :mod:`hostreach.tunnels.pool`),
+  joined to a fresh connection to the service here. Every connection is opened by hostreach, toward the engine's API: nothing on the
   engine's machine ever connects back;
 - the sidecar's stdin is hostreach's attachment (``StdinOnce``): when hostreach ends, however
   it ends (``kill -9`` too), the engine closes that stdin, the sidecar exits and is removed.
@@ -41,6 +41,7 @@ from hostreach.processes import alive
 from hostreach.pump import CHUNK, Activity, Idle, RateLimitedLog, within
 from hostreach.tunnels import state as states
 from hostreach.tunnels.plan import Plan
+from hostreach.tunnels.pool import DOWN, UP, ExecPool
 from hostreach.tunnels.sidecar import LABEL, PULL_SECONDS, container_spec, json_query, owner
 
 _MAX_LINE = 4096
@@ -84,6 +85,8 @@ class TunnelSession:
         """Open connections by peer address (None: not known)."""
         self.owner = owner()
         self._pending = b""
+        self.ups = ExecPool(lambda: self._exec(UP, stdin=True))
+        self.downs = ExecPool(lambda: self._exec(DOWN, stdin=True))
 
     # --- start ------------------------------------------------------------------------------
 
@@ -116,6 +119,8 @@ class TunnelSession:
                 f"the tunnel's container did not get ready within {plan.timeout + plan.start_seconds:g} s"
             ) from exc
         address = await self._address()
+        self.ups.fill()
+        self.downs.fill()
         self.record = Tunnel(
             container=self.container,
             address=address,
@@ -341,12 +346,10 @@ class TunnelSession:
         return await self.engine.exec(self.container, argv, stdin=stdin, seconds=seconds)
 
     async def _streams(self, port: int, pid: str) -> tuple[Stream, Stream] | None:
-        """The two exec streams of connection ``pid``, up and down; None where they could not
-        start (said, and the client's connection closed)."""
+        """The two exec streams of connection ``pid``, up and down (from the pools); None where
+        they could not start (said, and the client's connection closed)."""
         results = await asyncio.gather(
-            self._exec(["cat", f"/hr/c{pid}.up"], stdin=False),
-            self._exec(["sh", "-c", 'exec cat >"$0"', f"/hr/c{pid}.down"], stdin=True),
-            return_exceptions=True,
+            self.ups.take(pid), self.downs.take(pid), return_exceptions=True
         )
         streams = [r for r in results if isinstance(r, Stream)]
         failed = [r for r in results if not isinstance(r, Stream)]
@@ -448,6 +451,8 @@ class TunnelSession:
 
     async def close(self) -> None:
         """Stop carrying connections and remove what the tunnel started on the engine."""
+        self.ups.close()
+        self.downs.close()
         for task in list(self.active):
             task.cancel()
         if self.active:
