@@ -4,6 +4,7 @@ firewall rules that cannot be judged)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -206,3 +207,36 @@ def test_a_check_killed_with_sigkill_leaves_nothing_after_the_next(
     done = cli("check", "--port", str(server.port), "--image", IMAGE, env=rootful.env())
     assert done.returncode == 0, done.stderr
     assert probe_containers(rootful) == []
+
+
+def test_an_interrupted_create_still_removes_its_container(fake_engine: FakeEngine) -> None:
+    # Ctrl-C while the engine creates the probe container: its id is not known here yet, but
+    # the container exists; the answer is awaited and the container removed before the
+    # interruption goes on (found by CI: an interrupted check left one in state Created).
+    from hostreach.engine import containers, endpoint  # noqa: PLC0415
+
+    ident = "ab" * 32
+    gate = threading.Event()
+
+    def create(conn: socket.socket) -> None:
+        gate.wait(10)
+        body = json.dumps({"Id": ident}).encode()
+        conn.sendall(b"HTTP/1.0 201 Created\r\nContent-Type: application/json\r\n\r\n" + body)
+
+    fake_engine.answers["/containers/create"] = create
+    found = endpoint.given(fake_engine.docker_host)
+    body = {"Image": IMAGE, "Cmd": ["true"], "Labels": {}, "HostConfig": {}}
+
+    async def main() -> None:
+        task = asyncio.create_task(containers._run(found, body, 5, pull=False))
+        while "/containers/create" not in fake_engine.requests:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.1)  # the cancellation is in; the engine answers only now
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert f"/containers/{ident}?force=1" in fake_engine.requests
+    assert f"/containers/{ident}/start" not in fake_engine.requests

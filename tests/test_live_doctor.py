@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 from conftest import IMAGE, Engine, HostServer, cli, reach, relay_running, skip_or_fail
+
+from hostreach.engine.containers import PROBE_RUN
 
 pytestmark = pytest.mark.engine
 
@@ -181,14 +184,19 @@ def test_check_interrupted_removes_its_container(
         stderr=subprocess.PIPE,
         text=True,
     )
+    # Its own container (another run's may stand there: the signal would come before its
+    # handler), at any point from the engine's create on: the interruption may come while the
+    # engine creates it, before its id is known here (found by CI: one was left in Created).
+    own = f"label={PROBE_RUN}={socket.gethostname()}/{proc.pid}"
     deadline = time.monotonic() + 30
-    while not probe_containers(rootful) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert probe_containers(rootful), "the probe container never appeared"
+    while not rootful.docker("ps", "-aq", "--filter", own).split():
+        assert time.monotonic() < deadline, "the probe container never appeared"
+        time.sleep(0.05)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+    assert rootful.docker("ps", "-aq", "--filter", own).split() == []
 
 
 def test_check_says_when_the_image_has_no_nc(
