@@ -165,12 +165,16 @@ def test_a_native_nftables_drop_is_found_too(
 def test_check_interrupted_removes_its_container(
     rootful: Engine, server: HostServer, drop_rule: list[str], clean: None, signum: int
 ) -> None:
-    # The dropped connection keeps the probe waiting; interrupt it like Ctrl-C or CI does.
+    # The dropped connection keeps the probe waiting; interrupt it like Ctrl-C or CI does. As a
+    # terminal's Ctrl-C reaches it: with SIGINT's default action, which a test run started as a
+    # background job (an async list in a shell without job control) would otherwise pass on
+    # ignored, and the check would wait out its --timeout (seen here).
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "hostreach",
+            "-c",
+            "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL);"
+            " os.execv(sys.executable, [sys.executable, '-m', 'hostreach', *sys.argv[1:]])",
             "check",
             "--port",
             str(server.port),
