@@ -212,7 +212,7 @@ def test_a_check_killed_with_sigkill_leaves_nothing_after_the_next(
 def test_an_interrupted_create_still_removes_its_container(fake_engine: FakeEngine) -> None:
     # Ctrl-C while the engine creates the probe container: its id is not known here yet, but
     # the container exists; the answer is awaited and the container removed before the
-    # interruption goes on (found by CI: an interrupted check left one in state Created).
+    # interruption goes on (found by the whole suite: an interrupted check left one in state Created).
     from hostreach.engine import containers, endpoint  # noqa: PLC0415
 
     ident = "ab" * 32

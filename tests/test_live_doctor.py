@@ -190,7 +190,7 @@ def test_check_interrupted_removes_its_container(
     )
     # Its own container (another run's may stand there: the signal would come before its
     # handler), at any point from the engine's create on: the interruption may come while the
-    # engine creates it, before its id is known here (found by CI: one was left in Created).
+    # engine creates it, before its id is known here (found by the whole suite: one was left in Created).
     own = f"label={PROBE_RUN}={socket.gethostname()}/{proc.pid}"
     deadline = time.monotonic() + 30
     while not rootful.docker("ps", "-aq", "--filter", own).split():

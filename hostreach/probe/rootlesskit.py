@@ -30,9 +30,10 @@ def read(socket_path: str, root: StrPath = "/") -> dict[str, object] | None:
 
     Its process is the one whose XDG_RUNTIME_DIR holds the socket (dockerd-rootless.sh puts
     the socket there) and that sees this very socket there: a RootlessKit in a container has
-    the same path in its own root (found by CI: a lab container's user 1001 ran one with
-    /run/user/1001, and this machine's engine was called unknown); where its environment
-    cannot be read (another user's, without root), the only RootlessKit run by the socket's owner.
+    the same path in its own root (found by the whole suite with the lab up: a lab container's
+    user 1001 ran one with /run/user/1001, and this machine's engine was called unknown);
+    where its environment cannot be read (another user's, without root), the only RootlessKit
+    run by the socket's owner.
     """
     proc = os.path.join(os.fspath(root), "proc")
     folder = os.path.dirname(socket_path)
