@@ -148,8 +148,8 @@ async def _create(engine: EngineStreams, body: dict[str, Any], timeout: float) -
 
     Where Ctrl-C or SIGTERM comes while the engine creates it, its answer is still awaited and
     its container removed before the interruption goes on: the container existed, but its id
-    was not known here, so nothing removed it (found by the whole suite: an interrupted check left one in
-    state Created, which the next test saw as its own).
+    was not known here, so nothing removed it (found by the whole suite: an interrupted check
+    left one in state Created, which the next test saw as its own).
     """
     what = f"the probe container in image {body['Image']!r}"
     call = asyncio.ensure_future(engine.call("POST", "/containers/create", body))
