@@ -486,8 +486,7 @@ def _check_ports(case: _Case) -> _Found:
 
 def _ipv6_findings(case: _Case, port: int, sockets: list[Listener]) -> list[Finding]:
     """Whether the service takes IPv6 where the route names the bridge's IPv6 address too."""
-    subnet = next((n for n in case.route.notes if n.id == "host-gateway-ipv6"), None)
-    if subnet is None:
+    if not any(n.id == "host-gateway-ipv6" for n in case.route.notes):
         return []
     ipv6 = [s.address for s in sockets if ":" in s.address and not _is_loopback(s.address)]
     if ipv6:
