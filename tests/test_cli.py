@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,34 @@ def test_no_route_exits_1() -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert "does not support host-gateway" in done.stderr
+
+
+# Ctrl-C comes at a chosen moment: the child signals itself as the module is looked for,
+# so the interrupt lands while the command line loads, where no command's handler runs yet.
+_INTERRUPTED_IMPORT = """
+import os, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
+class Interrupt:
+    def find_spec(self, name, path=None, target=None):
+        if name == sys.argv[1]:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, Interrupt())
+from hostreach.entry import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("module", ["hostreach.prefetch", "hostreach.cli", "hostreach.commands"])
+def test_ctrl_c_while_loading_is_one_line_and_130(module: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_IMPORT, module, "flags", "--facts", str(ROOTFUL)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (130, "", "hostreach: interrupted\n")
 
 
 def test_debug_shows_the_traceback() -> None:
