@@ -13,6 +13,17 @@ mkdir -p "$LOGS"
 
 log() { printf '[engines] %s\n' "$*" >&2; }
 
+# The tunnel's second test image, busybox with tcpsvd (.ci/busybox.sh), builds while the
+# engines start; it is imported into each of them at the end.
+TCPSVD_IMAGE=localhost/hostreach-test:busybox-tcpsvd
+TCPSVD_ROOTFS="$LOGS/busybox-tcpsvd-rootfs.tar"
+busybox_build=
+if ! [ -s "$TCPSVD_ROOTFS" ]; then
+  bash "$(dirname "$0")/busybox.sh" "$TCPSVD_ROOTFS" 2>"$LOGS/busybox.log" &
+  busybox_build=$!
+fi
+ENGINES=()
+
 wait_for() {  # wait_for SOCKET SECONDS LOGFILE
   local sock=$1 left=$2
   while ((left > 0)); do
@@ -83,6 +94,7 @@ tar -C "$LOGS/rootfs" -cf "$ROOTFS" .
 chmod 644 "$ROOTFS"
 
 import_image() {  # import_image DOCKER_HOST
+  ENGINES+=("$1")
   DOCKER_HOST=$1 docker image inspect "$IMAGE" >/dev/null 2>&1 \
     || DOCKER_HOST=$1 docker import "$ROOTFS" "$IMAGE" >/dev/null
 }
@@ -246,3 +258,12 @@ until DOCKER_HOST=ssh://hr-remote-ssh timeout 10 docker version --format '{{.Ser
   sleep 1
 done
 log "remote over ssh: $(DOCKER_HOST=ssh://hr-remote-ssh docker version --format '{{.Server.Version}}')"
+
+if [ -n "$busybox_build" ] && ! wait "$busybox_build"; then
+  log "busybox with tcpsvd did not build:"; tail -n 30 "$LOGS/busybox.log" >&2; exit 1
+fi
+for host in "${ENGINES[@]}"; do
+  DOCKER_HOST=$host docker image inspect "$TCPSVD_IMAGE" >/dev/null 2>&1 \
+    || DOCKER_HOST=$host docker import "$TCPSVD_ROOTFS" "$TCPSVD_IMAGE" >/dev/null
+done
+log "$(cat "$LOGS/busybox.log" 2>/dev/null | tail -n 1) imported as $TCPSVD_IMAGE"

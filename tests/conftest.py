@@ -48,6 +48,8 @@ DESKTOP = PUBLISHED / "docker-desktop-mac-20.10.17.json"
 UFW = FIXTURES / "iptables" / "ufw-0.36.2-allow-22.rules"
 FIREWALLD = FIXTURES / "nftables" / "firewalld-shaped.nft"
 IMAGE = "localhost/hostreach-test:busybox"
+TCPSVD_IMAGE = "localhost/hostreach-test:busybox-tcpsvd"
+"""busybox with tcpsvd, as Docker Hub's busybox has it (.ci/busybox.sh); IMAGE has only nc."""
 BUSYBOX = Path("/bin/busybox")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -244,8 +244,8 @@ class TunnelSession:
                 tool = line.rpartition(" ")[2]
                 raise TunnelError(
                     f"the image {self.plan.image} cannot run the tunnel: it has no {tool}"
-                    " (it needs sh, nc with -ll -e, mkfifo, cat, dd, grep, readlink and timeout:"
-                    " busybox has them)"
+                    " (it needs sh, tcpsvd or nc with -ll -e, mkfifo, cat, dd, grep, readlink"
+                    " and timeout: busybox has them)"
                 )
             if line.startswith("hostreach-tunnel error "):
                 raise TunnelError(

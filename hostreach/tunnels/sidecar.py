@@ -1,6 +1,7 @@
 """sidecar: the tunnel's container on the engine: its scripts, its labels and its spec.
 
-busybox ``nc -ll -p PORT -e HANDLER`` listens inside it for each port; the handler announces
+busybox ``tcpsvd`` (or, where the image has none, ``nc -ll -p PORT -e HANDLER``) listens inside
+it for each port and starts a handler per connection; the handler announces
 each connection on the sidecar's stderr (the tunnel's attachment) and joins the client's socket
 to two fifos, one per direction, which the tunnel's ``docker exec`` streams read and write.
 """
@@ -18,6 +19,11 @@ LABEL = "hostreach.tunnel"
 DEFAULT_IMAGE = "docker.io/library/busybox:latest"
 PULL_SECONDS = 120.0
 """How long an image pull may take (only when the image is not on the engine yet)."""
+BACKLOG = 256
+"""tcpsvd's listen backlog: a burst of 100 connections finds room (issue 26, item 3)."""
+MAX = 512
+"""tcpsvd's handlers at once: above the tunnel's cap (TUNNEL_LIMITS), so a connection over the
+cap is still accepted, then refused by the tunnel in one log line (and not left in the backlog)."""
 
 # The sidecar's handler, one per connection: stdin and stdout are the client's socket (nc -e),
 # stderr the tunnel's control stream. A background job's stdin is /dev/null in sh, so the
@@ -55,20 +61,25 @@ rm -f "$d.up" "$d.down"
 # closed), so a refusal costs the engine no exec (issue 26); timeout bounds an open whose
 # handler has just gone.
 SIDECAR = r"""
-for c in nc mkfifo cat dd grep sleep mkdir chmod rm readlink timeout; do
+command -v tcpsvd >/dev/null 2>&1 || command -v nc >/dev/null 2>&1 || { echo "hostreach-tunnel missing nc" >&2; exit 3; }
+for c in mkfifo cat dd grep sleep mkdir chmod rm readlink timeout; do
   command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
 done
 mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
 __HANDLER__EOF
 for p in $HR_PORTS; do
   printf '#!/bin/sh\nexec /hr/h %s\n' "$p" >/hr/p$p && chmod +x /hr/p$p
-  nc -ll -p "$p" -e /hr/p$p &
+  if command -v tcpsvd >/dev/null 2>&1; then
+    tcpsvd -E -b "$HR_BACKLOG" -c "$HR_MAX" 0 "$p" /hr/p$p &
+  else
+    nc -ll -p "$p" -e /hr/p$p &
+  fi
 done
 for p in $HR_PORTS; do
   h=$(printf '%04X' "$p"); i=0
   until grep -q ":$h [0-9A-F]*:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
     i=$((i + 1))
-    [ $i -gt 200 ] && { echo "hostreach-tunnel error nc does not listen on $p (busybox nc with -ll -e is needed)" >&2; exit 4; }
+    [ $i -gt 200 ] && { echo "hostreach-tunnel error nothing listens on $p (busybox tcpsvd, or nc with -ll -e, is needed)" >&2; exit 4; }
     sleep 0.05
   done
 done
@@ -110,7 +121,7 @@ def container_spec(
         "Image": image,
         "Entrypoint": ["sh", "-c", SIDECAR],
         "Cmd": [],
-        "Env": [f"HR_PORTS={' '.join(map(str, ports))}"],
+        "Env": [f"HR_PORTS={' '.join(map(str, ports))}", f"HR_BACKLOG={BACKLOG}", f"HR_MAX={MAX}"],
         "Labels": {
             LABEL: "1",
             f"{LABEL}.owner": owner,
@@ -125,7 +136,9 @@ def container_spec(
         "Tty": False,
         # busybox nc -ll listens with a backlog of 2: a burst of connections overflows it,
         # and a SYN cookie that then expires resets the client (measured: ListenOverflows,
-        # SyncookiesFailed). Without cookies the kernel drops the SYN and the client retries.
+        # SyncookiesFailed). Without cookies the kernel drops the SYN and the client retries
+        # (1 s, then 2, 4...). tcpsvd listens with BACKLOG, where the image has it (busybox's
+        # defconfig, as Docker Hub's busybox image is built: docker-library/busybox).
         "HostConfig": {
             "AutoRemove": True,
             "NetworkMode": network,
