@@ -4,8 +4,10 @@ runs real tunnels)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 from typing import cast
@@ -18,7 +20,7 @@ from hostreach.diagnose import FINDINGS, diagnose
 from hostreach.engine.aio import Stream
 from hostreach.errors import EngineError, FactsError, TunnelError
 from hostreach.facts import Listener, Listening, Tunnel, from_json, load, to_json, tunnel_json
-from hostreach.pump import Limits
+from hostreach.pump import Activity, Limits
 from hostreach.resolve import resolve
 from hostreach.routes import Request
 from hostreach.tunnels import state as tunnel_state
@@ -302,3 +304,64 @@ def test_the_caps_refuse_per_peer_and_in_total() -> None:
     assert session._over_cap(5432, None) == ""  # peer unknown: only the total applies
     session.active = cast("set[asyncio.Task[None]]", {object(), object(), object()})
     assert "3 already open (the cap)" in session._over_cap(5432, "10.0.0.3")
+
+
+def _stdout_frame(data: bytes) -> bytes:
+    return b"\x01\0\0\0" + len(data).to_bytes(4, "big") + data
+
+
+async def _upward_beside(counts: list[str], chunks: list[bytes]) -> tuple[bool, bytes]:
+    """Run one connection's upward direction over socket pairs (the up exec's stream, the
+    service's socket); the exec sends ``chunks`` and never ends, the sidecar's ``upeof``
+    counts come between them. Whether it ended, and what the service got before its EOF."""
+    plan = plan_for(load(ROOTFUL), {5432: ("127.0.0.1", 5432)})
+    session = TunnelSession(plan, print)
+    sent = session.sent["42"] = asyncio.get_running_loop().create_future()
+    exec_far, exec_near = socket.socketpair()
+    service_far, service_near = socket.socketpair()
+    up = Stream(*await asyncio.open_connection(sock=exec_near))
+    _, writer = await asyncio.open_connection(sock=service_near)
+    upward = asyncio.create_task(session._upward(up, writer, Activity(), [0, 0], sent))
+    loop = asyncio.get_running_loop()
+    service_far.setblocking(False)
+    got = b""
+    for chunk, count in itertools.zip_longest(chunks, counts):
+        if chunk is not None:
+            exec_far.sendall(_stdout_frame(chunk))
+            while not got.endswith(chunk):  # carried to the service
+                got += await asyncio.wait_for(loop.sock_recv(service_far, 1 << 16), 5)
+        if count is not None:
+            session._client_ended("42", count)
+        for _ in range(50):
+            await asyncio.sleep(0)
+    ended = upward.done()
+    if ended:
+        assert await asyncio.wait_for(loop.sock_recv(service_far, 1 << 16), 5) == b""  # EOF
+        upward.result()
+    upward.cancel()
+    for sock in (exec_far, service_far):
+        sock.close()
+    writer.close()
+    up.close()
+    return ended, got
+
+
+def test_the_clients_count_ends_its_direction_before_the_up_exec_ends() -> None:
+    # The engine reports an exec's end late when many start and end at once (a burst of 50:
+    # their data carried within 0.6 s, their ends seen 6-8 s later): the sidecar's count of the
+    # client's bytes ends the direction instead, once that many are carried (issue 26).
+    assert asyncio.run(_upward_beside([], [b"hello"])) == (False, b"hello")  # no count: waits
+    assert asyncio.run(_upward_beside(["5"], [b"hello"])) == (True, b"hello")
+    assert asyncio.run(_upward_beside(["0"], [])) == (True, b"")  # sent nothing, half-closed
+
+
+def test_a_count_that_comes_before_the_bytes_waits_for_them() -> None:
+    # The count comes on the sidecar's control stream, the bytes on the exec's: either may be
+    # first. Two frames of five, the count of ten after the first.
+    assert asyncio.run(_upward_beside(["10"], [b"hello", b"world"])) == (True, b"helloworld")
+    assert asyncio.run(_upward_beside(["10"], [b"hello"])) == (False, b"hello")
+
+
+@pytest.mark.parametrize("count", ["-1", "1e3", "9" * 19, "", "\u0665", "5 6"])
+def test_a_count_that_is_no_count_ends_nothing(count: str) -> None:
+    assert asyncio.run(_upward_beside([count], [b"hello"])) == (False, b"hello")

@@ -83,6 +83,9 @@ class TunnelSession:
         self.active: set[asyncio.Task[None]] = set()
         self.peers: dict[str | None, int] = {}
         """Open connections by peer address (None: not known)."""
+        self.sent: dict[str, asyncio.Future[int]] = {}
+        """What each open connection's client sent in all, once its handler has counted it
+        (the sidecar's ``upeof`` line), by the handler's pid."""
         self.owner = owner()
         self._pending = b""
         self.ups = ExecPool(lambda: self._exec(UP, stdin=True))
@@ -244,8 +247,8 @@ class TunnelSession:
                 tool = line.rpartition(" ")[2]
                 raise TunnelError(
                     f"the image {self.plan.image} cannot run the tunnel: it has no {tool}"
-                    " (it needs sh, tcpsvd or nc with -ll -e, mkfifo, cat, dd, grep, readlink"
-                    " and timeout: busybox has them)"
+                    " (it needs sh, tcpsvd or nc with -ll -e, mkfifo, cat, tee, wc, grep,"
+                    " readlink and timeout: busybox has them)"
                 )
             if line.startswith("hostreach-tunnel error "):
                 raise TunnelError(
@@ -293,6 +296,9 @@ class TunnelSession:
             if line is None:
                 return
             fields = line.split()
+            if len(fields) == 4 and fields[:2] == ["hostreach-tunnel", "upeof"]:
+                self._client_ended(fields[2], fields[3])
+                continue
             if len(fields) not in (4, 5) or fields[:2] != ["hostreach-tunnel", "open"]:
                 if line:  # the sidecar's own complaint (a shell error): worth a (rate-limited) line
                     self.log("sidecar", f"the tunnel's container said: {line[:200]}")
@@ -309,10 +315,20 @@ class TunnelSession:
                 self.log(refusal, f"connection to port {port}{_from(peer)} refused: {refusal}")
                 self._close(pid)
                 continue
-            task = asyncio.create_task(self._connection(int(port), pid, peer))
+            sent = self.sent[pid] = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._connection(int(port), pid, peer, sent))
             self.active.add(task)
             self.peers[peer] = self.peers.get(peer, 0) + 1
-            task.add_done_callback(functools.partial(self._ended, peer))
+            task.add_done_callback(functools.partial(self._ended, peer, pid))
+
+    def _client_ended(self, pid: str, count: str) -> None:
+        """Connection ``pid``'s client sent ``count`` bytes in all (the sidecar's count)."""
+        sent = self.sent.get(pid)
+        digits = (
+            count.isascii() and count.isdigit() and len(count) <= 18
+        )  # int() takes other digits
+        if sent is not None and not sent.done() and digits:
+            sent.set_result(int(count))
 
     def _over_cap(self, port: int, peer: str | None) -> str:
         """Why a new connection from ``peer`` is refused (a cap it would pass), or ``""``."""
@@ -323,8 +339,9 @@ class TunnelSession:
             return f"{limits.per_peer} already open from that address (the cap per peer)"
         return ""
 
-    def _ended(self, peer: str | None, task: asyncio.Task[None]) -> None:
+    def _ended(self, peer: str | None, pid: str, task: asyncio.Task[None]) -> None:
         self.active.discard(task)
+        self.sent.pop(pid, None)
         left = self.peers.get(peer, 0) - 1
         if left > 0:
             self.peers[peer] = left
@@ -363,7 +380,9 @@ class TunnelSession:
         self._close(pid)
         return None
 
-    async def _connection(self, port: int, pid: str, peer: str | None) -> None:
+    async def _connection(
+        self, port: int, pid: str, peer: str | None, sent: asyncio.Future[int]
+    ) -> None:
         target = self.plan.ports[port]
         limits = self.plan.limits
         try:
@@ -386,7 +405,7 @@ class TunnelSession:
         try:
             activity = Activity()
             async with asyncio.TaskGroup() as group:
-                group.create_task(self._upward(up, writer, activity, carried))
+                group.create_task(self._upward(up, writer, activity, carried, sent))
                 group.create_task(self._downward(reader, down, activity, carried))
         except* Idle:
             if activity.moved:
@@ -414,11 +433,28 @@ class TunnelSession:
             down.close()
 
     async def _upward(
-        self, up: Stream, writer: asyncio.StreamWriter, activity: Activity, carried: list[int]
+        self,
+        up: Stream,
+        writer: asyncio.StreamWriter,
+        activity: Activity,
+        carried: list[int],
+        sent: asyncio.Future[int],
     ) -> None:
-        """Client -> service: the up exec's stdout, then the client's half-close as ours."""
+        """Client -> service: the up exec's stdout, then the client's half-close as ours: once
+        all the client sent is carried (the sidecar's count), or at the exec's end."""
         idle, first = self.plan.limits.idle_seconds, self.plan.limits.first_byte_seconds
-        while True:
+
+        def all_carried() -> bool:
+            return sent.done() and not sent.cancelled() and carried[0] >= sent.result()
+
+        def counted(_: asyncio.Future[int]) -> None:
+            # The count may come while a read waits for a frame that comes only with the exec's
+            # end: closing the stream ends that read (EOF), as nothing more is due on it.
+            if all_carried():
+                up.close()
+
+        sent.add_done_callback(counted)
+        while not all_carried():
             frame = await within(up.frame(), activity, idle, first)
             if frame is None:
                 break

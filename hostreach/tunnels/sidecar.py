@@ -32,9 +32,21 @@ cap is still accepted, then refused by the tunnel in one log line (and not left 
 # shell's blocking open (EINTR), which busybox sh does not retry. Fifos a killed handler left
 # (its pid now ours) are removed first. SIGPIPE is ignored: busybox runs cat inside the shell
 # itself, and a client gone mid-reply must not kill the handler before it cleans up.
-# The client's bytes are copied by dd, not cat: busybox cat copies with sendfile(), which from
-# a socket (kernel 6.18 here) returned only when more bytes or the end came, so a request sat
-# in the sidecar until the client sent more or closed: an interactive protocol hung (issue 26).
+# The client's bytes are copied by tee, not cat: busybox cat copies with sendfile(), which
+# from a socket (kernel 6.18 here) returned only when more bytes or the end came, so a request
+# sat in the sidecar until the client sent more or closed: an interactive protocol hung (issue
+# 26). tee (unbuffered, like the dd before it) also gives wc a copy to count: at the client's
+# end the handler says "upeof PID BYTES" on the control stream, and the tunnel ends that
+# direction once it has carried BYTES, without waiting for the up exec's end, which the engine
+# reports late in a burst (measured: 50 connections' data carried within 0.6 s, their execs'
+# ends seen 6-8 s later, so each connection took that long). The handler waits for its count
+# to be said before it exits, so a later connection's handler cannot have its pid before.
+# A tee killed before it opened its fifos (the service answered and closed first) would leave
+# wc and the up exec's cat waiting to open theirs for ever, and wc's subshell held the client's
+# socket (found by 300 connections in a row: one in 30-170 hung its client). So the handler
+# holds both fifos open read-write (which never blocks) while it removes them: whoever opens
+# them before the removal gets in and then sees their end (wc then counts 0, right: tee had
+# read nothing); whoever comes later finds no fifo. Only tee and the handler hold the socket.
 # The peer is found by the socket's inode in /proc/net/tcp{,6} (its third field, as the kernel
 # writes it), so the tunnel can cap connections per container (issue 26); "-" if not found.
 _HANDLER = r"""#!/bin/sh
@@ -42,17 +54,21 @@ trap '' PIPE
 exec 3<&0
 d=/hr/c$$
 port=$1
-rm -f "$d.up" "$d.down"
-mkfifo "$d.up" "$d.down" || exit 1
+rm -f "$d.up" "$d.down" "$d.n"
+mkfifo "$d.up" "$d.down" "$d.n" || exit 1
 i=$(readlink /proc/$$/fd/0); i=${i#socket:[}; i=${i%]}
 set -- - - - $(grep -h " $i " /proc/net/tcp /proc/net/tcp6 2>/dev/null)
 echo "hostreach-tunnel open $port $$ ${6:--}" >&2
 exec 4<"$d.down"
-dd bs=65536 <&3 >"$d.up" 2>/dev/null &
+(n=$(wc -c <"$d.n") && echo "hostreach-tunnel upeof $$ $n" >&2) >/dev/null 3>&- &
+tee "$d.up" <&3 >"$d.n" 2>/dev/null &
 up=$!
 cat <&4
 kill "$up" 2>/dev/null
-rm -f "$d.up" "$d.down"
+exec 5<>"$d.up" 6<>"$d.n"
+rm -f "$d.up" "$d.down" "$d.n"
+exec 5>&- 6>&-
+wait
 """
 
 # The sidecar itself: check the tools, start one listener per port, say when all listen, then
@@ -62,7 +78,7 @@ rm -f "$d.up" "$d.down"
 # handler has just gone.
 SIDECAR = r"""
 command -v tcpsvd >/dev/null 2>&1 || command -v nc >/dev/null 2>&1 || { echo "hostreach-tunnel missing nc" >&2; exit 3; }
-for c in mkfifo cat dd grep sleep mkdir chmod rm readlink timeout; do
+for c in mkfifo cat tee wc grep sleep mkdir chmod rm readlink timeout; do
   command -v "$c" >/dev/null 2>&1 || { echo "hostreach-tunnel missing $c" >&2; exit 3; }
 done
 mkdir -p /hr && cat >/hr/h <<'EOF' && chmod +x /hr/h || { echo "hostreach-tunnel error cannot write /hr" >&2; exit 3; }
