@@ -180,16 +180,20 @@ def hello() -> Iterator[Service]:
     service.close()
 
 
-# 20 clients at once, 4 MiB each, through the tunnel to an echo service: each compares the
-# sha256 of what it sent with that of what came back.
-MANY = """
-head -c 4194304 /dev/urandom >/sent; want=$(sha256sum </sent)
-for i in $(seq 20); do
+def at_once(clients: int, size: int) -> str:
+    """A script: ``clients`` at once, ``size`` bytes each, through the tunnel to an echo service
+    on PORT; each compares the sha256 of what it sent with that of what came back."""
+    return f"""
+head -c {size} /dev/urandom >/sent; want=$(sha256sum </sent)
+for i in $(seq {clients}); do
   (got=$(nc host.docker.internal PORT </sent | sha256sum)
-   [ "$got" = "$want" ] && echo "same $i" || echo "differs $i ${#got}") &
+   [ "$got" = "$want" ] && echo "same $i" || echo "differs $i ${{#got}}") &
 done
 wait
 """
+
+
+MANY = at_once(20, 4 * 1024 * 1024)
 
 
 @pytest.fixture
@@ -266,16 +270,7 @@ def test_many_connections_arrive_byte_exact_and_a_half_close_gets_its_reply(
     assert tunnel.proc.returncode == 0, tunnel.log
 
 
-# 100 clients at once, 64 KiB each, through the tunnel to an echo service: each compares the
-# sha256 of what it sent with that of what came back.
-BURST = """
-head -c 65536 /dev/urandom >/sent; want=$(sha256sum </sent)
-for i in $(seq 100); do
-  (got=$(nc host.docker.internal PORT </sent | sha256sum)
-   [ "$got" = "$want" ] && echo "same $i" || echo "differs $i ${#got}") &
-done
-wait
-"""
+BURST = at_once(100, 64 * 1024)
 
 
 def listen_overflows(engine: Engine, container: str) -> int:
