@@ -324,9 +324,8 @@ class TunnelSession:
     def _client_ended(self, pid: str, count: str) -> None:
         """Connection ``pid``'s client sent ``count`` bytes in all (the sidecar's count)."""
         sent = self.sent.get(pid)
-        digits = (
-            count.isascii() and count.isdigit() and len(count) <= 18
-        )  # int() takes other digits
+        # ASCII digits only: int() takes other scripts' digits too.
+        digits = count.isascii() and count.isdigit() and len(count) <= 18
         if sent is not None and not sent.done() and digits:
             sent.set_result(int(count))
 

@@ -21,7 +21,7 @@ PULL_SECONDS = 120.0
 """How long an image pull may take (only when the image is not on the engine yet)."""
 BACKLOG = 256
 """tcpsvd's listen backlog: a burst of 100 connections finds room (issue 26, item 3)."""
-MAX = 512
+HANDLERS = 512
 """tcpsvd's handlers at once: above the tunnel's cap (TUNNEL_LIMITS), so a connection over the
 cap is still accepted, then refused by the tunnel in one log line (and not left in the backlog)."""
 
@@ -86,7 +86,7 @@ __HANDLER__EOF
 for p in $HR_PORTS; do
   printf '#!/bin/sh\nexec /hr/h %s\n' "$p" >/hr/p$p && chmod +x /hr/p$p
   if command -v tcpsvd >/dev/null 2>&1; then
-    tcpsvd -E -b "$HR_BACKLOG" -c "$HR_MAX" 0 "$p" /hr/p$p &
+    tcpsvd -E -b "$HR_BACKLOG" -c "$HR_HANDLERS" 0 "$p" /hr/p$p &
   else
     nc -ll -p "$p" -e /hr/p$p &
   fi
@@ -137,7 +137,11 @@ def container_spec(
         "Image": image,
         "Entrypoint": ["sh", "-c", SIDECAR],
         "Cmd": [],
-        "Env": [f"HR_PORTS={' '.join(map(str, ports))}", f"HR_BACKLOG={BACKLOG}", f"HR_MAX={MAX}"],
+        "Env": [
+            f"HR_PORTS={' '.join(map(str, ports))}",
+            f"HR_BACKLOG={BACKLOG}",
+            f"HR_HANDLERS={HANDLERS}",
+        ],
         "Labels": {
             LABEL: "1",
             f"{LABEL}.owner": owner,
