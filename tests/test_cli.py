@@ -127,6 +127,46 @@ def test_ctrl_c_while_loading_is_one_line_and_130(module: str) -> None:
     assert (done.returncode, done.stdout, done.stderr) == (130, "", "hostreach: interrupted\n")
 
 
+# The program leaves without the interpreter's teardown only where that would do nothing else
+# (entry.run): a handler registered with atexit still runs, and a thread still running is
+# waited for, as Python's own exit does.
+_AFTER_MAIN = """
+import atexit, sys, threading, time
+import hostreach.entry as entry
+answered = threading.Event()
+def late():
+    answered.wait()
+    time.sleep(0.3)  # well after run() has its exit code: a skipped wait ends the process first
+    sys.stderr.write("thread finished\\n")
+answer = entry.main
+def main():
+    code = answer(sys.argv[2:])
+    answered.set()
+    return code
+entry.main = main
+if sys.argv[1] == "thread":
+    threading.Thread(target=late).start()
+else:
+    atexit.register(lambda: sys.stderr.write("handler ran\\n"))
+entry.run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("waiting", "said"), [("thread", "thread finished\n"), ("handler", "handler ran\n")]
+)
+def test_the_program_exits_with_what_python_would_still_do_at_exit(waiting: str, said: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _AFTER_MAIN, waiting, "flags", "--facts", str(ROOTFUL)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "--add-host=host.docker.internal:host-gateway\n")
+    assert done.stderr.endswith(said)
+
+
 def test_debug_shows_the_traceback() -> None:
     done = cli("flags", "--facts", "/nonexistent.json", "--debug")
     assert done.returncode != 0
