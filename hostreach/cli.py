@@ -39,6 +39,21 @@ class _Help(argparse.HelpFormatter):
             columns = 80  # shutil.get_terminal_size's fallback
         super().__init__(prog, indent_increment, max_help_position, max(columns - 2, 11))
 
+    # Python 3.14's argparse sets every formatter's colours as it is made, and argparse makes
+    # one for each option it adds: that imports _colorize (with dataclasses, inspect, dis and
+    # tokenize), 7-12 ms of a cold answer that prints no help (measured on 3.14.8 with -X
+    # importtime). The colours are set when a formatter first reads them, as help or an error
+    # is written; before 3.14 argparse has no colours and neither method is reached.
+    def _set_color(self, color: bool) -> None:  # noqa: FBT001 - argparse's own signature
+        self.__dict__["_color_asked"] = color
+
+    def __getattr__(self, name: str) -> Any:
+        color = self.__dict__.pop("_color_asked", None)
+        if color is None:
+            raise AttributeError(name)
+        super()._set_color(color)  # type: ignore[misc]
+        return getattr(self, name)
+
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose help fits the terminal (see :class:`_Help`); subcommands too."""
@@ -602,7 +617,8 @@ def build_parser(only: str | None = None) -> Parser:
         description="Find how a process inside a container reaches a service on the host.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # prog given: argparse would format the usage line to find it (on 3.14, colours and all)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, prog=PROG)
     for name, add in COMMANDS.items():
         if only in (None, name):
             add(commands)

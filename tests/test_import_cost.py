@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOTFUL, Engine
+from conftest import ROOTFUL, Engine, cli
 
 HEAVY = ("docker", "requests", "urllib3", "psutil", "yaml")
 
@@ -55,6 +56,26 @@ def test_cold_bare_flags_loads_no_heavy_library(rootful: Engine, tmp_path: Path)
     assert exit_code == 0
     assert (tmp_path / "hostreach").is_dir()  # it did write its caches: a real cold call
     assert [m for m in modules if m.split(".")[0] in HEAVY] == []
+
+
+def test_flags_loads_no_help_machinery() -> None:
+    # argparse on 3.14 sets up help colours for every formatter it makes (_colorize brings
+    # dataclasses, inspect, dis and tokenize: 7-12 ms); its terminal width would bring shutil
+    # (bz2, lzma). A command line that prints no help needs none of them.
+    fixture = ROOTFUL
+    code = f"from hostreach.cli import main\nmain(['flags', '--facts', {str(fixture)!r}])"
+    unused = ("_colorize", "dataclasses", "inspect", "shutil", "bz2", "lzma")
+    assert loaded_after(code, unused) == []
+
+
+def test_help_keeps_pythons_colours_where_python_has_them() -> None:
+    # The colours, set up only once help is written, are argparse's own (FORCE_COLOR: as on a
+    # terminal); before 3.14 argparse has none.
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "100"}
+    env.pop("NO_COLOR", None)
+    done = cli("flags", "--help", env=env, check=True)
+    assert ("\x1b[" in done.stdout) == (sys.version_info >= (3, 14))
+    assert "--strategy" in done.stdout
 
 
 def test_flags_loads_nothing_only_other_commands_need() -> None:
