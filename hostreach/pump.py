@@ -52,24 +52,14 @@ async def pipe(
     reader: asyncio.StreamReader,
     writer: asyncio.StreamWriter,
     activity: Activity,
-    idle_seconds: float,
 ) -> None:
     """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
 
-    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; a
-    connection with no byte in either direction for ``idle_seconds`` ends with Idle.
+    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; the
+    caller bounds idleness (:func:`within`).
     """
     try:
-        while True:
-            try:
-                left = max(idle_seconds - activity.idle_for(), 0.01)
-                chunk = await asyncio.wait_for(reader.read(CHUNK), left)
-            except TimeoutError:
-                if activity.idle_for() >= idle_seconds:
-                    raise Idle from None
-                continue  # the other direction was busy
-            if not chunk:
-                break
+        while chunk := await reader.read(CHUNK):
             activity.touch()
             writer.write(chunk)
             await writer.drain()

@@ -26,7 +26,15 @@ from hostreach.arrival import arrival
 from hostreach.checks import host_port
 from hostreach.errors import RelayError, UsageError
 from hostreach.facts import Facts
-from hostreach.pump import Activity, Idle, Limits, RateLimitedLog, pipe, raise_open_files_limit
+from hostreach.pump import (
+    Activity,
+    Idle,
+    Limits,
+    RateLimitedLog,
+    pipe,
+    raise_open_files_limit,
+    within,
+)
 from hostreach.routes import Route
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -145,10 +153,10 @@ class Relay:
             activity = Activity()
             idle = self.limits.idle_seconds
             try:
-                await asyncio.gather(
-                    pipe(reader, up_writer, activity, idle),
-                    pipe(up_reader, writer, activity, idle),
+                both = asyncio.gather(
+                    pipe(reader, up_writer, activity), pipe(up_reader, writer, activity)
                 )
+                await within(both, activity, idle)
             except Idle:
                 self.log("idle", f"{who}: closed after {idle:g} s without data")
             finally:
