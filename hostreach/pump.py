@@ -1,4 +1,4 @@
-"""pump: what the relay and the tunnel share to move bytes: the copy loop, idle deadlines,
+"""pump: what the relay and the tunnel share to move bytes: the chunk size, idle deadlines,
 connection limits, the rate-limited log, and the open-files limit."""
 
 from __future__ import annotations
@@ -46,27 +46,6 @@ class Activity:
 
 class Idle(Exception):
     """A connection carried nothing, either way, for its idle limit."""
-
-
-async def pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    activity: Activity,
-) -> None:
-    """Copy until EOF, then half-close the other side (a client's shutdown(SHUT_WR) passes on).
-
-    ``drain`` waits while the other side reads slowly, so nothing buffers without bound; the
-    caller bounds idleness (:func:`within`).
-    """
-    try:
-        while chunk := await reader.read(CHUNK):
-            activity.touch()
-            writer.write(chunk)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        writer.close()
 
 
 async def within(step: Any, activity: Activity, idle: float, first: float | None = None) -> Any:

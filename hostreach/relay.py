@@ -20,21 +20,13 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, TextIO
+from typing import NamedTuple, TextIO, cast
 
 from hostreach.arrival import arrival
 from hostreach.checks import host_port
 from hostreach.errors import RelayError, UsageError
 from hostreach.facts import Facts
-from hostreach.pump import (
-    Activity,
-    Idle,
-    Limits,
-    RateLimitedLog,
-    pipe,
-    raise_open_files_limit,
-    within,
-)
+from hostreach.pump import Activity, Idle, Limits, RateLimitedLog, raise_open_files_limit, within
 from hostreach.routes import Route
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -99,6 +91,83 @@ def allowed_networks(networks: Iterable[str]) -> tuple[Network, ...]:
     return tuple(dict.fromkeys(found))
 
 
+class _Link:
+    """One relayed connection: the client's end and the service's, and what they share."""
+
+    def __init__(self, made: Callable[[_Link, asyncio.Transport], None]) -> None:
+        self.made = made
+        """Called with the client's transport once the client is connected."""
+        self.activity = Activity()
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        """Done once either end is gone, or both have half-closed: the connection is over."""
+        self.client = _End(self)
+        self.service = _End(self)
+
+    def close(self) -> None:
+        """Close both ends; what is still to be written to either goes out first."""
+        for end in (self.client, self.service):
+            if end.transport is not None:
+                end.transport.close()
+
+
+class _End(asyncio.Protocol):
+    """One end of a relayed connection (the client's, the service's): what arrives is written to
+    the other end as it comes, a slow reader pauses the other end's reading, a half-close is
+    passed on. Protocols rather than streams: no buffer between the two sockets and no task
+    switch per chunk (benchmarks/relay.py: the relay's CPU per GB carried from a container 8.7
+    -> 4.5-5.1 s, from this machine 1.10 -> 0.73-0.92 s)."""
+
+    def __init__(self, link: _Link) -> None:
+        self.link = link
+        self.transport: asyncio.Transport | None = None
+        self.eof = False
+
+    @property
+    def other(self) -> _End:
+        """The other end of the connection."""
+        return self.link.service if self is self.link.client else self.link.client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Connected: keep the transport; a client's end is handed to the relay."""
+        self.transport = cast(asyncio.Transport, transport)
+        if self is self.link.client:
+            self.link.made(self.link, self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        """Pass the bytes on to the other end."""
+        self.link.activity.touch()
+        if self.other.transport is not None:
+            self.other.transport.write(data)
+
+    def eof_received(self) -> bool:
+        """Pass the half-close on; keep this end open for what the other end still sends."""
+        self.eof = True
+        other = self.other.transport
+        if other is not None and other.can_write_eof():
+            other.write_eof()
+        if self.other.eof:
+            self._end()
+        return True
+
+    def pause_writing(self) -> None:
+        """This end's buffer is full: stop reading the other end."""
+        if self.other.transport is not None:
+            self.other.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """This end's buffer has drained: read the other end again."""
+        if self.other.transport is not None:
+            self.other.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """This end is gone: the connection is over."""
+        self._end()
+
+    def _end(self) -> None:
+        if not self.link.ended.done():
+            self.link.ended.set_result(None)
+
+
 class Relay:
     """A running relay; ``serve()`` until ``stop()`` (or SIGINT / SIGTERM under ``run``)."""
 
@@ -133,48 +202,46 @@ class Relay:
             self.plan = self.plan._replace(allowed=self.refresh())
         return self.plan.allows(source)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername") or ("?", 0)
+    def _track(self, link: _Link, client: asyncio.Transport) -> None:
+        """A client connected: refused at the cap, else carried by its own task."""
+        if len(self.connections) >= self.limits.connections:
+            self.log(
+                "cap",
+                f"refused a connection: {self.limits.connections} are open already (the cap)",
+            )
+            _reset(client)
+            return
+        client.pause_reading()  # nothing arrives until the service is there to take it
+        task = asyncio.ensure_future(self._carry(link, client))
+        self.connections.add(task)
+        task.add_done_callback(self.connections.discard)
+
+    async def _carry(self, link: _Link, client: asyncio.Transport) -> None:
+        peer = client.get_extra_info("peername") or ("?", 0)
         who = host_port(str(peer[0]), int(peer[1]))
         try:
             if not self._allows(str(peer[0])):
                 self.log("refused", f"refused {who}: not a container network or this machine")
                 return
             try:
-                up_reader, up_writer = await asyncio.open_connection(*self.plan.target)
+                loop = asyncio.get_running_loop()
+                await loop.create_connection(lambda: link.service, *self.plan.target)
             except OSError as exc:
-                _reset(writer)  # a reset, not an orderly close: the client sees a failure
+                _reset(client)  # a reset, not an orderly close: the client sees a failure
                 if exc.errno in (errno.EMFILE, errno.ENFILE):  # ours, not the backend's
                     self.log("descriptors", f"{who}: refused: out of file descriptors")
                     return
                 self.log("backend", f"{who}: cannot reach {host_port(*self.plan.target)}: {exc}")
                 self._backend_down.set()
                 return
-            activity = Activity()
+            client.resume_reading()
             idle = self.limits.idle_seconds
             try:
-                both = asyncio.gather(
-                    pipe(reader, up_writer, activity), pipe(up_reader, writer, activity)
-                )
-                await within(both, activity, idle)
+                await within(link.ended, link.activity, idle)
             except Idle:
                 self.log("idle", f"{who}: closed after {idle:g} s without data")
-            finally:
-                up_writer.close()
         finally:
-            writer.close()
-
-    def _track(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.connections) >= self.limits.connections:
-            self.log(
-                "cap",
-                f"refused a connection: {self.limits.connections} are open already (the cap)",
-            )
-            _reset(writer)
-            return
-        task = asyncio.ensure_future(self._handle(reader, writer))
-        self.connections.add(task)
-        task.add_done_callback(self.connections.discard)
+            link.close()
 
     async def serve(self, ready: Callable[[], None] = lambda: None) -> None:
         """Listen until stopped; then close the listener and every open connection.
@@ -190,7 +257,10 @@ class Relay:
         try:
             while await self._backend_answers():
                 self._backend_down.clear()
-                server = await asyncio.start_server(self._track, sock=self._listen())
+                loop = asyncio.get_running_loop()
+                server = await loop.create_server(
+                    lambda: _Link(self._track).client, sock=self._listen()
+                )
                 self._say_ready()
                 stop = asyncio.ensure_future(self._stopped.wait())
                 down = asyncio.ensure_future(self._backend_down.wait())
@@ -250,13 +320,13 @@ class Relay:
         self._stopped.set()
 
 
-def _reset(writer: asyncio.StreamWriter) -> None:
+def _reset(transport: asyncio.BaseTransport) -> None:
     """Close with a TCP reset (SO_LINGER 0), so the client sees a failure, not an empty answer."""
-    sock = writer.get_extra_info("socket")
+    sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.close()
+    transport.close()
 
 
 def _listening_socket(address: tuple[str, int]) -> socket.socket:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 import resource
+import socket
 import subprocess
 import sys
 import time
@@ -84,6 +85,60 @@ def test_the_connection_cap_refuses_the_surplus_and_says_so_once() -> None:
         assert await _echoes(relay.address)  # the relay itself is fine
 
     asyncio.run(_run(body, limits=Limits(connections=5)))
+
+
+def test_a_service_that_does_not_read_holds_the_client_back_and_then_gets_every_byte() -> None:
+    # The relay reads a client only as fast as the service takes what it wrote: what it holds
+    # stays bounded (the kernels' buffers, 32 MiB a socket here at most, and its own 64 KiB),
+    # where a relay that kept reading would take all 256 MiB into its memory.
+    total = 256 << 20
+    payload = bytes(range(256)) * (total // 256)
+
+    async def body(relay: Relay, log: list[str]) -> None:
+        assert relay.address is not None
+        reading = asyncio.Event()
+        received = bytearray()
+        done = asyncio.Event()
+
+        async def service(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reading.wait()
+            while chunk := await reader.read(1 << 20):
+                received.extend(chunk)
+            done.set()
+            writer.close()
+
+        server = await asyncio.start_server(service, "127.0.0.1", 0)
+        relay.plan = relay.plan._replace(target=server.sockets[0].getsockname()[:2])
+        client = socket.create_connection(relay.address)
+
+        def send_until_held() -> int:
+            client.setblocking(False)
+            sent, progress = 0, time.monotonic()
+            while sent < total and time.monotonic() - progress < 1.0:
+                try:
+                    sent += client.send(payload[sent : sent + (1 << 20)])
+                    progress = time.monotonic()
+                except BlockingIOError:
+                    time.sleep(0.01)
+            return sent
+
+        held_at = await asyncio.to_thread(send_until_held)
+        assert held_at < total // 2
+        reading.set()
+
+        def send_the_rest() -> None:
+            client.setblocking(True)
+            client.sendall(payload[held_at:])
+            client.shutdown(socket.SHUT_WR)
+
+        await asyncio.to_thread(send_the_rest)
+        await asyncio.wait_for(done.wait(), 60)
+        client.close()
+        server.close()
+        assert len(received) == total
+        assert received == payload
+
+    asyncio.run(_run(body))
 
 
 def test_an_idle_connection_is_closed() -> None:
