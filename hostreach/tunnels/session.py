@@ -403,9 +403,15 @@ class TunnelSession:
         carried = [0, 0]  # bytes up (client -> service), down
         try:
             activity = Activity()
-            async with asyncio.TaskGroup() as group:
-                group.create_task(self._upward(up, writer, activity, carried, sent))
-                group.create_task(self._downward(reader, down, activity, carried))
+
+            async def both_ways() -> None:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._upward(up, writer, activity, carried, sent))
+                    group.create_task(self._downward(reader, down, activity, carried))
+
+            # One watch over both directions, not one around every frame and drain: each cost
+            # a task and a timer (as in the relay: benchmarks/relay.py).
+            await within(both_ways(), activity, limits.idle_seconds, limits.first_byte_seconds)
         except* Idle:
             if activity.moved:
                 self.log(
@@ -441,7 +447,6 @@ class TunnelSession:
     ) -> None:
         """Client -> service: the up exec's stdout, then the client's half-close as ours: once
         all the client sent is carried (the sidecar's count), or at the exec's end."""
-        idle, first = self.plan.limits.idle_seconds, self.plan.limits.first_byte_seconds
 
         def all_carried() -> bool:
             return sent.done() and not sent.cancelled() and carried[0] >= sent.result()
@@ -454,7 +459,7 @@ class TunnelSession:
 
         sent.add_done_callback(counted)
         while not all_carried():
-            frame = await within(up.frame(), activity, idle, first)
+            frame = await up.frame()
             if frame is None:
                 break
             if frame[0] != STDOUT or not frame[1]:
@@ -462,7 +467,7 @@ class TunnelSession:
             activity.touch()
             carried[0] += len(frame[1])
             writer.write(frame[1])
-            await within(writer.drain(), activity, idle)
+            await writer.drain()
         with contextlib.suppress(OSError, RuntimeError):
             if writer.can_write_eof():
                 writer.write_eof()
@@ -471,15 +476,14 @@ class TunnelSession:
         self, reader: asyncio.StreamReader, down: Stream, activity: Activity, carried: list[int]
     ) -> None:
         """Service -> client: into the down exec's stdin; the service's end ends it."""
-        idle, first = self.plan.limits.idle_seconds, self.plan.limits.first_byte_seconds
         while True:
-            chunk = await within(reader.read(CHUNK), activity, idle, first)
+            chunk = await reader.read(CHUNK)
             if not chunk:
                 break
             activity.touch()
             carried[1] += len(chunk)
             down.writer.write(chunk)
-            await within(down.writer.drain(), activity, idle)
+            await down.writer.drain()
         down.end_input()
 
     # --- stop -------------------------------------------------------------------------------
