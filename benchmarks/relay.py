@@ -28,10 +28,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
+
+from serving import serve_in_threads
 
 REAL = r"real\s+(?:(\d+)m\s*)?([\d.]+)s"
 """busybox `time`'s elapsed line."""
@@ -49,13 +50,7 @@ def count_server(address: str) -> int:
                 count += read
             conn.sendall(b"done %d\n" % count)
 
-    def accept() -> None:
-        while True:
-            conn, _ = sock.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return int(sock.getsockname()[1])
+    return serve_in_threads(sock, serve)
 
 
 def from_container(env: dict[str, str], image: str, port: int, size: int) -> float:

@@ -34,6 +34,8 @@ import sys
 import threading
 import time
 
+from serving import serve_in_threads
+
 IMAGES = ["localhost/hostreach-test:busybox"]
 """The sidecar's and the clients' image (--image sets it)."""
 ONE = "time sh -c 'head -c 200000000 /dev/zero | nc HOST PORT'"
@@ -138,13 +140,7 @@ def count_server() -> int:
         finally:
             OPEN[0] -= 1
 
-    def accept() -> None:
-        while True:
-            conn, _ = sock.accept()
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=accept, daemon=True).start()
-    return int(sock.getsockname()[1])
+    return serve_in_threads(sock, serve)
 
 
 def timed(env: dict[str, str], flags: list[str], script: str) -> float:
