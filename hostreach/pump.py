@@ -50,7 +50,8 @@ class Idle(Exception):
 
 async def within(step: Any, activity: Activity, idle: float, first: float | None = None) -> Any:
     """Await ``step``; raise Idle once the connection carried nothing either way for ``idle`` s
-    (``first`` s, where given, while it has carried nothing at all)."""
+    (``first`` s, where given, while it has carried nothing at all), ``step`` then cancelled and
+    its end awaited."""
     task = asyncio.ensure_future(step)
     try:
         while True:
@@ -63,7 +64,10 @@ async def within(step: Any, activity: Activity, idle: float, first: float | None
                 return task.result()
     finally:
         if not task.done():
+            # Its end awaited: a connection's two directions (one task now, not a watch around
+            # each step) have both stopped once this returns, as a task group's would have.
             task.cancel()
+            await asyncio.wait({task})
 
 
 class RateLimitedLog:
