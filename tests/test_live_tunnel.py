@@ -200,15 +200,28 @@ MANY = at_once(20, 4 * 1024 * 1024)
 def no_way_back(remote: Engine) -> Iterator[None]:
     """The remote engine's machine may open no connection to the caller (its replies pass)."""
     rule = ["INPUT", "-s", "10.250.0.2", "-m", "conntrack", "--ctstate", "NEW"]
-    rule += ["-m", "comment", "--comment", "hostreach-test-no-way-back", "-j", "REJECT"]
-    done = subprocess.run(["iptables", "-I", *rule], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        message = f"cannot add the iptables rule: {done.stderr.strip()}"
-        skip_or_fail(message)
+    rule += ["-m", "comment", "--comment", "hostreach-test-no-way-back"]
+    # TCP is refused by a reset, not an ICMP error: the kernel sends those to one host at most
+    # about once a second (net.ipv4.icmp_ratelimit), and a whole-suite run once saw the negative
+    # control below get no answer at all ("nc: timed out", not "Connection refused"), with
+    # IcmpOutRateLimitHost counting suppressed errors on that machine. A reset is not limited.
+    rules = [
+        [*rule, "-j", "REJECT"],
+        [*rule, "-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    ]
+    added: list[list[str]] = []
     try:
+        for each in rules:  # each inserted first: the TCP rule ends on top
+            done = subprocess.run(
+                ["iptables", "-I", *each], capture_output=True, text=True, check=False
+            )
+            if done.returncode != 0:
+                skip_or_fail(f"cannot add the iptables rule: {done.stderr.strip()}")
+            added.append(each)
         yield
     finally:
-        subprocess.run(["iptables", "-D", *rule], check=False)
+        for each in added:
+            subprocess.run(["iptables", "-D", *each], check=False)
 
 
 @pytest.mark.parametrize("name", ["remote", "remote_ssh"])
