@@ -6,7 +6,6 @@ import contextlib
 import glob
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -545,19 +544,10 @@ def _serve(address: str, token: str) -> Iterator[HostServer]:
 
 @pytest.fixture
 def unused_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (just now), below the kernel's ephemeral
-    range (32768 and up): a lab host's daemons listen on ports the kernel chose there (the idle
-    trixie and forky hosts had one each), and a port free here was once taken in a lab host (a
-    whole-suite run: "Address already in use" for a test service in trixie)."""
-    for _ in range(200):
-        port = random.randrange(20000, 32768)  # noqa: S311 - a port, not a secret
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no unused TCP port between 20000 and 32767")
+    """A TCP port on 127.0.0.1 that nothing listens on (just now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
